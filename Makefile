@@ -1,0 +1,29 @@
+# Two commands for a fresh Linux machine: `make demo` and `make test`.
+# Each one sets up .venv (venv + pip) the first time.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test bench venv clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
+	# torch==2.13.0 is pinned so pip takes the CPU build (see pyproject.toml)
+	$(BIN)/python -m pip install -q -e '.[train,dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/livestyle run --input demo --output demo_out.mp4 --max-frames 300 --report demo_report.json
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/pipeline_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo_out.mp4 demo_report.json

@@ -1,0 +1,58 @@
+"""The ``livestyle`` command.
+
+Subcommands register themselves through small ``add_parser`` functions that
+import nothing heavy; each handler imports what it needs when it runs, so
+``livestyle run`` never loads torch.  Every :class:`LivestyleError` becomes
+one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from livestyle.errors import LivestyleError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as argparse does, but with our prefix
+        self.exit(2, f"livestyle: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from livestyle import __version__
+    from livestyle import commands
+    from livestyle.export import cli as export_cli
+    from livestyle.quality import cli as quality_cli
+    from livestyle.training import cli as training_cli
+
+    parser = _Parser(prog="livestyle", description="Real-time style filter for live video.")
+    parser.add_argument("--version", action="version", version=f"livestyle {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    commands.add_parsers(sub)
+    training_cli.add_parsers(sub)
+    quality_cli.add_parsers(sub)
+    export_cli.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except LivestyleError as e:
+        print(f"livestyle: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("livestyle: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

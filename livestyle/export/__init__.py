@@ -1,0 +1,1 @@
+"""Export: ONNX (with a parity check against PyTorch) and TensorRT engines."""

@@ -1,0 +1,86 @@
+"""Export a float generator to ONNX under the runtime contract, and check it.
+
+The graph takes ``bgr`` uint8 (1, H, W, 3) and returns ``out`` uint8
+(1, H, W, 3); H and W are dynamic (multiples of 4).  Needs torch and onnx.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from livestyle.models.student import Student, StudentConfig, UInt8BGR
+
+OPSET = 17
+
+
+def export_onnx(net: nn.Module, path: str | os.PathLike, *, sample_size: tuple[int, int] = (256, 256)) -> Path:
+    """Write ``UInt8BGR(net)`` as ONNX to ``path`` atomically; returns the path.
+
+    ``sample_size`` is the (width, height) of the tracing input; the exported
+    graph accepts any multiple-of-4 size.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = UInt8BGR(net).eval()
+    w, h = sample_size
+    x = torch.zeros((1, h, w, 3), dtype=torch.uint8)
+    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapped, (x,), tmp, input_names=["bgr"], output_names=["out"],
+                dynamic_axes={"bgr": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}},
+                opset_version=OPSET, dynamo=False,
+            )
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def check_parity(net: nn.Module, onnx_path: str | os.PathLike, *, sizes=((256, 256), (320, 180)),
+                 seed: int = 0) -> int:
+    """Max abs difference (in uint8 levels) between PyTorch and ONNX Runtime outputs on random frames."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    wrapped = UInt8BGR(net).eval()
+    rng = np.random.default_rng(seed)
+    worst = 0
+    for w, h in sizes:
+        x = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)
+        with torch.no_grad():
+            ref = wrapped(torch.from_numpy(x)).numpy()
+        got = sess.run(None, {"bgr": x})[0]
+        worst = max(worst, int(np.abs(ref.astype(np.int16) - got.astype(np.int16)).max()))
+    return worst
+
+
+def random_student_pack(folder: str | os.PathLike, *, name: str = "random", seed: int = 0,
+                        cfg: StudentConfig = StudentConfig(), meta: dict | None = None) -> Path:
+    """A style pack holding a randomly initialised student: same cost as a trained one.
+
+    Used by tests and benchmarks before (or without) trained styles.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    net = Student(cfg).eval()
+    export_onnx(net, folder / "student.onnx")
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "student.safetensors"))
+    info = {"name": name, "student": cfg.to_dict(), "random_init": True, **(meta or {})}
+    (folder / "style.json").write_text(json.dumps(info, indent=2))
+    return folder

@@ -1,0 +1,1 @@
+"""nn.Module definitions only (teacher generator, student, discriminator). Needs torch."""

@@ -1,0 +1,5 @@
+"""Inference backends behind one interface (:class:`Runner`)."""
+
+from livestyle.runners.base import BackendStatus, Runner
+
+__all__ = ["BackendStatus", "Runner"]

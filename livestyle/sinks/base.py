@@ -1,0 +1,83 @@
+"""The Sink interface and the ``--output`` parser."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livestyle.errors import UsageError
+from livestyle.frame import Frame
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A user action from an interactive sink (the preview window's keys).
+
+    ``kind`` is one of ``"style"`` (``value`` = 0-based style number),
+    ``"strength"`` (``value`` = delta, e.g. +0.1), ``"bypass"`` (toggle) or
+    ``"quit"``.
+    """
+
+    kind: str
+    value: float = 0.0
+
+
+class Sink(abc.ABC):
+    """Where stylized frames go.
+
+    ``open(size, fps)`` is called once with the output (width, height) and
+    rate; ``send`` takes a :class:`Frame` whose ``image`` is uint8 BGR of
+    exactly that size; ``close()`` finalises (file trailer, virtual camera
+    released) and is safe to call twice.  Interactive sinks return user
+    commands from :meth:`poll`.
+    """
+
+    description: str = ""
+
+    @abc.abstractmethod
+    def open(self, size: tuple[int, int], fps: float) -> None:
+        """Open the device/file; raise :class:`SinkError` with a fix on failure."""
+
+    @abc.abstractmethod
+    def send(self, frame: Frame, *, original: np.ndarray | None = None, status: str = "") -> None:
+        """Deliver one frame. ``original`` (uint8 BGR, same size) and ``status`` feed the preview."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Finalise and release; idempotent."""
+
+    def poll(self) -> list[Command]:
+        """User commands since the last call (none for non-interactive sinks)."""
+        return []
+
+    def __enter__(self) -> "Sink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_sink(spec: str, *, device: str | None = None) -> Sink:
+    """Build (not yet open) the sink for ``spec``: vcam | preview | null | a .mp4/.avi/.mkv path."""
+    s = spec.strip()
+    if s == "vcam":
+        from livestyle.sinks.virtualcam import VirtualCamSink
+        return VirtualCamSink(device=device)
+    if s == "preview":
+        from livestyle.sinks.preview import PreviewSink
+        return PreviewSink()
+    if s == "null":
+        from livestyle.sinks.null import NullSink
+        return NullSink()
+    if Path(s).suffix.lower() in VIDEO_SUFFIXES:
+        from livestyle.sinks.file import FileSink
+        return FileSink(s)
+    raise UsageError(
+        f"--output {spec!r} is not an output I know.",
+        fix="Use vcam, preview, null, or a video path ending in .mp4, .avi or .mkv.",
+    )

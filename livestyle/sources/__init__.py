@@ -1,0 +1,8 @@
+"""Frame sources: camera, video file, URL, and the built-in demo.
+
+:func:`open_source` turns the ``--input`` spec into a :class:`Source`.
+"""
+
+from livestyle.sources.base import Source, open_source, parse_input
+
+__all__ = ["Source", "open_source", "parse_input"]

@@ -1,0 +1,81 @@
+"""The Source interface and the ``--input`` parser."""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+
+class Source(abc.ABC):
+    """Something that yields uint8 BGR frames, shape (H, W, 3), one at a time.
+
+    ``live`` is True when frames arrive in real time whether or not they are
+    read (camera, URL, a file or the demo paced with ``realtime=True``): the
+    pipeline then reads it from its own capture thread into a newest-frame
+    slot and drops stale frames.  ``fps`` is the nominal rate, ``size`` is
+    (width, height) once opened.  ``reconnects`` counts recoveries of a lost
+    live stream.  ``close()`` is safe to call twice and unblocks a pending
+    ``read()`` (which then returns None).
+    """
+
+    live: bool = False
+    fps: float = 30.0
+    size: tuple[int, int] = (0, 0)
+    reconnects: int = 0
+    description: str = ""
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Open the device/file/stream; raise :class:`SourceError` with a fix on failure."""
+
+    @abc.abstractmethod
+    def read(self) -> np.ndarray | None:
+        """Block until the next frame; None means the stream ended for good (or close() was called)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the device; idempotent."""
+
+    def __enter__(self) -> "Source":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def parse_input(spec: str) -> tuple[str, str | int]:
+    """Classify an ``--input`` spec: ('camera', index) | ('url', url) | ('file', path) | ('demo', '')."""
+    s = spec.strip()
+    if s == "demo":
+        return "demo", ""
+    if s.isdigit():
+        return "camera", int(s)
+    if s.startswith("camera:") and s[7:].isdigit():
+        return "camera", int(s[7:])
+    if "://" in s:
+        return "url", s
+    return "file", s
+
+
+def open_source(spec: str, *, size: tuple[int, int] | None = None, fps: float | None = None,
+                realtime: bool = False) -> Source:
+    """Build (not yet open) the source for ``spec``.
+
+    ``size``/``fps`` are requests for cameras and the demo (files and URLs
+    keep their own).  ``realtime`` paces files and the demo at their native
+    fps; cameras and URLs are always live.
+    """
+    kind, arg = parse_input(spec)
+    if kind == "camera":
+        from livestyle.sources.camera import CameraSource
+        return CameraSource(int(arg), size=size, fps=fps)
+    if kind == "url":
+        from livestyle.sources.url import UrlSource
+        return UrlSource(str(arg))
+    if kind == "demo":
+        from livestyle.sources.demo import DemoSource
+        return DemoSource(size=size or (1280, 720), fps=fps or 30.0, realtime=realtime)
+    from livestyle.sources.file import FileSource
+    return FileSource(str(arg), realtime=realtime)
