@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from livestyle.errors import LivestyleError
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # OpenCV prints its own warnings on stderr (e.g. for a missing camera); our errors say it in one line.
+    # Set before the first cv2 import, which happens inside the handlers.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT" if args.verbose == 0 else "INFO")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8" if args.verbose == 0 else "24")  # FFmpeg's own log
     try:
         return int(args.func(args) or 0)
     except LivestyleError as e:

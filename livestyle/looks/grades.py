@@ -1,0 +1,73 @@
+"""Colour-grade looks: global colour transforms plus, for ``pastel``, a soft glow.
+
+These are what a tiny residual student learns most easily: almost all of the
+change is a per-pixel colour mapping.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livestyle.looks._common import luma, smoothstep, to_float, to_uint8, wide_blur
+
+
+def pastel(image: np.ndarray) -> np.ndarray:
+    """Warm, soft "influencer" grade.
+
+    Lifted blacks, lowered contrast, slightly reduced saturation, peach
+    highlights and lavender shadows, and a soft bloom around bright areas.
+
+    ``image``: uint8 BGR (H, W, 3), 0..255.  Returns uint8 BGR (H, W, 3).
+    """
+    x = to_float(image)
+    y0 = luma(x)
+    # Brighter midtones, lifted blacks, whites pulled down: an airy, matte base.
+    x = np.power(x, 0.8)
+    x = 0.10 + 0.86 * x
+    # A little less saturation, so colours read as pastel rather than neon.
+    y = luma(x)[..., None]
+    x = y + 0.75 * (x - y)
+    # Split tint: peach highlights (more red, less blue), lavender-pink shadows.
+    hi = smoothstep(0.25, 0.95, y0)[..., None]
+    peach = np.array([-0.050, 0.010, 0.055], np.float32)   # B, G, R offsets
+    lavender = np.array([0.045, -0.015, 0.035], np.float32)
+    x = x + hi * peach + (1.0 - hi) * lavender
+    # Bloom: the bright parts, blurred wide, screened back over the image.
+    bright = x * smoothstep(0.55, 1.0, y0)[..., None]
+    glow = wide_blur(bright, 6.0)
+    x = 1.0 - (1.0 - x) * (1.0 - 0.45 * glow)
+    return to_uint8(x)
+
+
+# Direction of "orange" in CIELAB's (a*, b*) plane: hue angle ~57 degrees,
+# where skin tones sit; "teal" is the opposite direction.
+_ORANGE_HUE = np.deg2rad(57.0)
+_ORANGE_AXIS = np.array([np.cos(_ORANGE_HUE), np.sin(_ORANGE_HUE)], np.float32)
+
+
+def teal_orange(image: np.ndarray) -> np.ndarray:
+    """Cinematic teal-and-orange split toning.
+
+    In CIELAB: an S-curve on lightness; hues are squeezed towards the
+    orange-teal axis (skin stays orange and gains a little saturation, blues
+    and greens drift to teal); shadows are pushed to teal, highlights to
+    orange.
+
+    ``image``: uint8 BGR (H, W, 3), 0..255.  Returns uint8 BGR (H, W, 3).
+    """
+    x = to_float(image)
+    lab = cv2.cvtColor(x, cv2.COLOR_BGR2Lab)  # L in 0..100, a, b in about -110..110
+    lum = lab[..., 0] * 0.01
+    # S-curve: deeper shadows, brighter highlights, midtones kept.
+    s_curve = lum + 0.55 * (smoothstep(0.0, 1.0, lum) - lum)
+    a, b = lab[..., 1], lab[..., 2]
+    u, v = _ORANGE_AXIS
+    along = a * u + b * v          # + orange, - teal
+    across = -a * v + b * u        # magenta/green component, squeezed
+    along = 1.12 * along
+    across = 0.40 * across
+    # Split toning: teal in the shadows, orange in the highlights.
+    along = along - 16.0 * (1.0 - s_curve) ** 2 + 9.0 * s_curve ** 2
+    lab = np.stack([s_curve * 100.0, along * u - across * v, along * v + across * u], axis=-1)
+    return to_uint8(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2BGR))

@@ -1,0 +1,99 @@
+"""The CycleGAN teacher generator (Zhu et al. 2017, ResNet variant).
+
+A 7x7 stem, two stride-2 downsampling convolutions, ``blocks`` residual
+blocks at 1/4 resolution, two transposed-convolution upsamplers and a 7x7
+head with ``tanh``.  Reflection padding and instance normalisation
+throughout, as in the paper.  The canonical 256x256 configuration
+(``width=64, blocks=9``) costs about 56.8 G multiply-accumulates per frame;
+on a CPU we train smaller ones (see :class:`TeacherConfig`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Architecture of a teacher generator; saved in the checkpoint and the style pack."""
+
+    width: int = 32    # channels after the stem; 2x and 4x after the two downsamplers
+    blocks: int = 6    # residual blocks at 1/4 resolution
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TeacherConfig":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of :attr:`ResnetGenerator.features` (the residual blocks' output)."""
+        return self.width * 4
+
+
+def _norm(ch: int) -> nn.Module:
+    # affine=False, no running stats: the normalisation of the original CycleGAN code
+    return nn.InstanceNorm2d(ch, affine=False, track_running_stats=False)
+
+
+class ResidualBlock(nn.Module):
+    """x + (pad, conv3, IN, ReLU, pad, conv3, IN)(x); keeps shape (N, C, H, W)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), _norm(ch), nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), _norm(ch),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Float generator: (N, 3, H, W) BGR in [-1, 1] -> (N, 3, H, W) BGR in [-1, 1].
+
+    H and W must be multiples of 4.  After each forward, ``features`` holds
+    the residual blocks' output, (N, 4*width, H/4, W/4) float32, for feature
+    distillation into the student.
+    """
+
+    def __init__(self, cfg: TeacherConfig = TeacherConfig()):
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.encoder = nn.Sequential(
+            nn.ReflectionPad2d(3), nn.Conv2d(3, w, 7), _norm(w), nn.ReLU(inplace=True),
+            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), _norm(2 * w), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1), _norm(4 * w), nn.ReLU(inplace=True),
+        )
+        self.body = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(cfg.blocks)])
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(4 * w, 2 * w, 3, stride=2, padding=1, output_padding=1),
+            _norm(2 * w), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(2 * w, w, 3, stride=2, padding=1, output_padding=1),
+            _norm(w), nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(3), nn.Conv2d(w, 3, 7), nn.Tanh(),
+        )
+        self.features: torch.Tensor | None = None
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.body(self.encoder(x))
+        self.features = f
+        return self.decoder(f)
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """CycleGAN's initialisation: conv weights ~ N(0, 0.02), biases 0 (uses torch's global RNG)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

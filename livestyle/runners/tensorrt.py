@@ -1,0 +1,203 @@
+"""TensorRT backend: the style's ONNX compiled into an engine for this GPU (cached in ``engines/``).
+
+Importing this module imports neither tensorrt nor torch; :meth:`TensorRTRunner.activate`
+does.  GPU buffers are CUDA tensors from PyTorch (so no pycuda/cuda-python is
+needed); they are allocated once, bound with ``set_tensor_address``, and each
+frame is one H2D copy from pinned memory, ``execute_async_v3`` (or the replay
+of a CUDA graph that captured it) and one D2H copy, all queued on a
+dedicated stream with a single synchronisation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+
+import numpy as np
+
+from livestyle.errors import BackendError, ModelError
+from livestyle.runners.base import BackendStatus, Runner
+from livestyle.runners.pytorch import TorchRunner, nvidia_driver_missing
+
+log = logging.getLogger(__name__)
+
+_TRT_FIX = ("on a machine with an NVIDIA GPU: pip install 'livestyle[tensorrt]' (the tensorrt-cu12/cu13 wheels "
+            "fetch their libraries from pypi.nvidia.com)")
+
+
+class TensorRTRunner(Runner):
+    """The style's ``student.onnx`` as a TensorRT engine built for ``infer_size`` and this GPU.
+
+    ``infer`` takes uint8 BGR (h, w, 3), (w, h) = ``infer_size``, and returns
+    uint8 BGR (h, w, 3) in a pinned buffer reused by the next call.  The
+    engine comes from :func:`livestyle.export.engine.ensure_engine_entry`
+    (built on first use, several seconds to a minute; cached afterwards).
+    """
+
+    name = "tensorrt"
+    device = "cuda"
+
+    def __init__(self, style, *, infer_size: tuple[int, int], precision: str = "fp16", cuda_graph: bool = True,
+                 cache=None, progress=None):
+        super().__init__(style, infer_size=infer_size)
+        self.precision = precision
+        self.use_cuda_graph = cuda_graph
+        self.cache = cache
+        self.progress = progress
+        self.engine_path = None
+        self._context = None
+        self._graph = None
+
+    @classmethod
+    def probe(cls) -> BackendStatus:
+        """Whether TensorRT can build and run engines here, with the exact reason when not.
+
+        Checks, in order: the tensorrt package, the NVIDIA driver (Linux,
+        from /proc), that tensorrt imports and has a builder, and that torch
+        can use the GPU (it holds the buffers).
+        """
+        if importlib.util.find_spec("tensorrt") is None:
+            return BackendStatus(cls.name, False, "cuda", "the tensorrt package is not installed", _TRT_FIX)
+        no_driver = nvidia_driver_missing()
+        if no_driver:
+            return BackendStatus(cls.name, False, "cuda", no_driver,
+                                 "install the NVIDIA driver (this needs a machine with an NVIDIA GPU)")
+        from livestyle.export.engine import import_tensorrt
+
+        try:
+            trt = import_tensorrt()
+        except BackendError as e:
+            return BackendStatus(cls.name, False, "cuda", e.message.rstrip("."), e.fix or _TRT_FIX)
+        cuda = TorchRunner.probe_cuda()
+        if not cuda.available:
+            return BackendStatus(cls.name, False, "cuda",
+                                 f"TensorRT {trt.__version__} is installed but its GPU buffers need torch with CUDA: "
+                                 f"{cuda.reason}", cuda.fix)
+        import torch
+
+        gpu = torch.cuda.get_device_name(0)
+        return BackendStatus(cls.name, True, "cuda", f"TensorRT {trt.__version__}, {gpu}")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def activate(self) -> None:
+        if self._context is not None:
+            return
+        status = self.probe()
+        if not status.available:
+            raise BackendError(f"The tensorrt backend cannot run here: {status.reason}.", fix=status.fix)
+        import torch
+
+        from livestyle.export.engine import EngineCache, _trt_logger, ensure_engine_entry, import_tensorrt
+
+        trt = import_tensorrt()
+        cache = self.cache if self.cache is not None else EngineCache()
+        self._logger = _trt_logger(trt)
+        self._runtime = trt.Runtime(self._logger)
+        engine = None
+        for attempt in (1, 2):
+            entry = ensure_engine_entry(self.style.onnx, self.infer_size, self.precision, cache=cache,
+                                        progress=self.progress, force=attempt == 2)
+            engine = self._runtime.deserialize_cuda_engine(cache.read_verified(entry))
+            if engine is not None:
+                break
+            # hash matched but TensorRT refused it (e.g. a driver update): drop it and build afresh once
+            log.warning("TensorRT could not deserialise %s; rebuilding it", entry.path.name)
+            cache.invalidate(entry)
+        if engine is None:
+            raise BackendError(f"TensorRT cannot load the engine it just built for style {self.style.name!r}.",
+                               fix="Run with -vv to see TensorRT's log, or use --backend torch.")
+        self.engine_path = entry.path
+        self._engine = engine
+        self._bind(trt, torch)
+
+    def _bind(self, trt, torch) -> None:
+        engine = self._engine
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"The engine for style {self.style.name!r} has {len(inputs)} inputs and {len(outputs)} "
+                             "outputs; expected 1 and 1.", fix="Re-export the style pack.")
+        self._in_name, self._out_name = inputs[0], outputs[0]
+        for n in (self._in_name, self._out_name):
+            if engine.get_tensor_dtype(n) != trt.uint8:
+                raise ModelError(f"The engine's tensor {n!r} is {engine.get_tensor_dtype(n)}; expected uint8.",
+                                 fix="Re-export the style pack (uint8 BGR in and out).")
+        w, h = self.infer_size
+        shape = (1, h, w, 3)
+        context = engine.create_execution_context()
+        if context is None:
+            raise BackendError("TensorRT could not create an execution context (out of GPU memory?).",
+                               fix="Free GPU memory (close other GPU programs) or use a smaller --infer-size.")
+        if not context.set_input_shape(self._in_name, shape):
+            raise ModelError(f"The engine does not accept input shape {shape}.",
+                             fix="Rebuild it: livestyle build-engine STYLE --size " f"{w}x{h}")
+        out_shape = tuple(context.get_tensor_shape(self._out_name))
+        if out_shape != shape:
+            raise ModelError(f"The engine maps {shape} to {out_shape}; expected the same shape.",
+                             fix="Re-export the style pack.")
+        dev = torch.device("cuda", 0)
+        self._stream = torch.cuda.Stream(device=dev)
+        self._dev_in = torch.zeros(shape, dtype=torch.uint8, device=dev)
+        self._dev_out = torch.empty(shape, dtype=torch.uint8, device=dev)
+        self._host_in = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+        self._host_out = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+        self._host_in_np = self._host_in.numpy()[0]
+        self._host_out_np = self._host_out.numpy()[0]
+        context.set_tensor_address(self._in_name, self._dev_in.data_ptr())
+        context.set_tensor_address(self._out_name, self._dev_out.data_ptr())
+        self._context = context
+        s = self._stream
+        for _ in range(2):  # the first enqueue applies shape/address changes; it must not be captured
+            if not context.execute_async_v3(s.cuda_stream):
+                self._context = None
+                raise BackendError("TensorRT failed to run the engine.", fix="Run with -vv for TensorRT's log.")
+        s.synchronize()
+        self._graph = None
+        if self.use_cuda_graph:
+            try:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=s):
+                    context.execute_async_v3(s.cuda_stream)
+                s.synchronize()
+                self._graph = graph
+            except Exception as e:
+                log.warning("CUDA graph capture of the TensorRT engine failed (%s); enqueueing per frame", e)
+                self._graph = None
+        self.infer(np.zeros((h, w, 3), np.uint8))
+        log.info("tensorrt runner ready: %s, %dx%d%s", self.engine_path.name if self.engine_path else "?", w, h,
+                 ", CUDA graph" if self._graph is not None else "")
+
+    def infer(self, image: np.ndarray) -> np.ndarray:
+        """uint8 BGR (h, w, 3) -> uint8 BGR (h, w, 3); the result is reused by the next call."""
+        if self._context is None:
+            raise BackendError("TensorRTRunner.infer called before activate().", fix="Call activate() first.")
+        w, h = self.infer_size
+        if image.shape != (h, w, 3) or image.dtype != np.uint8:
+            raise BackendError(f"The tensorrt runner expects uint8 ({h}, {w}, 3) frames; got {image.dtype} "
+                               f"{tuple(image.shape)}.", fix="Resize frames to the inference size first.")
+        import torch
+
+        t0 = time.perf_counter()
+        np.copyto(self._host_in_np, image)
+        s = self._stream
+        with torch.cuda.stream(s):
+            self._dev_in.copy_(self._host_in, non_blocking=True)
+            if self._graph is not None:
+                self._graph.replay()
+            elif not self._context.execute_async_v3(s.cuda_stream):
+                raise BackendError("TensorRT failed to run the engine.", fix="Run with -vv for TensorRT's log.")
+            self._host_out.copy_(self._dev_out, non_blocking=True)
+        s.synchronize()
+        self.last_inference_time = time.perf_counter() - t0
+        return self._host_out_np
+
+    def deactivate(self) -> None:
+        self._graph = None
+        self._context = None
+        for attr in ("_engine", "_runtime", "_dev_in", "_dev_out", "_host_in", "_host_out", "_host_in_np",
+                     "_host_out_np", "_stream"):
+            if hasattr(self, attr):
+                delattr(self, attr)

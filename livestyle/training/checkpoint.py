@@ -1,0 +1,111 @@
+"""Checkpoints: one safetensors file holding every tensor, with the JSON state in its metadata.
+
+One file means one ``os.replace``: a ``kill -9`` at any moment leaves either
+the previous checkpoint or the new one, never a mix.  Nothing is pickled;
+optimiser states are flattened into named tensors plus JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from livestyle.errors import TrainingError
+
+STATE_KEY = "livestyle_state"
+
+
+def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], state: dict) -> None:
+    """Write ``tensors`` and the JSON-able ``state`` to ``path`` atomically (tmp + fsync + os.replace)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    save_file(cpu, str(tmp), metadata={STATE_KEY: json.dumps(state)})
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    # a readable copy for people; the safetensors metadata is the one that counts
+    side = path.with_suffix(".json")
+    side_tmp = side.with_name(f".{side.name}.tmp-{os.getpid()}")
+    side_tmp.write_text(json.dumps(state, indent=2))
+    os.replace(side_tmp, side)
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a checkpoint written by :func:`save_checkpoint`; TrainingError if missing or corrupt."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"No checkpoint to resume from: {str(path)!r} does not exist.",
+                            fix="Start the run without --resume, or pass the --run-dir of an earlier run.")
+    try:
+        tensors = {}
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            for k in f.keys():
+                tensors[k] = f.get_tensor(k)
+        state = json.loads(meta[STATE_KEY])
+        if not isinstance(state, dict):
+            raise ValueError("state is not a JSON object")
+    except Exception as e:  # safetensors raises several types for a damaged file
+        raise TrainingError(f"Checkpoint {str(path)!r} is corrupt or not a livestyle checkpoint "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}).",
+                            fix="Delete it (and its .json) to start over, or restore a good copy.") from None
+    return tensors, state
+
+
+def optimizer_to_flat(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split ``opt.state_dict()`` into named tensors and a JSON-able rest."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict] = {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{prefix}.state.{idx}.{k}"] = v
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, {"param_groups": groups, "scalars": scalars}
+
+
+def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor],
+                        rest: dict) -> None:
+    """Inverse of :func:`optimizer_to_flat`: load the state into ``opt``."""
+    state: dict[int, dict] = {}
+    head = prefix + ".state."
+    for name, v in tensors.items():
+        if name.startswith(head):
+            idx, key = name[len(head):].split(".", 1)
+            state.setdefault(int(idx), {})[key] = v
+    for idx, kv in rest.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(kv)
+    groups = []
+    for g in rest["param_groups"]:
+        g = dict(g)
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+        groups.append(g)
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def module_tensors(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    """``module.state_dict()`` with names prefixed ``prefix.``."""
+    return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
+
+
+def load_module(module: torch.nn.Module, prefix: str, tensors: dict[str, torch.Tensor]) -> None:
+    """Load the ``prefix.``-named tensors into ``module`` (strict); TrainingError if they do not fit."""
+    head = prefix + "."
+    sd = {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+    try:
+        module.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise TrainingError(f"Checkpoint weights for {prefix} do not fit the model ({str(e).splitlines()[0]}).",
+                            fix="Resume with the same configuration, or start a new run.") from None

@@ -1,0 +1,142 @@
+"""Writing a trained style pack, and loading its teacher and student back (safetensors only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from livestyle.errors import StyleError
+from livestyle.models.student import Student, StudentConfig
+from livestyle.models.teacher import ResnetGenerator, TeacherConfig
+from livestyle.styles.pack import META_FILE, ONNX_FILE, WEIGHTS_FILE, StylePack
+
+TEACHER_FILE = "teacher.safetensors"
+
+
+def machine_info(device: torch.device | str = "cpu") -> dict:
+    """CPU model, core count, torch version, and the GPU name when training on CUDA."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "device": str(device)}
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def _state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+
+
+def write_pack(out_dir: str | os.PathLike, name: str, *, student: Student, teacher: ResnetGenerator,
+               meta: dict, parity_limit: int = 1) -> tuple[Path, int]:
+    """Export ``student`` to ONNX, check parity, and install the pack at ``out_dir/name`` atomically.
+
+    The pack is assembled in a temporary sibling folder and renamed into
+    place, so a reader sees the old pack or the new one, never half of one.
+    Returns (pack folder, parity in uint8 levels).  Raises TrainingError when
+    the ONNX graph differs from PyTorch by more than ``parity_limit`` levels.
+    """
+    from safetensors.torch import save_file
+
+    from livestyle.errors import TrainingError
+    from livestyle.export.onnx import check_parity, export_onnx
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out_dir))
+    try:
+        student = student.eval().to("cpu")
+        export_onnx(student, tmp / ONNX_FILE)
+        parity = check_parity(student, tmp / ONNX_FILE)
+        if parity > parity_limit:
+            raise TrainingError(f"The exported ONNX differs from PyTorch by {parity} uint8 levels "
+                                f"(allowed: {parity_limit}).",
+                                fix="Report this with `livestyle --version` and the run folder; the run can be "
+                                    "re-exported with `livestyle train --resume` after a fix.")
+        save_file(_state(student), str(tmp / WEIGHTS_FILE))
+        save_file(_state(teacher), str(tmp / TEACHER_FILE))
+        meta = dict(meta)
+        meta.setdefault("metrics", {})["export_parity_uint8"] = parity
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp/mkstemp make private files; a pack is ordinary data
+        for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~umask)
+        old = None
+        if final.exists():
+            old = out_dir / f".{name}.old-{os.getpid()}"
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final, parity
+
+
+def _pack(pack: StylePack | str | os.PathLike) -> StylePack:
+    if isinstance(pack, StylePack):
+        return pack
+    from livestyle.styles.pack import load_pack
+
+    return load_pack(pack)
+
+
+def _load_weights(module: nn.Module, path: Path, what: str) -> None:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise StyleError(f"Style pack has no {path.name} ({what} weights) at {str(path.parent)!r}.",
+                         fix="Use a pack written by `livestyle train`, or re-export it with `livestyle train --resume`.")
+    try:
+        sd = load_file(str(path))
+        module.load_state_dict(sd, strict=True)
+    except Exception as e:
+        raise StyleError(f"{what.capitalize()} weights {str(path)!r} are corrupt or do not match the pack's "
+                         f"configuration ({type(e).__name__}).", fix="Re-train or re-export the pack.") from None
+
+
+def load_teacher(pack: StylePack | str | os.PathLike) -> nn.Module:
+    """The pack's content->style teacher generator (:class:`ResnetGenerator`), eval mode, on the CPU."""
+    p = _pack(pack)
+    if "teacher" not in p.meta:
+        raise StyleError(f"Style {p.name!r} records no teacher configuration in {META_FILE}.",
+                         fix="Only packs trained with `livestyle train` carry a teacher.")
+    net = ResnetGenerator(TeacherConfig.from_dict(p.meta["teacher"]))
+    _load_weights(net, p.path / TEACHER_FILE, "teacher")
+    return net.eval()
+
+
+def load_student(pack: StylePack | str | os.PathLike) -> Student:
+    """The pack's :class:`Student` (float, eval mode, CPU) from ``student.safetensors``."""
+    p = _pack(pack)
+    net = Student(StudentConfig.from_dict(p.meta.get("student", {})))
+    _load_weights(net, p.path / WEIGHTS_FILE, "student")
+    return net.eval()
+
+
+def set_export_seconds(pack_dir: Path, seconds: float) -> None:
+    """Record the export's wall time in an installed pack's style.json (atomic rewrite of that file)."""
+    meta_path = Path(pack_dir) / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta.setdefault("recipe", {}).setdefault("wall_seconds", {})["export"] = seconds
+    tmp = meta_path.with_name(f".{META_FILE}.tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, meta_path)

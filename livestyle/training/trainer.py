@@ -1,0 +1,555 @@
+"""The training run: CycleGAN teacher -> distilled student -> ONNX style pack.
+
+Read top to bottom: :func:`train` prepares data, models and the run
+folder (or restores them from the checkpoint), runs :func:`_teacher_step`
+``teacher_steps`` times, :func:`_student_step` ``student_steps`` times, and
+writes the pack.
+
+Exact resume.  Everything random in a step comes from
+``np.random.default_rng([seed, rank, stage, step])`` (crops, flips,
+scales, pool choices, the consistency warps); everything else that changes
+(weights, Adam moments, history pools, the step counters, wall time, the
+torch RNG) is in the checkpoint, and the learning rate is a pure function
+of the step.  With the same thread count, a run resumed after ``kill -9``
+ends with the same weights, bit for bit, as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from livestyle.errors import TrainingError
+from livestyle.models.discriminator import PatchDiscriminator
+from livestyle.models.student import Student, StudentConfig
+from livestyle.models.teacher import ResnetGenerator, TeacherConfig
+from livestyle.training import checkpoint as ckpt
+from livestyle.training import dist
+from livestyle.training.data import ImageSet, load_images
+from livestyle.training.losses import consistency, lsgan, random_similarity, warp
+from livestyle.training.pool import ImagePool
+from livestyle.training.progress import LossLog, draw_curves, sample_grid, write_png
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+TEACHER_STAGE, STUDENT_STAGE = 1, 2
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run; saved in its checkpoint so ``--resume`` needs no flags."""
+
+    style_images: str
+    content_images: str
+    name: str
+    out_dir: str
+    run_dir: str
+    size: int = 128               # teacher crop side, pixels (multiple of 4)
+    student_size: int = 0         # student crop side; 0 = same as size
+    teacher_steps: int = 20000
+    student_steps: int = 5000
+    batch: int = 1                # per process
+    seed: int = 0
+    device: str = "auto"
+    teacher: TeacherConfig = TeacherConfig()
+    student: StudentConfig = StudentConfig()
+    disc_width: int = 64
+    disc_layers: int = 3          # 3 = the 70x70 PatchGAN
+    student_disc_width: int = 32
+    student_disc_layers: int = 3
+    lr: float = 2e-4
+    pool_size: int = 50
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5  # times lambda_cycle
+    w_pixel: float = 10.0         # student: L1 to the teacher's output
+    w_feature: float = 1.0        # student: L1 of adapted features to the teacher's
+    w_consistency: float = 10.0   # student: |G(T(x)) - T(G(x))|
+    w_adversarial: float = 1.0    # student: LSGAN against the style photos
+    max_shift_px: float = 4.0
+    max_scale: float = 0.05
+    checkpoint_every: int = 200
+    sample_every: int = 200
+    look: str | None = None
+    threads: int = 0              # torch CPU threads; 0 = torch's default
+
+    @property
+    def distill_size(self) -> int:
+        return self.student_size or self.size
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["teacher"] = self.teacher.to_dict()
+        d["student"] = self.student.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known["teacher"] = TeacherConfig.from_dict(known.get("teacher", {}))
+        known["student"] = StudentConfig.from_dict(known.get("student", {}))
+        return cls(**known)
+
+
+# Fields a resumed run may change; every other one must match the checkpoint.
+FREE_ON_RESUME = frozenset({"style_images", "content_images", "out_dir", "run_dir", "teacher_steps",
+                            "student_steps", "device", "checkpoint_every", "sample_every", "look", "threads",
+                            "name"})
+
+
+@dataclass
+class TrainResult:
+    pack: Path | None
+    resumed_from: int | None
+    metrics: dict = field(default_factory=dict)
+
+
+def lr_at(step: int, total: int, base: float) -> float:
+    """Constant for the first half of ``total`` steps, then linear to 0 (CycleGAN's schedule)."""
+    half = total // 2
+    if step < half:
+        return base
+    return base * max(0.0, 1.0 - (step - half) / max(1, total - half))
+
+
+def _validate(cfg: TrainConfig) -> None:
+    for name in ("size", "distill_size"):
+        v = getattr(cfg, name)
+        if v % 4 or v < 16:
+            raise TrainingError(f"--{name.replace('_', '-')} must be a multiple of 4 and at least 16, got {v}.",
+                                fix="Use e.g. --size 128.")
+    for name in ("teacher_steps", "student_steps"):
+        if getattr(cfg, name) < 0:
+            raise TrainingError(f"--{name.replace('_', '-')} must be >= 0.", fix="Pass a step count.")
+    if cfg.batch < 1 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
+        raise TrainingError("--batch, --checkpoint-every and --sample-every must be >= 1.", fix="Pass positive values.")
+    if cfg.teacher.width < 1 or cfg.teacher.blocks < 0:
+        raise TrainingError("--teacher-width must be >= 1 and --teacher-blocks >= 0.", fix="Use e.g. 32 and 6.")
+
+
+class _DistillNet(nn.Module):
+    """Student plus the 1x1 adapter that maps its features onto the teacher's (one DDP unit)."""
+
+    def __init__(self, student: Student, teacher_channels: int):
+        super().__init__()
+        self.student = student
+        self.adapter = nn.Conv2d(student.cfg.width, teacher_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.student(x)
+        return y, self.adapter(self.student.features)
+
+
+class _Run:
+    """The mutable state of one run (models, optimisers, pools, counters) and its checkpoint I/O."""
+
+    def __init__(self, cfg: TrainConfig, ctx: dist.DistContext):
+        self.cfg, self.ctx = cfg, ctx
+        dev = ctx.device
+        torch.manual_seed(cfg.seed)
+        self.G_AB = ResnetGenerator(cfg.teacher).to(dev)   # content -> style: the teacher we keep
+        self.G_BA = ResnetGenerator(cfg.teacher).to(dev)
+        self.D_A = PatchDiscriminator(cfg.disc_width, cfg.disc_layers).to(dev)
+        self.D_B = PatchDiscriminator(cfg.disc_width, cfg.disc_layers).to(dev)
+        betas = (0.5, 0.999)
+        self.opt_G = torch.optim.Adam(list(self.G_AB.parameters()) + list(self.G_BA.parameters()), cfg.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(list(self.D_A.parameters()) + list(self.D_B.parameters()), cfg.lr, betas=betas)
+        self.pool_A, self.pool_B = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)
+        self.teacher_step = 0
+        self.student_step = 0
+        self.seconds = {"teacher": 0.0, "student": 0.0, "export": 0.0}
+        self.distill: _DistillNet | None = None
+        self.D_S: PatchDiscriminator | None = None
+        self.wrap_teacher_stage()
+
+    def wrap_teacher_stage(self) -> None:
+        self.G_AB_p, self.G_BA_p = dist.wrap(self.G_AB, self.ctx), dist.wrap(self.G_BA, self.ctx)
+        self.D_A_p, self.D_B_p = dist.wrap(self.D_A, self.ctx), dist.wrap(self.D_B, self.ctx)
+
+    def start_student_stage(self) -> None:
+        """Build the student side (seeded, so a resume at student step 0 builds the same one)."""
+        cfg, dev = self.cfg, self.ctx.device
+        torch.manual_seed(cfg.seed + 1)
+        self.distill = _DistillNet(Student(cfg.student), cfg.teacher.feature_channels).to(dev)
+        self.D_S = PatchDiscriminator(cfg.student_disc_width, cfg.student_disc_layers).to(dev)
+        betas = (0.5, 0.999)
+        self.opt_S = torch.optim.Adam(self.distill.parameters(), cfg.lr, betas=betas)
+        self.opt_DS = torch.optim.Adam(self.D_S.parameters(), cfg.lr, betas=betas)
+        self.G_AB.eval().requires_grad_(False)
+        # the CycleGAN's other halves are no longer needed
+        self.G_BA = self.D_A = self.D_B = self.G_BA_p = self.D_A_p = self.D_B_p = None
+        self.opt_G = self.opt_D = None
+        self.pool_A = self.pool_B = None
+        self.distill_p, self.D_S_p = dist.wrap(self.distill, self.ctx), dist.wrap(self.D_S, self.ctx)
+
+    @property
+    def in_student_stage(self) -> bool:
+        return self.distill is not None
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save(self, path: Path, extra_state: dict) -> None:
+        """Collective under DDP (pools are gathered); only rank 0 writes."""
+        tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        state = {"version": FORMAT_VERSION, "teacher_step": self.teacher_step, "student_step": self.student_step,
+                 "seconds": self.seconds, "world": self.ctx.world, "optim": {}, "pools": {}, **extra_state}
+        tensors.update(ckpt.module_tensors(self.G_AB, "model.G_AB"))
+        if not self.in_student_stage:
+            for name in ("G_BA", "D_A", "D_B"):
+                tensors.update(ckpt.module_tensors(getattr(self, name), f"model.{name}"))
+            for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
+                t, rest = ckpt.optimizer_to_flat(opt, f"opt.{name}")
+                tensors.update(t)
+                state["optim"][name] = rest
+            shape = (3, self.cfg.size, self.cfg.size)
+            for tag, pool in (("A", self.pool_A), ("B", self.pool_B)):
+                stacked, count = pool.state_tensor(shape, self.ctx.device)
+                counts = dist.gather(torch.tensor([count], device=self.ctx.device), self.ctx)
+                for r, (s, c) in enumerate(zip(dist.gather(stacked, self.ctx), counts)):
+                    tensors[f"pool.{tag}.r{r}"] = s[: int(c.item())]
+                    state["pools"][f"{tag}.r{r}"] = int(c.item())
+        else:
+            tensors.update(ckpt.module_tensors(self.distill, "model.distill"))
+            tensors.update(ckpt.module_tensors(self.D_S, "model.D_S"))
+            for name, opt in (("S", self.opt_S), ("DS", self.opt_DS)):
+                t, rest = ckpt.optimizer_to_flat(opt, f"opt.{name}")
+                tensors.update(t)
+                state["optim"][name] = rest
+        if self.ctx.main:
+            ckpt.save_checkpoint(path, tensors, state)
+
+    def restore(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        dev = self.ctx.device
+        self.teacher_step = int(state["teacher_step"])
+        self.student_step = int(state["student_step"])
+        self.seconds.update(state.get("seconds", {}))
+        ckpt.load_module(self.G_AB, "model.G_AB", tensors)
+        if "model.D_S.net.0.weight" in tensors or any(k.startswith("model.distill.") for k in tensors):
+            self.start_student_stage()
+            ckpt.load_module(self.distill, "model.distill", tensors)
+            ckpt.load_module(self.D_S, "model.D_S", tensors)
+            ckpt.optimizer_from_flat(self.opt_S, "opt.S", tensors, state["optim"]["S"])
+            ckpt.optimizer_from_flat(self.opt_DS, "opt.DS", tensors, state["optim"]["DS"])
+        elif "model.G_BA.encoder.1.weight" in tensors:
+            for name in ("G_BA", "D_A", "D_B"):
+                ckpt.load_module(getattr(self, name), f"model.{name}", tensors)
+            ckpt.optimizer_from_flat(self.opt_G, "opt.G", tensors, state["optim"]["G"])
+            ckpt.optimizer_from_flat(self.opt_D, "opt.D", tensors, state["optim"]["D"])
+            r = self.ctx.rank
+            for tag, pool in (("A", self.pool_A), ("B", self.pool_B)):
+                key = f"pool.{tag}.r{r}"
+                if key in tensors:
+                    pool.load(tensors[key], int(state["pools"][f"{tag}.r{r}"]), dev)
+        else:
+            self.start_student_stage()
+        if "rng.torch" in tensors:
+            torch.set_rng_state(tensors["rng.torch"])
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+def _batch(images: ImageSet, rng: np.random.Generator, n: int, device) -> torch.Tensor:
+    return torch.from_numpy(images.sample(rng, n)).to(device)
+
+
+def _teacher_step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> dict[str, float]:
+    """One CycleGAN step (A = content, B = style): generators, then discriminators."""
+    cfg, ctx = run.cfg, run.ctx
+    rng = np.random.default_rng([cfg.seed, ctx.rank, TEACHER_STAGE, step])
+    real_A = _batch(content, rng, cfg.batch, ctx.device)
+    real_B = _batch(style, rng, cfg.batch, ctx.device)
+    lr = lr_at(step, cfg.teacher_steps, cfg.lr)
+    _set_lr(run.opt_G, lr)
+    _set_lr(run.opt_D, lr)
+    n = real_A.shape[0]
+    D_A, D_B = dist.unwrap(run.D_A_p), dist.unwrap(run.D_B_p)
+
+    # generators; instance norm is per image, so one forward on [x, y] equals two forwards
+    D_A.requires_grad_(False)
+    D_B.requires_grad_(False)
+    out_AB = run.G_AB_p(torch.cat([real_A, real_B]))
+    fake_B, idt_B = out_AB[:n], out_AB[n:]
+    out_BA = run.G_BA_p(torch.cat([real_B, real_A]))
+    fake_A, idt_A = out_BA[:n], out_BA[n:]
+    rec_A = run.G_BA_p(fake_B)
+    rec_B = run.G_AB_p(fake_A)
+    g_adv = lsgan(D_B(fake_B), 1.0) + lsgan(D_A(fake_A), 1.0)
+    cycle = (rec_A - real_A).abs().mean() + (rec_B - real_B).abs().mean()
+    identity = (idt_B - real_B).abs().mean() + (idt_A - real_A).abs().mean()
+    loss_G = g_adv + cfg.lambda_cycle * cycle + cfg.lambda_cycle * cfg.lambda_identity * identity
+    run.opt_G.zero_grad(set_to_none=True)
+    loss_G.backward()
+    run.opt_G.step()
+
+    # discriminators, on a history of fakes
+    D_A.requires_grad_(True)
+    D_B.requires_grad_(True)
+    pooled_B = run.pool_B.query(fake_B, rng)
+    pooled_A = run.pool_A.query(fake_A, rng)
+    s_B = run.D_B_p(torch.cat([real_B, pooled_B]))
+    s_A = run.D_A_p(torch.cat([real_A, pooled_A]))
+    loss_DB = 0.5 * (lsgan(s_B[:n], 1.0) + lsgan(s_B[n:], 0.0))
+    loss_DA = 0.5 * (lsgan(s_A[:n], 1.0) + lsgan(s_A[n:], 0.0))
+    run.opt_D.zero_grad(set_to_none=True)
+    (loss_DA + loss_DB).backward()
+    run.opt_D.step()
+    return {"G_adv": g_adv.item(), "cycle": cycle.item(), "identity": identity.item(),
+            "D_A": loss_DA.item(), "D_B": loss_DB.item(), "lr": lr}
+
+
+def _student_step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> dict[str, float]:
+    """One distillation step: pixel + feature + consistency + adversarial, then the student's discriminator."""
+    cfg, ctx = run.cfg, run.ctx
+    rng = np.random.default_rng([cfg.seed, ctx.rank, STUDENT_STAGE, step])
+    x = _batch(content, rng, cfg.batch, ctx.device)
+    real_style = _batch(style, rng, cfg.batch, ctx.device)
+    theta = random_similarity(rng, x.shape[0], cfg.distill_size, max_shift_px=cfg.max_shift_px,
+                              max_scale=cfg.max_scale)
+    lr = lr_at(step, cfg.student_steps, cfg.lr)
+    _set_lr(run.opt_S, lr)
+    _set_lr(run.opt_DS, lr)
+    n = x.shape[0]
+    with torch.no_grad():
+        target = run.G_AB(x)
+        target_features = run.G_AB.features
+    D_S = dist.unwrap(run.D_S_p)
+    D_S.requires_grad_(False)
+    x_warped = warp(x, theta)
+    out, adapted = run.distill_p(torch.cat([x, x_warped]))
+    y, y_of_warped = out[:n], out[n:]
+    pixel = (y - target).abs().mean()
+    feature = (adapted[:n] - target_features).abs().mean()
+    border = int(math.ceil(cfg.max_shift_px + cfg.distill_size * cfg.max_scale / 2)) + 1
+    cons = consistency(y_of_warped, warp(y, theta), border)
+    adv = lsgan(D_S(y), 1.0)
+    loss = cfg.w_pixel * pixel + cfg.w_feature * feature + cfg.w_consistency * cons + cfg.w_adversarial * adv
+    run.opt_S.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt_S.step()
+
+    D_S.requires_grad_(True)
+    s = run.D_S_p(torch.cat([real_style, y.detach()]))
+    loss_D = 0.5 * (lsgan(s[:n], 1.0) + lsgan(s[n:], 0.0))
+    run.opt_DS.zero_grad(set_to_none=True)
+    loss_D.backward()
+    run.opt_DS.step()
+    return {"pixel": pixel.item(), "feature": feature.item(), "consistency": cons.item(), "adv": adv.item(),
+            "D": loss_D.item(), "lr": lr}
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB between two [-1, 1] batches, measured on the 0..255 scale."""
+    mse = float(torch.mean(((a - b) * 127.5) ** 2))
+    return 99.0 if mse <= 1e-10 else 10.0 * math.log10(255.0 ** 2 / mse)
+
+
+def _write_samples(run: _Run, fixed: torch.Tensor, run_dir: Path, tag: str, log_rows: list[dict]) -> None:
+    with torch.no_grad():
+        teacher = run.G_AB(fixed)
+        student = run.distill.student(fixed) if run.in_student_stage else None
+    rows = [fixed.cpu().numpy(), teacher.cpu().numpy(), None if student is None else student.cpu().numpy()]
+    write_png(run_dir / "samples" / f"{tag}.png", sample_grid(rows))
+    write_png(run_dir / "samples" / "latest.png", sample_grid(rows))
+    draw_curves(log_rows, run_dir / "losses.png")
+
+
+def _check_resume_config(cfg: TrainConfig, saved: TrainConfig, explicit: set[str]) -> TrainConfig:
+    """The saved config with the flags the user gave that may change on resume; TrainingError on a clash."""
+    clashes = []
+    updates = {}
+    for name in explicit:
+        if name not in TrainConfig.__dataclass_fields__:
+            continue
+        mine, theirs = getattr(cfg, name), getattr(saved, name)
+        if name in FREE_ON_RESUME:
+            updates[name] = mine
+        elif mine != theirs:
+            clashes.append(f"{name}={mine!r} (checkpoint: {theirs!r})")
+    if clashes:
+        raise TrainingError("--resume with settings that differ from the checkpoint: " + "; ".join(sorted(clashes)) + ".",
+                            fix="Drop those flags to continue the run as it was, or start a new run (other --run-dir).")
+    return dataclasses.replace(saved, **updates)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, explicit: set[str] | None = None,
+          report: Callable[[str], None] = lambda msg: None, progress: bool = True) -> TrainResult:
+    """Run (or resume) training and install the style pack at ``cfg.out_dir/cfg.name``.
+
+    ``explicit`` names the config fields the user set on the command line
+    (on resume the rest come from the checkpoint).  ``report`` receives
+    one-line progress messages for the user (the CLI prints them);
+    ``progress`` shows a tqdm bar on stderr (rank 0 only).
+    """
+    ctx = dist.setup(cfg.device)
+    try:
+        return _train(cfg, ctx, resume=resume, explicit=explicit or set(), report=report, progress=progress)
+    finally:
+        ctx.close()
+
+
+def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: set[str],
+           report: Callable[[str], None], progress: bool) -> TrainResult:
+    if not ctx.main:
+        report = lambda msg: None  # noqa: E731 - one voice per run
+    run_dir = Path(cfg.run_dir)
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    saved_tensors = saved_state = None
+    if resume:
+        saved_tensors, saved_state = ckpt.load_checkpoint(ckpt_path)
+        if saved_state.get("version") != FORMAT_VERSION or "config" not in saved_state:
+            raise TrainingError(f"Checkpoint {str(ckpt_path)!r} was written by another livestyle version.",
+                                fix="Start a new run (other --run-dir).")
+        cfg = _check_resume_config(cfg, TrainConfig.from_dict(saved_state["config"]), explicit)
+        if saved_state.get("world", 1) != ctx.world:
+            raise TrainingError(f"The checkpoint was written by {saved_state.get('world', 1)} processes, "
+                                f"this run has {ctx.world}.", fix="Resume with the same torchrun --nproc-per-node.")
+    elif ckpt_path.exists():
+        raise TrainingError(f"Run folder {str(run_dir)!r} already holds a checkpoint.",
+                            fix="Pass --resume to continue it, or choose another --run-dir (or delete that folder).")
+    _validate(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+    style = load_images(cfg.style_images, cfg.size, role="style images")
+    content = load_images(cfg.content_images, cfg.size, role="content images")
+    style_s, content_s = style, content
+    if cfg.distill_size != cfg.size:
+        style_s = load_images(cfg.style_images, cfg.distill_size, role="style images")
+        content_s = load_images(cfg.content_images, cfg.distill_size, role="content images")
+
+    if ctx.main:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        for stale in run_dir.glob(".*.tmp-*"):
+            stale.unlink(missing_ok=True)
+    ctx.barrier()
+    losses = LossLog(run_dir / "losses.jsonl")
+
+    run = _Run(cfg, ctx)
+    resumed_from = None
+    if saved_state is not None:
+        run.restore(saved_tensors, saved_state)
+        done = run.teacher_step + run.student_step
+        resumed_from = done
+        report(f"resumed from step {done} (teacher {run.teacher_step}/{cfg.teacher_steps}, "
+               f"student {run.student_step}/{cfg.student_steps}) in {run_dir}")
+        saved_tensors = None
+    if ctx.main:
+        t_done, s_done = run.teacher_step, run.student_step
+        losses.restore(lambda r: (r.get("stage") == "teacher" and r.get("step", 0) <= t_done)
+                       or (r.get("stage") == "student" and r.get("step", 0) <= s_done))
+    data_info = {
+        "style_images": {"folder": str(Path(cfg.style_images).resolve()), "images": len(style),
+                         "files": style.files, "skipped": style.skipped},
+        "content_images": {"folder": str(Path(cfg.content_images).resolve()), "images": len(content),
+                           "files": content.files, "skipped": content.skipped},
+    }
+    extra_state = {"config": cfg.to_dict(), "data": data_info}
+    fixed = torch.from_numpy(content.centre_crops(4)).to(ctx.device)
+    fixed_s = torch.from_numpy(content_s.centre_crops(8)).to(ctx.device)
+
+    from tqdm import tqdm
+
+    total = cfg.teacher_steps + cfg.student_steps
+    bar = tqdm(total=total, initial=min(total, run.teacher_step + run.student_step), desc=f"train {cfg.name}",
+               unit="step", file=sys.stderr, disable=not (progress and ctx.main), dynamic_ncols=True)
+    try:
+        # -- stage 1: the CycleGAN teacher -------------------------------------------------------
+        if not run.in_student_stage and run.teacher_step < cfg.teacher_steps:
+            if run.teacher_step == 0:
+                report(f"teacher: CycleGAN {cfg.teacher} on {len(content)} content and {len(style)} style "
+                       f"images, {cfg.size}px crops, {cfg.teacher_steps} steps x {ctx.world} process(es)")
+            t0 = time.perf_counter()
+            while run.teacher_step < cfg.teacher_steps:
+                values = _teacher_step(run, style, content, run.teacher_step)
+                run.teacher_step += 1
+                now = time.perf_counter()
+                run.seconds["teacher"] += now - t0
+                t0 = now
+                if ctx.main:
+                    losses.append({"stage": "teacher", "step": run.teacher_step, **values})
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k != "lr"}, refresh=False)
+                    bar.update(1)
+                last = run.teacher_step == cfg.teacher_steps
+                if run.teacher_step % cfg.sample_every == 0 or last:
+                    if ctx.main:
+                        _write_samples(run, fixed, run_dir, f"teacher-{run.teacher_step:06d}", losses.rows)
+                if run.teacher_step % cfg.checkpoint_every == 0 and not last:
+                    run.save(ckpt_path, extra_state)
+                t0 = time.perf_counter()
+        if not run.in_student_stage:
+            run.teacher_step = max(run.teacher_step, cfg.teacher_steps)
+            run.start_student_stage()
+            run.save(ckpt_path, extra_state)  # the teacher is done: never train it again
+
+        # -- stage 2: distillation into the student ----------------------------------------------
+        if run.student_step < cfg.student_steps:
+            if run.student_step == 0:
+                report(f"student: distilling into {cfg.student} at {cfg.distill_size}px, {cfg.student_steps} steps")
+            t0 = time.perf_counter()
+            while run.student_step < cfg.student_steps:
+                values = _student_step(run, style_s, content_s, run.student_step)
+                run.student_step += 1
+                now = time.perf_counter()
+                run.seconds["student"] += now - t0
+                t0 = now
+                if ctx.main:
+                    losses.append({"stage": "student", "step": run.student_step, **values})
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k != "lr"}, refresh=False)
+                    bar.update(1)
+                last = run.student_step == cfg.student_steps
+                if (run.student_step % cfg.sample_every == 0 or last) and ctx.main:
+                    _write_samples(run, fixed, run_dir, f"student-{run.student_step:06d}", losses.rows)
+                if run.student_step % cfg.checkpoint_every == 0 or last:
+                    run.save(ckpt_path, extra_state)
+                t0 = time.perf_counter()
+    finally:
+        bar.close()
+
+    # -- stage 3: export and install the pack (rank 0) -------------------------------------------
+    result = TrainResult(pack=None, resumed_from=resumed_from)
+    if ctx.main:
+        t0 = time.perf_counter()
+        student = run.distill.student.to("cpu").eval()
+        teacher = run.G_AB.to("cpu").eval()
+        with torch.no_grad():
+            fidelity = _psnr(student(fixed_s.cpu()), teacher(fixed_s.cpu()))
+        from livestyle.training.packs import machine_info, set_export_seconds, write_pack
+
+        metrics = {"teacher_final_losses": losses.final("teacher"), "student_final_losses": losses.final("student"),
+                   "student_vs_teacher_psnr_db": round(fidelity, 3)}
+        recipe = {**data_info, "size": cfg.size, "student_size": cfg.distill_size, "batch": cfg.batch,
+                  "seed": cfg.seed, "world_size": ctx.world, "teacher_steps": cfg.teacher_steps,
+                  "student_steps": cfg.student_steps, "wall_seconds": dict(run.seconds),
+                  "machine": machine_info(ctx.device), "losses": {k: getattr(cfg, k) for k in (
+                      "lambda_cycle", "lambda_identity", "w_pixel", "w_feature", "w_consistency", "w_adversarial")},
+                  "discriminator": {"width": cfg.disc_width, "layers": cfg.disc_layers},
+                  "run_dir": str(run_dir.resolve())}
+        meta = {"name": cfg.name, "student": cfg.student.to_dict(), "teacher": cfg.teacher.to_dict(),
+                "recipe": recipe, "metrics": metrics}
+        if cfg.look:
+            meta["look"] = cfg.look
+        export_s = time.perf_counter()
+        pack_path, parity = write_pack(cfg.out_dir, cfg.name, student=student, teacher=teacher, meta=meta)
+        run.seconds["export"] = round(time.perf_counter() - export_s, 3)
+        metrics["export_parity_uint8"] = parity
+        set_export_seconds(pack_path, run.seconds["export"])
+        result = TrainResult(pack=pack_path, resumed_from=resumed_from, metrics=metrics)
+        report(f"export: ONNX parity {parity} uint8 level(s), student/teacher PSNR {fidelity:.1f} dB, "
+               f"{time.perf_counter() - t0:.1f} s")
+    ctx.barrier()
+    return result

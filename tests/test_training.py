@@ -1,0 +1,268 @@
+"""`livestyle train` end to end on a tiny configuration: pack, losses, exact resume after kill -9, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+TINY = ["--size", "32", "--teacher-width", "8", "--teacher-blocks", "1", "--disc-width", "16", "--disc-layers", "2",
+        "--student-disc-width", "16", "--student-disc-layers", "2", "--threads", "1", "--no-progress"]
+
+
+def make_photos(root: Path, n: int = 8, seed: int = 1) -> tuple[Path, Path]:
+    """Content: gradients with coloured discs.  Style: other such scenes, channel-swapped, brightened, posterised."""
+    rng = np.random.default_rng(seed)
+    content, style = root / "content", root / "style"
+    for d in (content, style / "sub"):
+        d.mkdir(parents=True, exist_ok=True)
+
+    def scene(h=80, w=104):
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        img = np.stack([x / w * 200 + 30, y / h * 180 + 40, np.full_like(x, 120)], -1)
+        for _ in range(4):
+            colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+            cv2.circle(img, (int(rng.integers(w)), int(rng.integers(h))), int(rng.integers(8, 28)), colour, -1)
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+    for i in range(n):
+        cv2.imwrite(str(content / f"me{i}.png"), scene())
+        s = scene().astype(np.float32)[..., ::-1] * 0.7 + 60
+        cv2.imwrite(str(style / ("sub" if i % 2 else "") / f"look{i}.jpg"), ((s // 40) * 40).clip(0, 255).astype(np.uint8))
+    return style, content
+
+
+def livestyle(args, env, cwd, timeout=120):
+    return subprocess.run([sys.executable, "-m", "livestyle", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path):
+    return dict(os.environ, LIVESTYLE_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_tiny_training_end_to_end_installs_a_playable_pack(tmp_path, env, monkeypatch):
+    style, content = make_photos(tmp_path / "data")
+    t0 = time.perf_counter()
+    r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "tiny",
+                   "--teacher-steps", 120, "--student-steps", 120, "--look", "warm", "--sample-every", 60, *TINY],
+                  env, tmp_path)
+    elapsed = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    assert elapsed < 60
+    pack = tmp_path / "home" / "styles" / "tiny"
+    assert sorted(p.name for p in pack.iterdir()) == ["student.onnx", "student.safetensors", "style.json",
+                                                      "teacher.safetensors"]
+    meta = json.loads((pack / "style.json").read_text())
+    assert meta["name"] == "tiny" and meta["look"] == "warm"
+    assert meta["teacher"] == {"width": 8, "blocks": 1}
+    recipe = meta["recipe"]
+    assert recipe["style_images"]["images"] == 8 and recipe["content_images"]["images"] == 8
+    assert recipe["style_images"]["folder"] == str(style.resolve())
+    assert recipe["teacher_steps"] == 120 and recipe["student_steps"] == 120 and recipe["size"] == 32
+    assert set(recipe["wall_seconds"]) == {"teacher", "student", "export"}
+    assert all(v > 0 for v in recipe["wall_seconds"].values())
+    assert recipe["machine"]["cores"] == os.cpu_count() and recipe["machine"]["torch"] == torch.__version__
+    assert meta["metrics"]["export_parity_uint8"] <= 1
+    assert "pixel" in meta["metrics"]["student_final_losses"]
+
+    # the run folder: samples, loss curves, the log
+    run = tmp_path / "runs" / "tiny"
+    for name in ("samples/teacher-000060.png", "samples/student-000120.png", "losses.png", "checkpoint.safetensors"):
+        assert cv2.imread(str(run / name)) is not None or name.endswith("safetensors"), name
+    grid = cv2.imread(str(run / "samples" / "student-000120.png"))
+    assert grid.shape[0] > grid.shape[1] * 0.5  # three rows: content | teacher | student
+
+    # losses fall on this data: the cycle loss of the teacher, the pixel loss of the student
+    rows = _rows(run / "losses.jsonl")
+    teacher = [r_["cycle"] for r_ in rows if r_["stage"] == "teacher"]
+    student = [r_["pixel"] for r_ in rows if r_["stage"] == "student"]
+    assert len(teacher) == 120 and len(student) == 120
+    assert np.mean(teacher[-20:]) < 0.9 * np.mean(teacher[:20])
+    assert np.mean(student[-20:]) < 0.8 * np.mean(student[:20])
+
+    # the runtime finds it by name, and the weights load without pickle
+    monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path / "home"))
+    from livestyle.styles import find_style
+    from livestyle.training.packs import load_student, load_teacher
+
+    found = find_style("tiny")
+    assert found.path == pack
+    student_net, teacher_net = load_student(found), load_teacher(found)
+    assert not teacher_net.training
+    import onnxruntime as ort
+
+    frame = cv2.resize(cv2.imread(str(content / "me0.png")), (64, 48))
+    sess = ort.InferenceSession(str(found.onnx), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"bgr": frame[None]})[0]
+    assert out.dtype == np.uint8 and out.shape == (1, 48, 64, 3)
+    from livestyle.models.student import UInt8BGR
+
+    with torch.no_grad():
+        ref = UInt8BGR(student_net)(torch.from_numpy(frame[None])).numpy()
+    assert np.abs(ref.astype(int) - out.astype(int)).max() <= 1
+    with torch.no_grad():
+        y = teacher_net(torch.zeros(1, 3, 32, 32))
+    assert y.shape == (1, 3, 32, 32) and teacher_net.features.shape == (1, 32, 8, 8)
+
+    listed = livestyle(["styles"], env, tmp_path)
+    assert listed.returncode == 0 and "tiny" in listed.stdout
+    played = livestyle(["run", "--style", "tiny", "--input", "demo", "--output", "null", "--max-frames", "5"],
+                       env, tmp_path)
+    assert played.returncode == 0, played.stderr
+
+
+def _wait_for_checkpoint(proc, sidecar: Path, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("training finished before it could be killed; make the run longer")
+        try:
+            state = json.loads(sidecar.read_text())
+            return int(state["teacher_step"]) + int(state["student_step"])
+        except (OSError, ValueError):
+            time.sleep(0.01)
+    raise AssertionError("no checkpoint appeared")
+
+
+def test_resume_after_kill_9_is_exact(tmp_path, env):
+    style, content = make_photos(tmp_path / "data")
+    common = ["train", "--style-images", style, "--content-images", content, "--teacher-steps", 150,
+              "--student-steps", 100, "--checkpoint-every", 10, *TINY]
+    cmd = [sys.executable, "-m", "livestyle"]
+    straight = subprocess.Popen([*cmd, *map(str, common), "--name", "a"], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = subprocess.Popen([*cmd, *map(str, common), "--name", "b"], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        at = _wait_for_checkpoint(victim, tmp_path / "runs" / "b" / "checkpoint.json")
+        time.sleep(0.05)  # let it run past the checkpoint: those steps are lost and redone
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    assert victim.returncode == -signal.SIGKILL
+    assert not (tmp_path / "home" / "styles" / "b").exists()
+    state = json.loads((tmp_path / "runs" / "b" / "checkpoint.json").read_text())
+    resumed_at = state["teacher_step"] + state["student_step"]
+    assert resumed_at >= at and resumed_at < 250
+
+    # --resume needs no data flags: the checkpoint holds the configuration
+    r = livestyle(["train", "--name", "b", "--resume", "--threads", "1", "--no-progress"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"resumed from step {resumed_at} " in r.stderr
+    out, err = straight.communicate(timeout=120)
+    assert straight.returncode == 0, err
+    assert "resumed" not in err
+
+    from safetensors.torch import load_file
+
+    for fname in ("teacher.safetensors", "student.safetensors"):
+        a = load_file(str(tmp_path / "home" / "styles" / "a" / fname))
+        b = load_file(str(tmp_path / "home" / "styles" / "b" / fname))
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), (fname, k)
+    # the logs agree step by step too (the resumed run dropped the steps it redid)
+    la, lb = _rows(tmp_path / "runs" / "a" / "losses.jsonl"), _rows(tmp_path / "runs" / "b" / "losses.jsonl")
+    assert len(la) == len(lb) == 250 and la == lb
+
+
+def _bad_case(tmp_path: Path, case: str) -> list:
+    style, content = make_photos(tmp_path / "data", n=5)
+    base = ["--name", "x", *TINY, "--teacher-steps", 2, "--student-steps", 2]
+    if case == "missing":
+        return ["train", "--style-images", tmp_path / "nowhere", "--content-images", content, *base]
+    if case == "empty":
+        (tmp_path / "empty").mkdir()
+        return ["train", "--style-images", style, "--content-images", tmp_path / "empty", *base]
+    if case == "too_few":
+        few = tmp_path / "few"
+        few.mkdir()
+        for p in sorted(content.iterdir())[:2]:
+            (few / p.name).write_bytes(p.read_bytes())
+        return ["train", "--style-images", style, "--content-images", few, *base]
+    if case == "corrupt_images":
+        bad = tmp_path / "bad"
+        bad.mkdir()
+        for i in range(5):
+            (bad / f"{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated " + bytes([i]) * 50)
+        return ["train", "--style-images", bad, "--content-images", content, *base]
+    if case == "resume_without_checkpoint":
+        return ["train", "--style-images", style, "--content-images", content, "--resume", *base]
+    if case == "corrupt_checkpoint":
+        run = tmp_path / "runs" / "x"
+        run.mkdir(parents=True)
+        (run / "checkpoint.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage")
+        return ["train", "--style-images", style, "--content-images", content, "--resume", *base]
+    if case == "checkpoint_exists":
+        run = tmp_path / "runs" / "x"
+        run.mkdir(parents=True)
+        (run / "checkpoint.safetensors").write_bytes(b"whatever")
+        return ["train", "--style-images", style, "--content-images", content, *base]
+    if case == "cuda_without_cuda":
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+        return ["train", "--style-images", style, "--content-images", content, "--device", "cuda", *base]
+    if case == "bad_size":
+        return ["train", "--style-images", style, "--content-images", content, *base, "--size", "30"]
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case,expect", [
+    ("missing", "does not exist"),
+    ("empty", "Found 0 usable content images"),
+    ("too_few", "Found 2 usable content images"),
+    ("corrupt_images", "5 of 5 files skipped"),
+    ("resume_without_checkpoint", "No checkpoint to resume from"),
+    ("corrupt_checkpoint", "is corrupt"),
+    ("checkpoint_exists", "already holds a checkpoint"),
+    ("cuda_without_cuda", "sees no CUDA GPU"),
+    ("bad_size", "multiple of 4"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, env, case, expect):
+    r = livestyle(_bad_case(tmp_path, case), env, tmp_path)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("livestyle: error:") and expect in lines[0], lines[0]
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "home" / "styles" / "x").exists()
+
+
+def test_lr_schedule_and_consistency_loss():
+    from livestyle.training.losses import consistency, random_similarity, warp
+    from livestyle.training.trainer import lr_at
+
+    assert lr_at(0, 100, 2e-4) == 2e-4 and lr_at(49, 100, 2e-4) == 2e-4
+    assert lr_at(75, 100, 2e-4) == pytest.approx(1e-4) and lr_at(100, 100, 2e-4) == 0.0
+    rng = np.random.default_rng(0)
+    theta = random_similarity(rng, 2, 32)
+    assert theta.shape == (2, 2, 3)
+    assert torch.all((theta[:, 0, 0] - 1).abs() <= 0.05) and torch.all(theta[:, :, 2].abs() <= 4 * 2 / 32 + 1e-6)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    # an identity "generator" commutes with any warp; a non-equivariant one does not
+    assert consistency(warp(x, theta), warp(x, theta), 6).item() == 0.0
+    shifted = torch.zeros(1, 2, 3)
+    shifted[0, 0, 0] = shifted[0, 1, 1] = 1.0
+    shifted[0, 0, 2] = 2 * 2.0 / 32  # exactly 2 px
+    ramp = torch.arange(32.0).expand(1, 1, 32, 32).contiguous()
+    moved = warp(ramp, shifted)
+    assert torch.allclose(moved[..., 4:-4, 4:-4], ramp[..., 4:-4, 6:-2])
+    bias = lambda t: t + ramp / 32  # noqa: E731 - position-dependent: not shift-equivariant
+    assert consistency(bias(warp(ramp, shifted)), warp(bias(ramp), shifted), 4).item() > 0.01
