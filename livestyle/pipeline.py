@@ -189,7 +189,7 @@ class Pipeline:
             t1 = time.perf_counter()
             if img is None:
                 break
-            ready = getattr(src, "frame_ready_time", None)
+            ready = src.frame_ready_time
             t_cap = ready if (ready is not None and ready <= t1) else (t1 if self.live else t0)
             if img.shape[1] != out_w or img.shape[0] != out_h:
                 img = downscale(img, (out_w, out_h))

@@ -13,7 +13,8 @@ class Source(abc.ABC):
     ``live`` is True when frames arrive in real time whether or not they are
     read (camera, URL, a file or the demo paced with ``realtime=True``): the
     pipeline then reads it from its own capture thread into a newest-frame
-    slot and drops stale frames.  ``fps`` is the nominal rate, ``size`` is
+    slot and drops stale frames.  ``frame_ready_time`` (see below) tells
+    when the last frame became available.  ``fps`` is the nominal rate, ``size`` is
     (width, height) once opened.  ``reconnects`` counts recoveries of a lost
     live stream.  ``close()`` is safe to call twice and unblocks a pending
     ``read()`` (which then returns None).
@@ -24,6 +25,9 @@ class Source(abc.ABC):
     size: tuple[int, int] = (0, 0)
     reconnects: int = 0
     description: str = ""
+    # perf_counter() time at which the last frame returned by read() became available (its scheduled
+    # time for a paced file or the demo); None when unknown.  The pipeline measures latency from it.
+    frame_ready_time: float | None = None
 
     @abc.abstractmethod
     def open(self) -> None:

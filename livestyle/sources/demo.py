@@ -101,11 +101,13 @@ class DemoSource(Source):
                     self.skipped += due - index
                     index = due
             self._next_index = index + 1
-        image = self.frame(index)
-        if self.realtime:
-            delay = self._t0 + index / self.fps - time.perf_counter()
+        if self.realtime:  # wait until due, then draw: drawing counts in the frame's latency
+            ready = self._t0 + index / self.fps
+            delay = ready - time.perf_counter()
             if delay > 0 and self._closed.wait(delay):
                 return None
+            self.frame_ready_time = ready
+        image = self.frame(index)
         if self._closed.is_set():
             return None
         self.last_index = index

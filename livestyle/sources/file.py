@@ -134,12 +134,16 @@ class FileSource(Source):
                     return None
                 self.skipped += 1
             index = self._next_index
-            frame = self._decode_next()
-        if frame is None:
-            return None
-        delay = self._t0 + index / self.fps - time.perf_counter()
+        # Wait until the frame is due, then decode it, as a camera delivers a compressed frame that
+        # still has to be decoded: the decode counts in the frame's capture->send latency.
+        ready = self._t0 + index / self.fps
+        delay = ready - time.perf_counter()
         if delay > 0 and self._closed.wait(delay):
             return None
+        with self._capture_lock:
+            frame = self._decode_next()
+        if frame is not None:
+            self.frame_ready_time = ready
         return frame
 
     def _decode_next(self) -> np.ndarray | None:
