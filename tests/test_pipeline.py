@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import cli_env
-from tests.support.videos import decode_index, write_test_video
+from tests.support.videos import write_test_video
 
 
 def run_cli(args, home, timeout=120, **kw):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from tests.support.fakecam import (build_fake_v4l2, fake_device_env, i420_to_bgr, read_format_record,
+from tests.support.fakecam import (build_fake_v4l2, fake_device_env, read_format_record,
                                    read_i420_frames, real_v4l2loopback_devices)
 from tests.support.videos import write_test_video
 

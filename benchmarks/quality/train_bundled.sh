@@ -16,7 +16,7 @@
 # Environment knobs (defaults in brackets):
 #   LOOKS [pastel teal_orange pencil]   DATA [runs/data]   RUNS [runs]
 #   OUT [livestyle/styles/packs]        TEACHER_STEPS [20000]   STUDENT_STEPS [5000]
-#   SIZE [128]   THREADS [2]   DEFAULT_STYLE [pastel]
+#   SIZE [128]   STUDENT_SIZE [SIZE]   THREADS [2]   DEFAULT_STYLE [pastel]
 set -euo pipefail
 
 PY=${PY:-.venv/bin/python}
@@ -28,6 +28,7 @@ OUT=${OUT:-livestyle/styles/packs}
 TEACHER_STEPS=${TEACHER_STEPS:-20000}
 STUDENT_STEPS=${STUDENT_STEPS:-5000}
 SIZE=${SIZE:-128}
+STUDENT_SIZE=${STUDENT_SIZE:-$SIZE}
 THREADS=${THREADS:-2}
 DEFAULT_STYLE=${DEFAULT_STYLE:-pastel}
 
@@ -44,7 +45,7 @@ for look in $LOOKS; do
     # 2. teacher CycleGAN, then student distillation, through the user's path
     args=(train --style-images "$data/trainB" --content-images "$data/trainA"
           --name "$look" --look "$look" --out "$OUT" --run-dir "$run"
-          --size "$SIZE" --teacher-steps "$TEACHER_STEPS" --student-steps "$STUDENT_STEPS"
+          --size "$SIZE" --student-size "$STUDENT_SIZE" --teacher-steps "$TEACHER_STEPS" --student-steps "$STUDENT_STEPS"
           --threads "$THREADS" --no-progress)
     if [ -d "$run" ] && [ -n "$(ls -A "$run" 2>/dev/null)" ]; then
         args+=(--resume)

@@ -58,6 +58,15 @@ class Runner(abc.ABC):
     def infer(self, image: np.ndarray) -> np.ndarray:
         """uint8 BGR (h, w, 3) -> uint8 BGR (h, w, 3)."""
 
+    def check_frame(self, image: np.ndarray) -> None:
+        """Raise BackendError unless ``image`` is uint8 (h, w, 3) at the inference size."""
+        w, h = self.infer_size
+        if image.shape != (h, w, 3) or image.dtype != np.uint8:
+            from livestyle.errors import BackendError
+
+            raise BackendError(f"The {self.name} runner expects uint8 ({h}, {w}, 3) frames; got {image.dtype} "
+                               f"{tuple(image.shape)}.", fix="Resize frames to the inference size first.")
+
     def deactivate(self) -> None:
         """Release resources; idempotent."""
 

@@ -174,10 +174,7 @@ class TensorRTRunner(Runner):
         """uint8 BGR (h, w, 3) -> uint8 BGR (h, w, 3); the result is reused by the next call."""
         if self._context is None:
             raise BackendError("TensorRTRunner.infer called before activate().", fix="Call activate() first.")
-        w, h = self.infer_size
-        if image.shape != (h, w, 3) or image.dtype != np.uint8:
-            raise BackendError(f"The tensorrt runner expects uint8 ({h}, {w}, 3) frames; got {image.dtype} "
-                               f"{tuple(image.shape)}.", fix="Resize frames to the inference size first.")
+        self.check_frame(image)
         import torch
 
         t0 = time.perf_counter()
