@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
 	# torch==2.13.0 is pinned so pip takes the CPU build (see pyproject.toml)
-	$(BIN)/python -m pip install -q -e '.[train,dev]'
+	$(BIN)/python -m pip install -q -e '.[train,dev,bench]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)

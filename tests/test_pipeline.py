@@ -278,3 +278,63 @@ def test_style_switch_while_running(tmp_path, livestyle_home):
     last = frames[-1]
     assert np.abs(sink.frames[-1].astype(int) - ref1.infer(last).astype(int)).mean() < \
         np.abs(sink.frames[-1].astype(int) - ref0.infer(last).astype(int)).mean()
+
+
+def test_live_url_reconnects_and_keeps_output_fed(tmp_path, livestyle_home):
+    """A live MJPEG stream that dies mid-run: the pipeline reconnects, and meanwhile re-sends the last frame."""
+    from livestyle.pipeline import Pipeline, RunConfig
+    from livestyle.runners.registry import create_runner
+    from livestyle.sinks.base import Sink
+    from livestyle.sources import open_source
+    from livestyle.styles import find_style
+    from tests.support.mjpeg_server import MjpegServer
+
+    class Recorder(Sink):
+        def __init__(self):
+            self.times, self.indices = [], []
+        def open(self, size, fps):
+            pass
+        def send(self, frame, *, original=None, status=""):
+            self.times.append(time.perf_counter())
+            self.indices.append(frame.index)
+        def close(self):
+            pass
+
+    server = MjpegServer(size=(320, 240), fps=30).start()
+    try:
+        src = open_source(server.url)
+        src.open()
+        style = find_style("random")
+        sink = Recorder()
+        runner = create_runner("onnxruntime", style, infer_size=(160, 120)).runner
+        pipe = Pipeline(RunConfig(input=server.url, output="null"), source=src, sink=sink, runner=runner,
+                        styles=[style], style_index=0, make_runner=None, out_size=(320, 240),
+                        infer_size=(160, 120), fps=30.0)
+        import threading
+        t = threading.Thread(target=pipe.run)
+        t.start()
+        time.sleep(2.0)
+        before_outage = pipe.stats.frames_out
+        server.stop()
+        time.sleep(2.5)
+        during_outage_repeats = pipe.stats.repeated
+        server.restart()
+        deadline = time.time() + 20
+        while time.time() < deadline and src.reconnects < 1:
+            time.sleep(0.1)
+        time.sleep(1.5)
+        pipe._request_stop("test over")
+        t.join(10)
+        src.close()
+    finally:
+        server.stop()
+    assert not t.is_alive()
+    assert before_outage > 20
+    assert src.reconnects >= 1
+    assert during_outage_repeats >= 10  # ~15 fps of repeats (every 2 frame intervals) for 2.5 s
+    new_frames = [i for i in sink.indices if i >= 0]
+    assert len(new_frames) > before_outage + 10  # fresh frames after the restart
+    gaps = np.diff(sink.times)
+    assert gaps.max() < 0.5  # the output never went silent for long, outage included
+    rep = pipe.report()
+    assert rep["reconnects"] >= 1 and rep["repeated"] == pipe.stats.repeated
