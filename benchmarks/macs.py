@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=256, help="square input side in pixels (default 256)")
     args = ap.parse_args(argv)
     hw = (args.size, args.size)
-    reference = count_macs(ResnetGenerator(TeacherConfig(width=64, blocks=9)), hw)
+    reference = count_macs(ResnetGenerator(TeacherConfig(width=64, blocks=9, upsample="transposed")), hw)
     cpu_teacher = count_macs(ResnetGenerator(TeacherConfig()), hw)
     student = count_macs(Student(StudentConfig()), hw)
     print(f"MACs at {args.size}x{args.size}:")

@@ -1,7 +1,7 @@
 """The CycleGAN teacher generator (Zhu et al. 2017, ResNet variant).
 
 A 7x7 stem, two stride-2 downsampling convolutions, ``blocks`` residual
-blocks at 1/4 resolution, two transposed-convolution upsamplers and a 7x7
+blocks at 1/4 resolution, two upsamplers (resize-conv by default) and a 7x7
 head with ``tanh``.  Reflection padding and instance normalisation
 throughout, as in the paper.  The canonical 256x256 configuration
 (``width=64, blocks=9``) costs about 56.8 G multiply-accumulates per frame;
@@ -22,6 +22,10 @@ class TeacherConfig:
 
     width: int = 32    # channels after the stem; 2x and 4x after the two downsamplers
     blocks: int = 6    # residual blocks at 1/4 resolution
+    # "resize": bilinear x2 then a 3x3 conv, free of the checkerboard artifacts of transposed
+    # convolutions (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts"), which short CPU
+    # runs never train away; "transposed": the original CycleGAN decoder.
+    upsample: str = "resize"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -29,6 +33,7 @@ class TeacherConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TeacherConfig":
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known.setdefault("upsample", "transposed")  # configs saved before the field existed
         return cls(**known)
 
     @property
@@ -74,11 +79,18 @@ class ResnetGenerator(nn.Module):
             nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1), _norm(4 * w), nn.ReLU(inplace=True),
         )
         self.body = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(cfg.blocks)])
+        if cfg.upsample not in ("resize", "transposed"):
+            raise ValueError(f"TeacherConfig.upsample must be 'resize' or 'transposed', not {cfg.upsample!r}")
+
+        def up(cin: int, cout: int) -> list[nn.Module]:
+            if cfg.upsample == "transposed":
+                return [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1)]
+            return [nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False),
+                    nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(4 * w, 2 * w, 3, stride=2, padding=1, output_padding=1),
-            _norm(2 * w), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(2 * w, w, 3, stride=2, padding=1, output_padding=1),
-            _norm(w), nn.ReLU(inplace=True),
+            *up(4 * w, 2 * w), _norm(2 * w), nn.ReLU(inplace=True),
+            *up(2 * w, w), _norm(w), nn.ReLU(inplace=True),
             nn.ReflectionPad2d(3), nn.Conv2d(w, 3, 7), nn.Tanh(),
         )
         self.features: torch.Tensor | None = None
