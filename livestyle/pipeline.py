@@ -184,11 +184,14 @@ class Pipeline:
         src, out_w, out_h = self.source, *self.out_size
         index = 0
         while not self.stop.is_set():
+            skipped_before = getattr(src, "skipped", 0)
             t0 = time.perf_counter()
             img = src.read()
             t1 = time.perf_counter()
             if img is None:
                 break
+            if t1 - self.stats.t_start > self.cfg.warmup_s:  # frames a paced source skipped are drops too
+                self.stats.dropped_steady += getattr(src, "skipped", 0) - skipped_before
             ready = src.frame_ready_time
             t_cap = ready if (ready is not None and ready <= t1) else (t1 if self.live else t0)
             if img.shape[1] != out_w or img.shape[0] != out_h:
@@ -367,7 +370,7 @@ class Pipeline:
         rep = {
             "frames_in": st.frames_in,
             "frames_out": st.frames_out,
-            "dropped": self._slot_in.dropped + self._slot_out.dropped,
+            "dropped": self._slot_in.dropped + self._slot_out.dropped + skipped,
             "dropped_at": {"capture_slot": self._slot_in.dropped, "output_slot": self._slot_out.dropped,
                            "source_skipped": skipped},
             "dropped_steady": st.dropped_steady,
