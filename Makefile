@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/livestyle run --input demo --output demo_out.mp4 --max-frames 300 --report demo_report.json
+	$(BIN)/livestyle run --input demo --realtime --output demo_out.mp4 --max-frames 300 --report demo_report.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
