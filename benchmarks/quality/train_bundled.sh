@@ -53,9 +53,11 @@ for look in $LOOKS; do
     $LIVESTYLE "${args[@]}"
     # 3. the measurement: held-out images + moving clips, with and without the temporal filter
     $LIVESTYLE eval "$OUT/$look" --data "$data" --report "benchmarks/quality/results/$look.json"
+    # 4. the measured metrics go into the pack itself (style.json: metrics.quality)
+    "$PY" benchmarks/quality/record_metrics.py "$OUT/$look" "benchmarks/quality/results/$look.json" >/dev/null
 done
 
-# 4. mark the default style (a metadata flag in its style.json)
+# 5. mark the default style (a metadata flag in its style.json)
 if [ -f "$OUT/$DEFAULT_STYLE/style.json" ]; then
     "$PY" - "$OUT" "$DEFAULT_STYLE" <<'PYEOF'
 import json, os, sys
