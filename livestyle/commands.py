@@ -29,7 +29,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--size", default=None, help="output size WxH (default: the input's)")
     p.add_argument("--fps", type=float, default=None, help="frame rate to request from the camera / declare to the output")
     p.add_argument("--backend", default="auto", help="auto|onnxruntime|torch|tensorrt (default auto: fastest available)")
-    p.add_argument("--infer-size", default=None, help="inference size WxH (default: long side 512, input's aspect)")
+    p.add_argument("--infer-size", default=None, help="inference size WxH (default: long side 512 on the CPU, the full frame on CUDA)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N output frames")
     p.add_argument("--report", default=None, help="write a JSON report (fps, drops, latency per stage) here")
     p.add_argument("--realtime", action="store_true",

@@ -78,10 +78,11 @@ def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
 
 
 def default_infer_size(size: tuple[int, int], long_side: int = 512) -> tuple[int, int]:
-    """Inference size with the frame's aspect ratio, long side ``long_side``, multiples of 8.
+    """CPU inference size: the frame's aspect ratio, long side ``long_side``, multiples of 8.
 
     512 on the long side (512x288 for 16:9) was chosen by measurement: see
-    benchmarks/RESULTS.md (``infer-size sweep``).
+    benchmarks/RESULTS.md (``infer-size sweep``).  On a CUDA backend :func:`run`
+    infers at the full output size instead.
     """
     w, h = size
     scale = min(1.0, long_side / max(w, h))
@@ -435,6 +436,11 @@ def run(cfg: RunConfig) -> dict:
         infer_size = align_infer_size(cfg.infer_size or default_infer_size(out_size))
         fps = float(cfg.fps or source.fps or 30.0)
         choice = create_runner(cfg.backend, style, infer_size=infer_size)
+        if cfg.infer_size is None and choice.device == "cuda" and infer_size != align_infer_size(out_size):
+            # a GPU runs the student at full resolution in a few ms: no need to trade detail for speed
+            choice.runner.deactivate()
+            infer_size = align_infer_size(out_size)
+            choice = create_runner(choice.backend, style, infer_size=infer_size)
         runners.append(choice.runner)
 
         def make_runner(st):
