@@ -18,7 +18,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 
 from livestyle import looks
 from livestyle.ops.upsample import METHODS, downscale, upsample

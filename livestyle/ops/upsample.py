@@ -68,10 +68,12 @@ def guided_upsample(full: np.ndarray, small_in: np.ndarray, small_out: np.ndarra
     guide = cv2.cvtColor(small_in, cv2.COLOR_BGR2GRAY).astype(np.float32) * (1.0 / 255.0)
     p = small_out.astype(np.float32) * (1.0 / 255.0)
     g3 = cv2.merge([guide, guide, guide])
-    mean_i = _box(g3, radius)
+    mean_i1 = _box(guide, radius)
+    mean_i = cv2.merge([mean_i1, mean_i1, mean_i1])
     mean_p = _box(p, radius)
     cov_ip = _box(g3 * p, radius) - mean_i * mean_p
-    var_i = _box(g3 * g3, radius) - mean_i * mean_i
+    var_i1 = _box(guide * guide, radius) - mean_i1 * mean_i1
+    var_i = cv2.merge([var_i1, var_i1, var_i1])
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
     a = _box(a, radius) * 255.0

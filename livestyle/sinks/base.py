@@ -51,6 +51,16 @@ class Sink(abc.ABC):
     def close(self) -> None:
         """Finalise and release; idempotent."""
 
+    def check_frame(self, image: np.ndarray, size: tuple[int, int]) -> None:
+        """Raise SinkError unless ``image`` is uint8 BGR of shape (H, W, 3) for ``size`` = (W, H)."""
+        width, height = size
+        if image.dtype != np.uint8 or image.shape != (height, width, 3):
+            from livestyle.errors import SinkError
+
+            raise SinkError(f"{self.description} expects uint8 BGR frames of shape {(height, width, 3)}, "
+                            f"got {image.dtype} {image.shape}.",
+                            fix="Resize frames to the size the sink was opened with.")
+
     def poll(self) -> list[Command]:
         """User commands since the last call (none for non-interactive sinks)."""
         return []

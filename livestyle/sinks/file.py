@@ -118,14 +118,8 @@ class FileSink(Sink):
         """Append ``frame.image`` (uint8 BGR, (H, W, 3), the opened size); ``original``/``status`` are unused."""
         if self._writer is None or self._size is None:
             raise SinkError(f"{self.description} is not open.", fix="Call open(size, fps) before send().")
-        width, height = self._size
-        image = frame.image
-        if image.dtype != np.uint8 or image.shape != (height, width, 3):
-            raise SinkError(
-                f"{self.description} expects uint8 BGR frames of shape {(height, width, 3)}, got {image.dtype} {image.shape}.",
-                fix="Resize frames to the size the sink was opened with.",
-            )
-        self._writer.write(np.ascontiguousarray(image))
+        self.check_frame(frame.image, self._size)
+        self._writer.write(np.ascontiguousarray(frame.image))
         self.frames_sent += 1
 
     def close(self) -> None:

@@ -37,13 +37,7 @@ class NullSink(Sink):
         """Count ``frame``; its image must be uint8 BGR of the opened (H, W, 3)."""
         if self._size is None:
             raise SinkError("The null sink is not open.", fix="Call open(size, fps) before send().")
-        width, height = self._size
-        image = frame.image
-        if image.dtype != np.uint8 or image.shape != (height, width, 3):
-            raise SinkError(
-                f"The null sink expects uint8 BGR frames of shape {(height, width, 3)}, got {image.dtype} {image.shape}.",
-                fix="Resize frames to the size the sink was opened with.",
-            )
+        self.check_frame(frame.image, self._size)
         self.frames_sent += 1
         self.last_index = frame.index
 

@@ -109,13 +109,7 @@ class VirtualCamSink(Sink):
         if self._camera is None or self._size is None:
             raise SinkError(f"{self.description} is not open.", fix="Call open(size, fps) before send().")
         image = frame.image
-        width, height = self._size
-        if image.dtype != np.uint8 or image.shape != (height, width, 3):
-            raise SinkError(
-                f"{self.description} expects uint8 BGR frames of shape {(height, width, 3)}, "
-                f"got {image.dtype} {image.shape}.",
-                fix="Resize frames to the size the sink was opened with.",
-            )
+        self.check_frame(image, self._size)
         try:
             self._camera.send(np.ascontiguousarray(image))
         except Exception as exc:
