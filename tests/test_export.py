@@ -99,3 +99,21 @@ def test_mac_counter_and_student_budget():
     student = macs.count_macs(Student(StudentConfig()), (256, 256))
     assert 45e9 < teacher < 60e9  # the canonical CycleGAN ResNet-9 generator
     assert student <= 0.01 * teacher
+
+
+def test_residual_teacher_starts_at_the_identity_and_old_configs_load_as_before():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    residual = ResnetGenerator(TeacherConfig(width=8, blocks=1))
+    assert residual.cfg.residual
+    with torch.no_grad():
+        assert torch.equal(residual(x), x)  # zero-initialised head: no change before training
+    plain = ResnetGenerator(TeacherConfig(width=8, blocks=1, residual=False))
+    with torch.no_grad():
+        assert (plain(x) - x).abs().mean() > 0.1
+    # same parameters either way, so the two kinds share checkpoint and pack formats
+    assert residual.state_dict().keys() == plain.state_dict().keys()
+    # a config written before the fields existed is the original CycleGAN generator
+    old = TeacherConfig.from_dict({"width": 8, "blocks": 1})
+    assert old.upsample == "transposed" and old.residual is False
+    assert TeacherConfig.from_dict(TeacherConfig().to_dict()) == TeacherConfig()

@@ -25,7 +25,7 @@ def face() -> np.ndarray:
 def test_names_lists_at_least_four_looks():
     names = looks.names()
     assert len(names) >= 4
-    assert {"anime", "pastel", "teal_orange", "pencil"} <= set(names)
+    assert {"anime", "pastel", "teal_orange", "pencil", "vintage"} <= set(names)
     assert names == sorted(names)
     for n in names:
         assert looks.describe(n)

@@ -69,7 +69,7 @@ def test_tiny_training_end_to_end_installs_a_playable_pack(tmp_path, env, monkey
                                                       "teacher.safetensors"]
     meta = json.loads((pack / "style.json").read_text())
     assert meta["name"] == "tiny" and meta["look"] == "warm"
-    assert meta["teacher"] == {"width": 8, "blocks": 1, "upsample": "resize"}
+    assert meta["teacher"] == {"width": 8, "blocks": 1, "upsample": "resize", "residual": True}
     recipe = meta["recipe"]
     assert recipe["style_images"]["images"] == 8 and recipe["content_images"]["images"] == 8
     assert recipe["style_images"]["folder"] == str(style.resolve())

@@ -7,7 +7,7 @@ with the image's shorter side (tuned at 256 px), so a look learned at
 
     >>> from livestyle import looks
     >>> looks.names()
-    ['anime', 'pastel', 'pencil', 'teal_orange']
+    ['anime', 'pastel', 'pencil', 'teal_orange', 'vintage']
     >>> out = looks.apply("pastel", frame)
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from livestyle.errors import StyleError
 from livestyle.looks._common import check_image
 from livestyle.looks.drawn import anime, pencil
-from livestyle.looks.grades import pastel, teal_orange
+from livestyle.looks.grades import pastel, teal_orange, vintage
 
 LookFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -30,6 +30,7 @@ _LOOKS: dict[str, tuple[LookFunction, str]] = {
     "pastel": (pastel, "warm soft pastel grade: lifted blacks, peach highlights, glow"),
     "pencil": (pencil, "coloured pencil strokes on warm paper"),
     "teal_orange": (teal_orange, "cinematic split toning: teal shadows, orange skin and highlights"),
+    "vintage": (vintage, "faded warm film: matte olive shadows, golden highlights, muted colours, halation"),
 }
 
 
@@ -66,4 +67,4 @@ def _check_name(name: str) -> str:
     return name
 
 
-__all__ = ["apply", "describe", "get", "names", "anime", "pastel", "pencil", "teal_orange"]
+__all__ = ["apply", "describe", "get", "names", "anime", "pastel", "pencil", "teal_orange", "vintage"]

@@ -71,3 +71,33 @@ def teal_orange(image: np.ndarray) -> np.ndarray:
     along = along - 16.0 * (1.0 - s_curve) ** 2 + 9.0 * s_curve ** 2
     lab = np.stack([s_curve * 100.0, along * u - across * v, along * v + across * u], axis=-1)
     return to_uint8(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2BGR))
+
+
+def vintage(image: np.ndarray) -> np.ndarray:
+    """Faded warm film: matte olive shadows, golden highlights, muted colours, soft halation.
+
+    A per-pixel print-film curve (blacks lifted to a green-olive, whites
+    rolled off to cream), saturation cut to 60 %, a golden cast that grows
+    with brightness, and a warm red-orange halation bleeding around bright
+    areas, as film stock does.
+
+    ``image``: uint8 BGR (H, W, 3), 0..255.  Returns uint8 BGR (H, W, 3).
+    """
+    x = to_float(image)
+    y0 = luma(x)
+    # Muted colours first, around each pixel's own luma.
+    y = y0[..., None]
+    x = y + 0.60 * (x - y)
+    # Print-film tone curve: a soft toe and shoulder, then faded to a matte base.
+    x = x + 0.35 * (smoothstep(0.0, 1.0, x) - x)
+    shadows = np.array([0.10, 0.14, 0.12], np.float32)   # B, G, R: olive-green blacks
+    whites = np.array([0.80, 0.92, 0.96], np.float32)    # cream whites
+    x = shadows + (whites - shadows) * x
+    # Golden cast growing with brightness (less blue, a touch more red).
+    hi = smoothstep(0.2, 0.9, y0)[..., None]
+    x = x + hi * np.array([-0.045, 0.005, 0.03], np.float32)
+    # Halation: the brightest parts, blurred, added back in warm red-orange.
+    bright = smoothstep(0.6, 1.0, y0)
+    halo = wide_blur(bright, 5.0)[..., None]
+    x = x + 0.18 * halo * np.array([0.05, 0.35, 1.0], np.float32)
+    return to_uint8(x)

@@ -2,7 +2,8 @@
 
 A 7x7 stem, two stride-2 downsampling convolutions, ``blocks`` residual
 blocks at 1/4 resolution, two upsamplers (resize-conv by default) and a 7x7
-head with ``tanh``.  Reflection padding and instance normalisation
+head with ``tanh``; by default the head's output is a change added to the
+input (``TeacherConfig.residual``).  Reflection padding and instance normalisation
 throughout, as in the paper.  The canonical 256x256 configuration
 (``width=64, blocks=9``) costs about 56.8 G multiply-accumulates per frame;
 on a CPU we train smaller ones (see :class:`TeacherConfig`).
@@ -26,6 +27,11 @@ class TeacherConfig:
     # convolutions (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts"), which short CPU
     # runs never train away; "transposed": the original CycleGAN decoder.
     upsample: str = "resize"
+    # True: the generator predicts a change, output = clamp(x + 2 * tanh(head)), with the head's
+    # last conv zero-initialised so training starts from the identity (as the student does).  A
+    # colour grade is then a small, smooth correction instead of an image redrawn from features,
+    # which short CPU runs learn without the blur of an autoencoder.  False: the original CycleGAN.
+    residual: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -33,7 +39,8 @@ class TeacherConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TeacherConfig":
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        known.setdefault("upsample", "transposed")  # configs saved before the field existed
+        known.setdefault("upsample", "transposed")  # configs saved before the fields existed
+        known.setdefault("residual", False)
         return cls(**known)
 
     @property
@@ -95,11 +102,17 @@ class ResnetGenerator(nn.Module):
         )
         self.features: torch.Tensor | None = None
         init_weights(self)
+        if cfg.residual:
+            head = self.decoder[-2]
+            nn.init.zeros_(head.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.body(self.encoder(x))
         self.features = f
-        return self.decoder(f)
+        y = self.decoder(f)
+        if self.cfg.residual:
+            return torch.clamp(x + 2.0 * y, -1.0, 1.0)
+        return y
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:

@@ -18,9 +18,10 @@ _SIMPLE = {
     "student_size": "student_size", "teacher_steps": "teacher_steps", "student_steps": "student_steps",
     "batch": "batch", "seed": "seed", "device": "device", "disc_width": "disc_width", "disc_layers": "disc_layers",
     "student_disc_width": "student_disc_width", "student_disc_layers": "student_disc_layers", "lr": "lr",
+    "identity_weight": "lambda_identity",
     "checkpoint_every": "checkpoint_every", "sample_every": "sample_every", "look": "look", "threads": "threads",
 }
-_TEACHER = {"teacher_width": "width", "teacher_blocks": "blocks"}
+_TEACHER = {"teacher_width": "width", "teacher_blocks": "blocks", "teacher_residual": "residual"}
 _STUDENT = {"student_stem": "stem", "student_width": "width", "student_blocks": "blocks",
             "student_expansion": "expansion"}
 
@@ -48,6 +49,9 @@ def add_parsers(sub) -> None:
     g.add_argument("--batch", type=int, help="images per step per process (default 1)")
     g.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4), linear decay over the 2nd half")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--identity-weight", type=float,
+                   help="CycleGAN identity loss, times the cycle weight (default 0.5); lower it for colour "
+                        "grades, which the identity term pulls back towards the input")
     g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 200)")
     g.add_argument("--sample-every", type=int, help="steps between sample grids and loss curves (default 200)")
     g = p.add_argument_group("machine")
@@ -57,6 +61,9 @@ def add_parsers(sub) -> None:
     g = p.add_argument_group("architecture")
     g.add_argument("--teacher-width", type=int, help="teacher base channels (default 32)")
     g.add_argument("--teacher-blocks", type=int, help="teacher residual blocks (default 6)")
+    g.add_argument("--teacher-residual", action=argparse.BooleanOptionalAction, default=None,
+                   help="teacher predicts a change added to the input (default) or, with --no-teacher-residual, "
+                        "the whole image as in the original CycleGAN")
     g.add_argument("--disc-width", type=int, help="teacher PatchGAN base channels (default 64)")
     g.add_argument("--disc-layers", type=int, help="teacher PatchGAN stride-2 layers; 3 = 70x70 (default 3)")
     g.add_argument("--student-stem", type=int, help="student channels at 1/2 resolution")

@@ -134,6 +134,8 @@ def _validate(cfg: TrainConfig) -> None:
             raise TrainingError(f"--{name.replace('_', '-')} must be >= 0.", fix="Pass a step count.")
     if cfg.batch < 1 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
         raise TrainingError("--batch, --checkpoint-every and --sample-every must be >= 1.", fix="Pass positive values.")
+    if cfg.lambda_identity < 0:
+        raise TrainingError("--identity-weight must be >= 0.", fix="Use e.g. 0.5, or 0 to turn the identity loss off.")
     if cfg.teacher.width < 1 or cfg.teacher.blocks < 0:
         raise TrainingError("--teacher-width must be >= 1 and --teacher-blocks >= 0.", fix="Use e.g. 32 and 6.")
 
