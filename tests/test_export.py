@@ -104,8 +104,8 @@ def test_mac_counter_and_student_budget():
 def test_residual_teacher_starts_at_the_identity_and_old_configs_load_as_before():
     torch.manual_seed(0)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
-    residual = ResnetGenerator(TeacherConfig(width=8, blocks=1))
-    assert residual.cfg.residual
+    assert TeacherConfig().residual is False  # the original CycleGAN output by default
+    residual = ResnetGenerator(TeacherConfig(width=8, blocks=1, residual=True))
     with torch.no_grad():
         assert torch.equal(residual(x), x)  # zero-initialised head: no change before training
     plain = ResnetGenerator(TeacherConfig(width=8, blocks=1, residual=False))

@@ -69,7 +69,7 @@ def test_tiny_training_end_to_end_installs_a_playable_pack(tmp_path, env, monkey
                                                       "teacher.safetensors"]
     meta = json.loads((pack / "style.json").read_text())
     assert meta["name"] == "tiny" and meta["look"] == "warm"
-    assert meta["teacher"] == {"width": 8, "blocks": 1, "upsample": "resize", "residual": True}
+    assert meta["teacher"] == {"width": 8, "blocks": 1, "upsample": "resize", "residual": False}
     recipe = meta["recipe"]
     assert recipe["style_images"]["images"] == 8 and recipe["content_images"]["images"] == 8
     assert recipe["style_images"]["folder"] == str(style.resolve())
@@ -121,6 +121,18 @@ def test_tiny_training_end_to_end_installs_a_playable_pack(tmp_path, env, monkey
 
     listed = livestyle(["styles"], env, tmp_path)
     assert listed.returncode == 0 and "tiny" in listed.stdout
+
+    # a second student distilled from this pack's teacher: no CycleGAN stage, the same teacher weights
+    r2 = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "tiny2",
+                    "--teacher-from", "tiny", "--student-steps", 30, "--consistency-weight", 0, *TINY], env, tmp_path)
+    assert r2.returncode == 0, r2.stderr
+    assert "no CycleGAN stage" in r2.stderr
+    pack2 = tmp_path / "home" / "styles" / "tiny2"
+    assert (pack2 / "teacher.safetensors").read_bytes() == (pack / "teacher.safetensors").read_bytes()
+    meta2 = json.loads((pack2 / "style.json").read_text())
+    assert meta2["recipe"]["teacher_from"] == "tiny" and meta2["recipe"]["teacher_steps"] == 0
+    assert meta2["recipe"]["losses"]["w_consistency"] == 0
+    assert {r_["stage"] for r_ in _rows(tmp_path / "runs" / "tiny2" / "losses.jsonl")} == {"student"}
     played = livestyle(["run", "--style", "tiny", "--input", "demo", "--output", "null", "--max-frames", "5"],
                        env, tmp_path)
     assert played.returncode == 0, played.stderr
@@ -221,6 +233,12 @@ def _bad_case(tmp_path: Path, case: str) -> list:
         return ["train", "--style-images", style, "--content-images", content, "--device", "cuda", *base]
     if case == "bad_size":
         return ["train", "--style-images", style, "--content-images", content, *base, "--size", "30"]
+    if case == "unknown_teacher":
+        return ["train", "--style-images", style, "--content-images", content, "--name", "x", *TINY,
+                "--student-steps", 2, "--teacher-from", "nope"]
+    if case == "teacher_from_and_steps":
+        return ["train", "--style-images", style, "--content-images", content, *base, "--teacher-from", "pastel",
+                "--teacher-steps", "10"]
     raise AssertionError(case)
 
 
@@ -234,6 +252,8 @@ def _bad_case(tmp_path: Path, case: str) -> list:
     ("checkpoint_exists", "already holds a checkpoint"),
     ("cuda_without_cuda", "sees no CUDA GPU"),
     ("bad_size", "multiple of 4"),
+    ("unknown_teacher", "Unknown style 'nope'"),
+    ("teacher_from_and_steps", "--teacher-from takes a finished teacher"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, env, case, expect):
     r = livestyle(_bad_case(tmp_path, case), env, tmp_path)

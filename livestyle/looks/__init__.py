@@ -7,7 +7,7 @@ with the image's shorter side (tuned at 256 px), so a look learned at
 
     >>> from livestyle import looks
     >>> looks.names()
-    ['anime', 'pastel', 'pencil', 'teal_orange', 'vintage']
+    ['anime', 'mono', 'pastel', 'pencil', 'teal_orange', 'vintage']
     >>> out = looks.apply("pastel", frame)
 """
 
@@ -20,13 +20,14 @@ import numpy as np
 from livestyle.errors import StyleError
 from livestyle.looks._common import check_image
 from livestyle.looks.drawn import anime, pencil
-from livestyle.looks.grades import pastel, teal_orange, vintage
+from livestyle.looks.grades import mono, pastel, teal_orange, vintage
 
 LookFunction = Callable[[np.ndarray], np.ndarray]
 
 # name -> (function, one-line description); read-only.
 _LOOKS: dict[str, tuple[LookFunction, str]] = {
     "anime": (anime, "cel shading: flat colours in soft bands, dark ink lines"),
+    "mono": (mono, "black-and-white film: soft print contrast, cool shadows, warm highlights"),
     "pastel": (pastel, "warm soft pastel grade: lifted blacks, peach highlights, glow"),
     "pencil": (pencil, "coloured pencil strokes on warm paper"),
     "teal_orange": (teal_orange, "cinematic split toning: teal shadows, orange skin and highlights"),
@@ -67,4 +68,4 @@ def _check_name(name: str) -> str:
     return name
 
 
-__all__ = ["apply", "describe", "get", "names", "anime", "pastel", "pencil", "teal_orange", "vintage"]
+__all__ = ["apply", "describe", "get", "names", "anime", "mono", "pastel", "pencil", "teal_orange", "vintage"]

@@ -77,7 +77,7 @@ def vintage(image: np.ndarray) -> np.ndarray:
     """Faded warm film: matte olive shadows, golden highlights, muted colours, soft halation.
 
     A per-pixel print-film curve (blacks lifted to a green-olive, whites
-    rolled off to cream), saturation cut to 60 %, a golden cast that grows
+    rolled off to cream), saturation cut to half, a golden cast that grows
     with brightness, and a warm red-orange halation bleeding around bright
     areas, as film stock does.
 
@@ -87,17 +87,36 @@ def vintage(image: np.ndarray) -> np.ndarray:
     y0 = luma(x)
     # Muted colours first, around each pixel's own luma.
     y = y0[..., None]
-    x = y + 0.60 * (x - y)
+    x = y + 0.50 * (x - y)
     # Print-film tone curve: a soft toe and shoulder, then faded to a matte base.
     x = x + 0.35 * (smoothstep(0.0, 1.0, x) - x)
-    shadows = np.array([0.10, 0.14, 0.12], np.float32)   # B, G, R: olive-green blacks
-    whites = np.array([0.80, 0.92, 0.96], np.float32)    # cream whites
+    shadows = np.array([0.13, 0.17, 0.15], np.float32)   # B, G, R: olive-green blacks
+    whites = np.array([0.76, 0.89, 0.95], np.float32)    # cream whites
     x = shadows + (whites - shadows) * x
     # Golden cast growing with brightness (less blue, a touch more red).
     hi = smoothstep(0.2, 0.9, y0)[..., None]
-    x = x + hi * np.array([-0.045, 0.005, 0.03], np.float32)
+    x = x + hi * np.array([-0.06, 0.01, 0.04], np.float32)
     # Halation: the brightest parts, blurred, added back in warm red-orange.
     bright = smoothstep(0.6, 1.0, y0)
     halo = wide_blur(bright, 5.0)[..., None]
     x = x + 0.18 * halo * np.array([0.05, 0.35, 1.0], np.float32)
+    return to_uint8(x)
+
+
+def mono(image: np.ndarray) -> np.ndarray:
+    """Black-and-white film: soft print contrast, cool shadows and warm highlights.
+
+    BT.601 luma through a gentle film curve with matte blacks, then split
+    toned (a hint of blue-grey in the shadows, of warm paper in the
+    highlights), as in a selenium-toned print.
+
+    ``image``: uint8 BGR (H, W, 3), 0..255.  Returns uint8 BGR (H, W, 3).
+    """
+    y = luma(to_float(image))
+    y = y + 0.25 * (smoothstep(0.0, 1.0, y) - y)
+    y = 0.05 + 0.91 * y
+    hi = smoothstep(0.3, 0.9, y)[..., None]
+    cool = np.array([0.030, 0.008, -0.012], np.float32)   # B, G, R
+    warm = np.array([-0.035, 0.0, 0.025], np.float32)
+    x = y[..., None] + (1.0 - hi) * cool + hi * warm
     return to_uint8(x)

@@ -2,7 +2,7 @@
 
 A 7x7 stem, two stride-2 downsampling convolutions, ``blocks`` residual
 blocks at 1/4 resolution, two upsamplers (resize-conv by default) and a 7x7
-head with ``tanh``; by default the head's output is a change added to the
+head with ``tanh``; optionally the head's output is a change added to the
 input (``TeacherConfig.residual``).  Reflection padding and instance normalisation
 throughout, as in the paper.  The canonical 256x256 configuration
 (``width=64, blocks=9``) costs about 56.8 G multiply-accumulates per frame;
@@ -28,10 +28,11 @@ class TeacherConfig:
     # runs never train away; "transposed": the original CycleGAN decoder.
     upsample: str = "resize"
     # True: the generator predicts a change, output = clamp(x + 2 * tanh(head)), with the head's
-    # last conv zero-initialised so training starts from the identity (as the student does).  A
-    # colour grade is then a small, smooth correction instead of an image redrawn from features,
-    # which short CPU runs learn without the blur of an autoencoder.  False: the original CycleGAN.
-    residual: bool = True
+    # last conv zero-initialised so training starts from the identity (as the student does).  Off by
+    # default: in 800-step CPU runs (benchmarks/RESULTS.md, section 3) it stayed sharp but also
+    # stayed at the identity -- the cycle and identity terms hold it there -- so it learnt less of
+    # the look than the original decoder.  False: the original CycleGAN output.
+    residual: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

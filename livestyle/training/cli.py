@@ -18,7 +18,8 @@ _SIMPLE = {
     "student_size": "student_size", "teacher_steps": "teacher_steps", "student_steps": "student_steps",
     "batch": "batch", "seed": "seed", "device": "device", "disc_width": "disc_width", "disc_layers": "disc_layers",
     "student_disc_width": "student_disc_width", "student_disc_layers": "student_disc_layers", "lr": "lr",
-    "identity_weight": "lambda_identity",
+    "identity_weight": "lambda_identity", "cycle_weight": "lambda_cycle", "consistency_weight": "w_consistency",
+    "teacher_from": "teacher_from",
     "checkpoint_every": "checkpoint_every", "sample_every": "sample_every", "look": "look", "threads": "threads",
 }
 _TEACHER = {"teacher_width": "width", "teacher_blocks": "blocks", "teacher_residual": "residual"}
@@ -41,6 +42,9 @@ def add_parsers(sub) -> None:
     g.add_argument("--run-dir", metavar="DIR", help="checkpoints, samples, loss curves and logs (default: runs/NAME)")
     g.add_argument("--look", help="recorded in the pack metadata as the procedural look it imitates")
     g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    g.add_argument("--teacher-from", metavar="STYLE",
+                   help="distil the teacher of this style pack (name or folder) instead of training a CycleGAN; "
+                        "e.g. to retrain only the student with other settings")
     g = p.add_argument_group("schedule")
     g.add_argument("--size", type=int, help="teacher crop side in px, multiple of 4 (default 128)")
     g.add_argument("--student-size", type=int, help="student crop side in px (default: --size)")
@@ -49,6 +53,10 @@ def add_parsers(sub) -> None:
     g.add_argument("--batch", type=int, help="images per step per process (default 1)")
     g.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4), linear decay over the 2nd half")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--cycle-weight", type=float,
+                   help="CycleGAN cycle-consistency loss weight (default 10)")
+    g.add_argument("--consistency-weight", type=float,
+                   help="student shift-consistency loss |S(T(x)) - T(S(x))| weight (default 10; 0 turns it off)")
     g.add_argument("--identity-weight", type=float,
                    help="CycleGAN identity loss, times the cycle weight (default 0.5); lower it for colour "
                         "grades, which the identity term pulls back towards the input")
@@ -62,8 +70,8 @@ def add_parsers(sub) -> None:
     g.add_argument("--teacher-width", type=int, help="teacher base channels (default 32)")
     g.add_argument("--teacher-blocks", type=int, help="teacher residual blocks (default 6)")
     g.add_argument("--teacher-residual", action=argparse.BooleanOptionalAction, default=None,
-                   help="teacher predicts a change added to the input (default) or, with --no-teacher-residual, "
-                        "the whole image as in the original CycleGAN")
+                   help="teacher predicts a change added to its input instead of the whole image (default: off, "
+                        "the original CycleGAN)")
     g.add_argument("--disc-width", type=int, help="teacher PatchGAN base channels (default 64)")
     g.add_argument("--disc-layers", type=int, help="teacher PatchGAN stride-2 layers; 3 = 70x70 (default 3)")
     g.add_argument("--student-stem", type=int, help="student channels at 1/2 resolution")
@@ -105,6 +113,9 @@ def _train(args: argparse.Namespace) -> int:
     if not _NAME.match(args.name):
         raise UsageError(f"--name {args.name!r} is not a usable style name.",
                          fix="Use letters, digits, '.', '_' or '-' (up to 64, starting with a letter or digit).")
+    if args.teacher_from is not None and args.teacher_steps:
+        raise UsageError("--teacher-from takes a finished teacher, so --teacher-steps does not apply.",
+                         fix="Drop --teacher-steps, or drop --teacher-from to train a new teacher.")
     if not args.resume and (args.style_images is None or args.content_images is None):
         raise UsageError("--style-images and --content-images are required (except with --resume).",
                          fix="Pass both folders, e.g. --style-images photos/ --content-images me/.")

@@ -83,6 +83,7 @@ class TrainConfig:
     sample_every: int = 200
     look: str | None = None
     threads: int = 0              # torch CPU threads; 0 = torch's default
+    teacher_from: str | None = None  # style pack whose teacher is distilled; skips the CycleGAN stage
 
     @property
     def distill_size(self) -> int:
@@ -134,8 +135,9 @@ def _validate(cfg: TrainConfig) -> None:
             raise TrainingError(f"--{name.replace('_', '-')} must be >= 0.", fix="Pass a step count.")
     if cfg.batch < 1 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
         raise TrainingError("--batch, --checkpoint-every and --sample-every must be >= 1.", fix="Pass positive values.")
-    if cfg.lambda_identity < 0:
-        raise TrainingError("--identity-weight must be >= 0.", fix="Use e.g. 0.5, or 0 to turn the identity loss off.")
+    if min(cfg.lambda_identity, cfg.lambda_cycle, cfg.w_consistency) < 0:
+        raise TrainingError("--cycle-weight, --identity-weight and --consistency-weight must be >= 0.",
+                            fix="Use e.g. 10 and 0.5 (the CycleGAN defaults); 0 turns a term off.")
     if cfg.teacher.width < 1 or cfg.teacher.blocks < 0:
         raise TrainingError("--teacher-width must be >= 1 and --teacher-blocks >= 0.", fix="Use e.g. 32 and 6.")
 
@@ -368,6 +370,34 @@ def _write_samples(run: _Run, fixed: torch.Tensor, run_dir: Path, tag: str, log_
     draw_curves(log_rows, run_dir / "losses.png")
 
 
+def _run_stage(run: _Run, stage: str, total: int, step_fn: Callable[[int], dict[str, float]], *, save_last: bool,
+               bar, losses: LossLog, ckpt_path: Path, extra_state: dict, fixed: torch.Tensor, run_dir: Path) -> None:
+    """Run ``stage`` ("teacher" or "student") from ``run.<stage>_step`` up to ``total`` steps.
+
+    Logs every step's losses, writes sample grids every ``sample_every`` steps and at the end,
+    and checkpoints every ``checkpoint_every`` steps (and after the last one when ``save_last``).
+    Wall time spent in samples and checkpoints is not counted in ``run.seconds[stage]``.
+    """
+    cfg, ctx = run.cfg, run.ctx
+    counter = f"{stage}_step"
+    t0 = time.perf_counter()
+    while getattr(run, counter) < total:
+        values = step_fn(getattr(run, counter))
+        step = getattr(run, counter) + 1
+        setattr(run, counter, step)
+        run.seconds[stage] += time.perf_counter() - t0
+        if ctx.main:
+            losses.append({"stage": stage, "step": step, **values})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k != "lr"}, refresh=False)
+            bar.update(1)
+        last = step == total
+        if (step % cfg.sample_every == 0 or last) and ctx.main:
+            _write_samples(run, fixed, run_dir, f"{stage}-{step:06d}", losses.rows)
+        if (step % cfg.checkpoint_every == 0 and not last) or (last and save_last):
+            run.save(ckpt_path, extra_state)
+        t0 = time.perf_counter()
+
+
 def _check_resume_config(cfg: TrainConfig, saved: TrainConfig, explicit: set[str]) -> TrainConfig:
     """The saved config with the flags the user gave that may change on resume; TrainingError on a clash."""
     clashes = []
@@ -440,7 +470,17 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
     ctx.barrier()
     losses = LossLog(run_dir / "losses.jsonl")
 
+    teacher_init = None
+    if cfg.teacher_from and saved_state is None:
+        from livestyle.styles.pack import find_style
+        from livestyle.training.packs import load_teacher
+
+        teacher_init = load_teacher(find_style(cfg.teacher_from))
+        cfg = dataclasses.replace(cfg, teacher=teacher_init.cfg, teacher_steps=0)
     run = _Run(cfg, ctx)
+    if teacher_init is not None:
+        run.G_AB.load_state_dict(teacher_init.state_dict())
+        report(f"teacher: taken from style {cfg.teacher_from!r} ({cfg.teacher}); no CycleGAN stage")
     resumed_from = None
     if saved_state is not None:
         run.restore(saved_tensors, saved_state)
@@ -468,30 +508,15 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
     total = cfg.teacher_steps + cfg.student_steps
     bar = tqdm(total=total, initial=min(total, run.teacher_step + run.student_step), desc=f"train {cfg.name}",
                unit="step", file=sys.stderr, disable=not (progress and ctx.main), dynamic_ncols=True)
+    loop = dict(bar=bar, losses=losses, ckpt_path=ckpt_path, extra_state=extra_state, fixed=fixed, run_dir=run_dir)
     try:
         # -- stage 1: the CycleGAN teacher -------------------------------------------------------
         if not run.in_student_stage and run.teacher_step < cfg.teacher_steps:
             if run.teacher_step == 0:
                 report(f"teacher: CycleGAN {cfg.teacher} on {len(content)} content and {len(style)} style "
                        f"images, {cfg.size}px crops, {cfg.teacher_steps} steps x {ctx.world} process(es)")
-            t0 = time.perf_counter()
-            while run.teacher_step < cfg.teacher_steps:
-                values = _teacher_step(run, style, content, run.teacher_step)
-                run.teacher_step += 1
-                now = time.perf_counter()
-                run.seconds["teacher"] += now - t0
-                t0 = now
-                if ctx.main:
-                    losses.append({"stage": "teacher", "step": run.teacher_step, **values})
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k != "lr"}, refresh=False)
-                    bar.update(1)
-                last = run.teacher_step == cfg.teacher_steps
-                if run.teacher_step % cfg.sample_every == 0 or last:
-                    if ctx.main:
-                        _write_samples(run, fixed, run_dir, f"teacher-{run.teacher_step:06d}", losses.rows)
-                if run.teacher_step % cfg.checkpoint_every == 0 and not last:
-                    run.save(ckpt_path, extra_state)
-                t0 = time.perf_counter()
+            _run_stage(run, "teacher", cfg.teacher_steps, lambda i: _teacher_step(run, style, content, i),
+                       save_last=False, **loop)  # the last teacher checkpoint is written below
         if not run.in_student_stage:
             run.teacher_step = max(run.teacher_step, cfg.teacher_steps)
             run.start_student_stage()
@@ -501,23 +526,8 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
         if run.student_step < cfg.student_steps:
             if run.student_step == 0:
                 report(f"student: distilling into {cfg.student} at {cfg.distill_size}px, {cfg.student_steps} steps")
-            t0 = time.perf_counter()
-            while run.student_step < cfg.student_steps:
-                values = _student_step(run, style_s, content_s, run.student_step)
-                run.student_step += 1
-                now = time.perf_counter()
-                run.seconds["student"] += now - t0
-                t0 = now
-                if ctx.main:
-                    losses.append({"stage": "student", "step": run.student_step, **values})
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k != "lr"}, refresh=False)
-                    bar.update(1)
-                last = run.student_step == cfg.student_steps
-                if (run.student_step % cfg.sample_every == 0 or last) and ctx.main:
-                    _write_samples(run, fixed, run_dir, f"student-{run.student_step:06d}", losses.rows)
-                if run.student_step % cfg.checkpoint_every == 0 or last:
-                    run.save(ckpt_path, extra_state)
-                t0 = time.perf_counter()
+            _run_stage(run, "student", cfg.student_steps, lambda i: _student_step(run, style_s, content_s, i),
+                       save_last=True, **loop)
     finally:
         bar.close()
 
@@ -536,6 +546,7 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
         recipe = {**data_info, "size": cfg.size, "student_size": cfg.distill_size, "batch": cfg.batch,
                   "seed": cfg.seed, "world_size": ctx.world, "teacher_steps": cfg.teacher_steps,
                   "student_steps": cfg.student_steps, "wall_seconds": dict(run.seconds),
+                  "teacher_from": cfg.teacher_from,
                   "machine": machine_info(ctx.device), "losses": {k: getattr(cfg, k) for k in (
                       "lambda_cycle", "lambda_identity", "w_pixel", "w_feature", "w_consistency", "w_adversarial")},
                   "discriminator": {"width": cfg.disc_width, "layers": cfg.disc_layers},
