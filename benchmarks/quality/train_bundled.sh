@@ -16,9 +16,9 @@
 # bands + thin ink lines, ratio 2.0) is the least learnable by a 4-block
 # 1/4-resolution student.
 #
-# The bundled packs: TEACHER_STEPS=2000 STUDENT_STEPS=3000 SIZE=128 STUDENT_SIZE=192, then for
-# vintage and mono a second pass with STUDENT_STEPS=6000 (it resumes each finished run and trains
-# the student on; see benchmarks/RESULTS.md, section 3).
+# The bundled packs: TEACHER_STEPS=2000 STUDENT_STEPS=3000 SIZE=128 STUDENT_SIZE=192, then a
+# second pass with STUDENT_STEPS=6000 (it resumes each finished run and trains the student on; see
+# benchmarks/RESULTS.md, section 3).
 #
 # Environment knobs (defaults in brackets):
 #   LOOKS [pastel vintage mono]   DATA [runs/data]   RUNS [runs]
