@@ -435,12 +435,10 @@ def run(cfg: RunConfig) -> dict:
         out_size = cfg.size or tuple(source.size)
         infer_size = align_infer_size(cfg.infer_size or default_infer_size(out_size))
         fps = float(cfg.fps or source.fps or 30.0)
-        choice = create_runner(cfg.backend, style, infer_size=infer_size)
-        if cfg.infer_size is None and choice.device == "cuda" and infer_size != align_infer_size(out_size):
-            # a GPU runs the student at full resolution in a few ms: no need to trade detail for speed
-            choice.runner.deactivate()
-            infer_size = align_infer_size(out_size)
-            choice = create_runner(choice.backend, style, infer_size=infer_size)
+        # a GPU runs the student at full resolution in a few ms: no need to trade detail for speed
+        cuda_size = align_infer_size(out_size) if cfg.infer_size is None else None
+        choice = create_runner(cfg.backend, style, infer_size=infer_size, cuda_infer_size=cuda_size)
+        infer_size = choice.runner.infer_size
         runners.append(choice.runner)
 
         def make_runner(st):

@@ -165,6 +165,24 @@ def test_backend_statuses_cover_every_backend_in_preference_order():
         assert not any(s.available for s in statuses if s.device == "cuda")
 
 
+def test_cuda_infer_size_applies_only_to_a_runner_on_a_gpu(random_pack):
+    """`livestyle run` asks for the full frame on CUDA and the CPU size elsewhere, in one build."""
+    from livestyle.doctor import has_nvidia_driver
+    from livestyle.runners.registry import create_runner
+
+    pack = load_pack(random_pack)
+    choice = create_runner("auto", pack, infer_size=(64, 48), cuda_infer_size=(128, 96))
+    try:
+        expected = (128, 96) if choice.device == "cuda" else (64, 48)
+        assert choice.runner.infer_size == expected
+        if not has_nvidia_driver():
+            assert choice.device == "cpu"
+        frame = _frames(expected, n=1)[0]
+        assert choice.runner.infer(frame).shape == (expected[1], expected[0], 3)
+    finally:
+        choice.runner.deactivate()
+
+
 # ----------------------------------------------------------------------------- GPU
 
 

@@ -65,8 +65,15 @@ def _probe_gpu(name: str) -> BackendStatus:
     return _torch_cls().probe_cuda()
 
 
-def create_runner(backend: str, style, *, infer_size: tuple[int, int]) -> Choice:
-    """Build and activate the runner for ``backend`` (one of :data:`BACKENDS`)."""
+def create_runner(backend: str, style, *, infer_size: tuple[int, int],
+                  cuda_infer_size: tuple[int, int] | None = None) -> Choice:
+    """Build and activate the runner for ``backend`` (one of :data:`BACKENDS`).
+
+    ``cuda_infer_size``, when given, replaces ``infer_size`` for a runner that lands on a CUDA
+    GPU (the device is only known once a backend is picked); the runner's ``infer_size`` says
+    which one was used.
+    """
+    gpu_size = cuda_infer_size or infer_size
     if backend not in BACKENDS:
         raise UsageError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}.",
                          fix="Use --backend auto to take the fastest available.")
@@ -81,7 +88,7 @@ def create_runner(backend: str, style, *, infer_size: tuple[int, int]) -> Choice
         status = cuda if cuda.available else cls.probe()
         if not status.available:
             raise BackendError(f"The torch backend cannot run here: {status.reason}.", fix=status.fix)
-        runner = cls(style, infer_size=infer_size, device=device)
+        runner = cls(style, infer_size=gpu_size if device == "cuda" else infer_size, device=device)
         runner.activate()
         why = "CUDA available" if device == "cuda" else f"CPU ({cuda.reason})"
         return Choice(runner, "torch", device, f"asked for with --backend torch; {why}")
@@ -89,7 +96,7 @@ def create_runner(backend: str, style, *, infer_size: tuple[int, int]) -> Choice
         status = _probe_gpu("tensorrt")
         if not status.available:
             raise BackendError(f"The tensorrt backend cannot run here: {status.reason}.", fix=status.fix)
-        runner = _tensorrt_cls()(style, infer_size=infer_size)
+        runner = _tensorrt_cls()(style, infer_size=gpu_size)
         runner.activate()
         return Choice(runner, "tensorrt", "cuda", "asked for with --backend tensorrt")
 
@@ -102,9 +109,9 @@ def create_runner(backend: str, style, *, infer_size: tuple[int, int]) -> Choice
             continue
         try:
             if name == "tensorrt":
-                runner = _tensorrt_cls()(style, infer_size=infer_size)
+                runner = _tensorrt_cls()(style, infer_size=gpu_size)
             else:
-                runner = _torch_cls()(style, infer_size=infer_size, device="cuda")
+                runner = _torch_cls()(style, infer_size=gpu_size, device="cuda")
             runner.activate()
             return Choice(runner, name, "cuda", f"fastest available ({status.reason})", skipped)
         except BackendError as e:  # try the next one
