@@ -1,0 +1,183 @@
+"""Safe file writing: every file livestyle writes goes through here.
+
+Two rules hold for every output:
+
+* **Atomic.** Data goes to a temporary name in the destination folder, is
+  flushed and fsynced, optionally checked, and only then ``os.replace``d onto
+  the final name.  A crash, a full disk or a failed check leaves the final
+  name untouched (the old file, or nothing) and no stray temporary file.
+* **Never an input.** :func:`check_output_path` refuses a destination that is
+  the same file as one of the inputs: same inode, a symlink to it, or a hard
+  link to it, compared with ``os.stat``, never as strings.
+
+Nothing here imports anything heavier than the standard library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from livestyle.errors import UsageError
+
+__all__ = ["atomic_dir", "atomic_path", "atomic_write", "check_output_path", "same_file",
+           "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when ``a`` and ``b`` name the same existing file (inode and device), through links and symlinks.
+
+    A path that does not exist is never the same file as anything.
+    """
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def check_output_path(path: str | os.PathLike, *, flag: str, inputs: Iterable[tuple[str, str | os.PathLike]] = (),
+                      allow_dir: bool = False) -> Path:
+    """Validate an output destination before any work starts; returns it as a Path.
+
+    Raises :class:`UsageError` (one sentence with the fix) when ``path`` is one
+    of ``inputs`` (pairs of ``(flag, path)``; compared by inode), is an existing
+    folder (unless ``allow_dir``), or lies in a folder that cannot be created
+    or written.
+    """
+    p = Path(path)
+    for in_flag, in_path in inputs:
+        if in_path is not None and same_file(p, in_path):
+            raise UsageError(f"{flag} {str(p)!r} is the same file as {in_flag} {str(in_path)!r}; "
+                             "livestyle never overwrites a file it was given.",
+                             fix=f"Choose another {flag} path.")
+    if p.is_dir() and not allow_dir:
+        raise UsageError(f"{flag} {str(p)!r} is a folder, not a file.", fix=f"Give {flag} a file name inside it.")
+    parent = p.parent if not (allow_dir and p.is_dir()) else p
+    existing = parent
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {str(p)!r}: {str(existing)!r} is a file, so no folder can be made there.",
+                         fix=f"Choose another {flag} path.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {str(p)!r}: the folder {str(existing)!r} is not writable.",
+                         fix=f"Choose a {flag} path in a folder you can write to.")
+    return p
+
+
+def _tmp_name(final: Path, suffix: str = "") -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - not every platform opens folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, check: Callable[[Path], None] | None = None,
+                keep_suffix: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on a clean exit check it and move it onto ``path``.
+
+    For writers that need a file name (OpenCV's VideoWriter, safetensors,
+    ONNX).  ``keep_suffix`` keeps ``path``'s extension on the temporary name,
+    for writers that pick the format from it.  ``check(tmp)`` may raise to
+    refuse the result; then, as on any exception, the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(final, final.suffix if keep_suffix else "")
+    try:
+        yield tmp
+        if check is not None:
+            check(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", *, check: Callable[[Path], None] | None = None,
+                 encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` for writing; it replaces ``path`` only if the block succeeds.
+
+    ``mode`` is ``"w"`` (text) or ``"wb"`` (bytes).  The data is flushed and
+    fsynced before the rename, so a full disk surfaces here as ``OSError``
+    and the final name is never left half-written.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
+    with atomic_path(path, check=check) as tmp:
+        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_write(path, "w") as f:
+        f.write(text)
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> None:
+    """``data`` as JSON (plus a newline) at ``path``, atomically; the text is built before any file is touched."""
+    write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success it becomes ``path``.
+
+    With ``replace=True`` an existing ``path`` is swapped out (renamed aside,
+    then removed once the new folder is in place); otherwise an existing
+    ``path`` raises :class:`FileExistsError` before anything is written.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists() and not replace:
+        raise FileExistsError(str(final))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        old = None
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+            os.rmdir(old)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
