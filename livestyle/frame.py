@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+# The smallest width or height livestyle processes: the temporal filter's DIS optical flow and the
+# student's two halvings need a few pixels at the coarsest level; smaller frames are refused up front.
+MIN_SIDE = 32
+
+
 @dataclass(slots=True)
 class Frame:
     """One video frame.

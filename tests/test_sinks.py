@@ -23,8 +23,9 @@ import pytest
 
 from livestyle.errors import LivestyleError, SinkError
 from livestyle.frame import Frame
-from livestyle.sinks.base import Command, open_sink
-from livestyle.sinks.file import CODECS_BY_SUFFIX, FileSink, partial_path
+from livestyle.sinks.base import Command
+from livestyle.sinks.registry import open_sink
+from livestyle.sinks.file import CODECS_BY_SUFFIX, FileSink
 from livestyle.sinks.null import NullSink
 from livestyle.sinks.preview import (
     NO_DISPLAY_FIX,
@@ -250,11 +251,14 @@ def test_file_sink_writes_a_readable_video(tmp_path, suffix):
     assert sink.codec in CODECS_BY_SUFFIX[suffix]
     for index in range(count):
         sink.send(Frame(smooth_frame(index, width, height), index))
-    # Until close, only the partial file exists: a crash never leaves a half file under the final name.
-    assert partial_path(target).exists() and not target.exists()
+    # Until close, only the temporary file exists: a crash never leaves a half file under the final name.
+    temp = sink.temp_path
+    assert temp is not None and temp.exists() and temp.parent == target.parent and not target.exists()
+    assert sink.written_size == (width, height)
     sink.close()
     sink.close()
-    assert target.exists() and not partial_path(target).exists()
+    assert target.exists() and not temp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 
     frames = read_video(target)
     assert len(frames) == count
@@ -315,7 +319,7 @@ def test_file_sink_checks_frames_and_drops_empty_recordings(tmp_path):
     with pytest.raises(SinkError, match=r"\(48, 64, 3\)"):
         sink.send(Frame(np.zeros((48, 65, 3), np.uint8), 0))
     sink.close()
-    assert not target.exists() and not partial_path(target).exists()
+    assert not target.exists() and not list(tmp_path.iterdir())
 
 
 # --------------------------------------------------------------------------- preview

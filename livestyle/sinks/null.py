@@ -13,7 +13,8 @@ class NullSink(Sink):
     """Accepts uint8 BGR frames, shape (H, W, 3), checks them and throws them away.
 
     ``frames_sent`` counts frames since :meth:`open`; ``last_index`` is the
-    index of the newest one (-1 before any).
+    index of the newest one (-1 before any); ``written_size`` the opened
+    (width, height) (nothing is written, but it is what was accepted).
     """
 
     description = "null (frames discarded)"
@@ -21,6 +22,7 @@ class NullSink(Sink):
     def __init__(self) -> None:
         self.frames_sent = 0
         self.last_index = -1
+        self.written_size: tuple[int, int] | None = None
         self._size: tuple[int, int] | None = None
 
     def open(self, size: tuple[int, int], fps: float) -> None:
@@ -29,7 +31,7 @@ class NullSink(Sink):
         if width <= 0 or height <= 0:
             raise SinkError(f"The null sink needs a positive size, got {width}x{height}.",
                             fix="Pass --size WxH with positive values.")
-        self._size = (width, height)
+        self._size = self.written_size = (width, height)
         self.frames_sent = 0
         self.last_index = -1
 

@@ -114,12 +114,16 @@ def display_problem(environ: Mapping[str, str] = os.environ, platform: str = sys
 
 
 class PreviewSink(Sink):
-    """Show frames in an OpenCV window: original | stylized (uint8 BGR) plus the pipeline's status line."""
+    """Show frames in an OpenCV window: original | stylized (uint8 BGR) plus the pipeline's status line.
+
+    :attr:`written_size` is the (width, height) of the stylized frames shown (the opened size).
+    """
 
     def __init__(self, *, window_name: str = "livestyle", max_width: int = 1600):
         self.window_name = window_name
         self.max_width = max_width
         self.frames_sent = 0
+        self.written_size: tuple[int, int] | None = None
         self.description = f"preview window {window_name!r}"
         self._open = False
         self._shown = False
@@ -138,6 +142,7 @@ class PreviewSink(Sink):
             raise SinkError(f"OpenCV cannot open a window here ({reason}).",
                             fix=NO_DISPLAY_FIX + " A headless OpenCV build needs opencv-python instead.") from exc
         self._open, self._shown, self.frames_sent = True, False, 0
+        self.written_size = (int(size[0]), int(size[1]))
         log.info("opened %s for %dx%d frames", self.description, size[0], size[1])
 
     def send(self, frame: Frame, *, original: np.ndarray | None = None, status: str = "") -> None:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from livestyle.errors import SourceError
+from livestyle.frame import MIN_SIDE
 from livestyle.sources._opencv import as_bgr_frame
 from livestyle.sources.base import Source
 
@@ -41,6 +42,15 @@ class FileSource(Source):
     :attr:`skipped`.  A slow consumer therefore sees dropped frames, never a
     growing delay.  :attr:`last_index` is the file index of the frame the
     last read returned (-1 before the first).
+
+    A file that ends before the frame count its container promised (a
+    truncated download, a recording cut by a crash, damage in the middle)
+    logs one warning at the end: "read 20 of 60 frames the file promised;
+    it may be truncated or corrupt".  :attr:`frames_promised` (the
+    container's count, None when unknown) and :attr:`frames_read` (frames
+    decoded or skipped so far) say the same for the report.  Frames smaller
+    than :data:`livestyle.frame.MIN_SIDE` on a side are refused by
+    :meth:`open`.
     """
 
     def __init__(self, path: str | os.PathLike, *, realtime: bool = False):
@@ -51,6 +61,9 @@ class FileSource(Source):
         self.size = (0, 0)
         self.reconnects = 0
         self.frame_count: int | None = None
+        self.frames_promised: int | None = None
+        self.frames_read = 0
+        self.truncated = False
         self.skipped = 0
         self.last_index = -1
         self.description = f"file {self.path.name}"
@@ -70,33 +83,49 @@ class FileSource(Source):
             raise SourceError(f"The source for {self.path} was closed and cannot be reopened.",
                               fix="Create a new source.")
         self._check_path()
-        capture = cv2.VideoCapture(str(self.path))
+        capture = self._open_capture()
         if not capture.isOpened():
             capture.release()
-            raise SourceError(f"Video file {self.path} could not be opened: OpenCV does not "
+            raise SourceError(f"{self._name()} could not be opened: OpenCV does not "
                               "recognise it as a video.", fix=_CONVERT_FIX)
         ok, image = capture.read()
         first = as_bgr_frame(image) if ok else None
         if first is None:
             capture.release()
-            raise SourceError(f"Video file {self.path} opened but contains no decodable frame.",
+            raise SourceError(f"{self._name()} opened but contains no decodable frame.",
                               fix=_CONVERT_FIX)
         fps = capture.get(cv2.CAP_PROP_FPS)
         if not fps or not math.isfinite(fps) or not 0 < fps <= 1000:
             log.warning("%s does not state a usable frame rate (%r); assuming %g fps",
-                        self.path, fps, _FALLBACK_FPS)
+                        self._label(), fps, _FALLBACK_FPS)
             fps = _FALLBACK_FPS
         self.fps = float(fps)
         count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if count and math.isfinite(count) and count > 0 else None
         height, width = first.shape[:2]
+        if min(width, height) < MIN_SIDE:
+            capture.release()
+            raise SourceError(f"{self._name()} is {width}x{height}; livestyle needs frames of at least "
+                              f"{MIN_SIDE}x{MIN_SIDE} (the temporal filter's optical flow fails on smaller ones).",
+                              fix=f"Upscale the video first, e.g. 'ffmpeg -i INPUT -vf scale=-2:{max(MIN_SIDE, 360)} OUTPUT.mp4'.")
         self.size = (width, height)
+        self.frames_promised = self.frame_count
         self._pending = first
         self._capture = capture
         frames = f", {self.frame_count} frames" if self.frame_count else ""
         pacing = ", paced" if self.realtime else ""
-        self.description = f"file {self.path.name} ({width}x{height}@{self.fps:g}{frames}{pacing})"
+        self.description = f"{self._label()} ({width}x{height}@{self.fps:g}{frames}{pacing})"
         log.info("opened %s", self.description)
+
+    def _name(self) -> str:
+        return f"Video file {self.path}"
+
+    def _label(self) -> str:
+        return f"file {self.path.name}"
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        """A new capture of the file (subclasses open other things, e.g. a URL)."""
+        return cv2.VideoCapture(str(self.path))
 
     def _check_path(self) -> None:
         path = self.path
@@ -159,12 +188,26 @@ class FileSource(Source):
             ok, image = self._capture.read()
             frame = as_bgr_frame(image) if ok else None
         if frame is None:
-            self._ended = True
-            log.info("%s: end of file after %d frames", self.description, self._next_index)
+            self._end()
             return None
         self.last_index = self._next_index
         self._next_index += 1
+        self.frames_read = self._next_index
         return frame
+
+    def _end(self) -> None:
+        """Mark the end of the file; warn once when it came before the promised frame count."""
+        if self._ended:
+            return
+        self._ended = True
+        self.frames_read = self._next_index
+        promised = self.frames_promised
+        if promised is not None and self.frames_read < promised:
+            self.truncated = True
+            log.warning("%s: read %d of %d frames the file promised; it may be truncated or corrupt",
+                        self._label(), self.frames_read, promised)
+        else:
+            log.info("%s: end of file after %d frames", self.description, self.frames_read)
 
     def _skip_next(self) -> bool:
         """Advance one frame without converting it (caller holds the lock); False at the end."""
@@ -176,9 +219,10 @@ class FileSource(Source):
         if self._pending is not None:
             self._pending = None
         elif not self._capture.grab():
-            self._ended = True
+            self._end()
             return False
         self._next_index += 1
+        self.frames_read = self._next_index
         return True
 
     def close(self) -> None:

@@ -1,4 +1,19 @@
-"""Network streams (MJPEG over HTTP, RTSP, ...) through OpenCV's FFmpeg backend."""
+"""Network streams (MJPEG over HTTP, RTSP, ...) through OpenCV's FFmpeg backend.
+
+A URL can also name a *recorded* file (``http://host/clip.mp4``).  Read as a
+live stream, such a file was decoded as fast as the network allowed, most
+frames were dropped at the pipeline's newest-frame slot, and the end of the
+file looked like a lost stream, so it was reopened from the start forever.
+:class:`UrlSource` now tells the two apart when it opens: FFmpeg reports a
+positive frame count for a container with a duration (.mp4, .avi, .mkv
+served over HTTP; measured with opencv-python 5.0), and a huge negative or
+zero one for endless streams (MJPEG, RTSP).  A recorded file is then read
+exactly like a local file (:class:`RecordedUrlSource`, a
+:class:`~livestyle.sources.file.FileSource`): every frame in order, as fast
+as the pipeline takes them, ending at the end of the file; with
+``realtime=True`` paced at the file's own frame rate like ``--realtime``.
+It is never reopened.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +28,59 @@ import numpy as np
 
 from livestyle.errors import SourceError
 from livestyle.sources._opencv import Backoff, ReconnectingCapture, as_bgr_frame
+from livestyle.sources.file import FileSource
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935, "tcp": None}
 _FALLBACK_FPS = 30.0
+# A frame count above this is not a real file's (FFmpeg reports INT64_MIN for endless streams).
+_MAX_RECORDED_FRAMES = 10**9
+
+
+def _capture_params(open_timeout_s: float, read_timeout_s: float) -> list[int]:
+    params: list[int] = []
+    if hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):
+        params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000)]
+    if hasattr(cv2, "CAP_PROP_READ_TIMEOUT_MSEC"):
+        params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000)]
+    return params
+
+
+def recorded_frame_count(capture: cv2.VideoCapture) -> int | None:
+    """The frame count of an opened capture when it is a recorded file (1..1e9), else None (a live stream)."""
+    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    if count and 0 < count < _MAX_RECORDED_FRAMES:
+        return int(count)
+    return None
+
+
+class RecordedUrlSource(FileSource):
+    """A recorded video file behind a URL, read like a local file (see :class:`FileSource`).
+
+    Frames are uint8 BGR, shape (H, W, 3); the file plays once, in order,
+    and :meth:`read` returns None at its end.  ``realtime`` paces it at its
+    own frame rate.  A truncated download warns like a truncated file.
+    """
+
+    def __init__(self, url: str, *, realtime: bool = False, open_timeout_s: float = 5.0,
+                 read_timeout_s: float = 5.0):
+        super().__init__(url, realtime=realtime)
+        self.url = url
+        self.open_timeout_s, self.read_timeout_s = float(open_timeout_s), float(read_timeout_s)
+        self.description = f"recorded file at {redact_url(url)}"
+
+    def _check_path(self) -> None:  # a URL has no local path to check
+        return None
+
+    def _name(self) -> str:
+        return f"Video at {redact_url(self.url)}"
+
+    def _label(self) -> str:
+        return f"recorded file at {redact_url(self.url)}"
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        return cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, _capture_params(self.open_timeout_s, self.read_timeout_s))
 
 
 def redact_url(url: str) -> str:
@@ -45,28 +108,89 @@ class UrlSource(ReconnectingCapture):
     returns uint8 BGR frames, shape (H, W, 3), values 0..255.  For HTTP
     streams (whose containers carry no frame rate) :attr:`fps` is measured
     from the first frames' arrival times.
+
+    When the URL turns out to name a recorded file (see the module doc),
+    :meth:`open` hands over to a :class:`RecordedUrlSource` (:attr:`recorded`):
+    the file is read once like a local file, as fast as the pipeline takes
+    frames (``realtime=False``) or paced at its own rate (``realtime=True``),
+    and ends at its end; :attr:`live` is then ``realtime``.
     """
 
     def __init__(self, url: str, *, open_timeout_s: float = 5.0, read_timeout_s: float = 5.0,
-                 backoff: Backoff = Backoff()):
+                 backoff: Backoff = Backoff(), realtime: bool = False):
         super().__init__(backoff=backoff)
         self.url = url
         self.open_timeout_s = float(open_timeout_s)
         self.read_timeout_s = float(read_timeout_s)
+        self.realtime = bool(realtime)
+        self.recorded: RecordedUrlSource | None = None
+        self._probe: cv2.VideoCapture | None = None  # the first capture, reused by the live path
         self.description = f"url {redact_url(url)}"
+
+    # -- a recorded file behind the URL: delegate to RecordedUrlSource ---------------------------
+
+    @property
+    def live(self) -> bool:  # type: ignore[override]
+        return self.recorded.live if self.recorded is not None else True
+
+    @property
+    def frame_ready_time(self) -> float | None:  # type: ignore[override]
+        return self.recorded.frame_ready_time if self.recorded is not None else None
+
+    @property
+    def skipped(self) -> int:
+        return self.recorded.skipped if self.recorded is not None else 0
+
+    @property
+    def frames_promised(self) -> int | None:
+        return self.recorded.frames_promised if self.recorded is not None else None
+
+    @property
+    def frames_read(self) -> int | None:
+        return self.recorded.frames_read if self.recorded is not None else None
+
+    def open(self) -> None:
+        """Open the URL; a recorded file is handed to :class:`RecordedUrlSource`, a stream opened live."""
+        if self.recorded is not None or self._opened:
+            return
+        if not self._closed.is_set():
+            probe = self._open_capture()
+            if probe is not None and probe.isOpened() and recorded_frame_count(probe) is not None:
+                probe.release()
+                recorded = RecordedUrlSource(self.url, realtime=self.realtime, open_timeout_s=self.open_timeout_s,
+                                             read_timeout_s=self.read_timeout_s)
+                recorded.open()
+                self.recorded = recorded
+                self.fps, self.size, self.description = recorded.fps, recorded.size, recorded.description
+                log.info("%s is a recorded file of %s frames: read once, %s", redact_url(self.url),
+                         recorded.frame_count, "paced at its frame rate" if self.realtime else "every frame")
+                return
+            self._probe = probe
+        super().open()
+
+    def read(self) -> np.ndarray | None:
+        if self.recorded is not None:
+            return self.recorded.read()
+        return super().read()
+
+    def close(self) -> None:
+        if self.recorded is not None:
+            self.recorded.close()
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.release()
+        super().close()
 
     def _name(self) -> str:
         return f"Stream {redact_url(self.url)}"
 
     def _open_capture(self) -> cv2.VideoCapture:
-        params: list[int] = []
-        if hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):
-            params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000)]
-        if hasattr(cv2, "CAP_PROP_READ_TIMEOUT_MSEC"):
-            params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)]
-        else:  # pragma: no cover - OpenCV < 4.6 has no timeouts; say so once per open
+        probe, self._probe = self._probe, None
+        if probe is not None:  # the capture open() already made to tell a file from a stream
+            return probe
+        if not hasattr(cv2, "CAP_PROP_READ_TIMEOUT_MSEC"):  # pragma: no cover - OpenCV < 4.6
             log.warning("this OpenCV build has no stream timeouts; a dead URL may hang")
-        return cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
+        return cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, _capture_params(self.open_timeout_s, self.read_timeout_s))
 
     def _on_first_frame(self, capture: cv2.VideoCapture, first: np.ndarray) -> None:
         reported = capture.get(cv2.CAP_PROP_FPS)

@@ -21,6 +21,10 @@
  *   FAKE_V4L2_DRIVER  driver name reported by VIDIOC_QUERYCAP (default
  *                     "v4l2 loopback"); set to something else to emulate a
  *                     V4L2 device that is not a loopback.
+ *   FAKE_V4L2_FAIL_WRITES  "FROM-TO" or "FROM-": frame writes number FROM..TO
+ *                     (counted from 1 over the whole process, across reopens;
+ *                     no TO: every one from FROM on) fail with ENODEV, as
+ *                     when the device goes away under the writer.
  * Records: after VIDIOC_S_FMT and at close, FAKE_V4L2_OUTPUT + ".fmt" holds a
  * one-line JSON object {"width", "height", "pixelformat" (fourcc text),
  * "bytesperline", "sizeimage", "frames", "bad_writes", "closed"}.
@@ -292,6 +296,21 @@ int ioctl(int fd, unsigned long request, ...) {
     return ((ioctl_fn)next_symbol("ioctl"))(fd, request, arg);
 }
 
+static unsigned long write_attempts = 0; /* frame writes to fake devices in this process */
+
+/* 1 when write number n (1-based) must fail according to FAKE_V4L2_FAIL_WRITES. */
+static int write_must_fail(unsigned long n) {
+    const char *spec = getenv("FAKE_V4L2_FAIL_WRITES");
+    if (!spec || !spec[0]) return 0;
+    char *end = NULL;
+    unsigned long from = strtoul(spec, &end, 10);
+    if (!end || *end != '-') return 0;
+    const char *rest = end + 1;
+    if (!rest[0]) return n >= from;
+    unsigned long to = strtoul(rest, NULL, 10);
+    return n >= from && n <= to;
+}
+
 ssize_t write(int fd, const void *buf, size_t count) {
     write_fn real_write = (write_fn)next_symbol("write");
     pthread_mutex_lock(&fakes_lock);
@@ -299,6 +318,12 @@ ssize_t write(int fd, const void *buf, size_t count) {
     if (!st) {
         pthread_mutex_unlock(&fakes_lock);
         return real_write(fd, buf, count);
+    }
+    if (write_must_fail(++write_attempts)) {
+        st->bad_writes++;
+        pthread_mutex_unlock(&fakes_lock);
+        errno = ENODEV;
+        return -1;
     }
     /* Like the driver: a frame is accepted only after S_FMT and only whole. */
     if (!st->configured || count != st->pix.sizeimage) {
