@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from livestyle import __version__
     from livestyle import commands
     from livestyle.export import cli as export_cli
+    from livestyle.obs import cli as obs_cli
     from livestyle.quality import cli as quality_cli
     from livestyle.training import cli as training_cli
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_parsers(sub)
     quality_cli.add_parsers(sub)
     export_cli.add_parsers(sub)
+    obs_cli.add_parsers(sub)
     return parser
 
 

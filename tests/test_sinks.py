@@ -23,7 +23,8 @@ import pytest
 
 from livestyle.errors import LivestyleError, SinkError
 from livestyle.frame import Frame
-from livestyle.sinks.base import Command, open_sink
+from livestyle.sinks.base import Command
+from livestyle.sinks.registry import open_sink
 from livestyle.sinks.file import CODECS_BY_SUFFIX, FileSink
 from livestyle.sinks.null import NullSink
 from livestyle.sinks.preview import (

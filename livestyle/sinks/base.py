@@ -1,17 +1,13 @@
-"""The Sink interface and the ``--output`` parser."""
+"""The Sink interface (concrete sinks and ``open_sink`` live elsewhere: see :mod:`livestyle.sinks.registry`)."""
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from livestyle.errors import UsageError
 from livestyle.frame import Frame
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,23 +67,3 @@ class Sink(abc.ABC):
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def open_sink(spec: str, *, device: str | None = None) -> Sink:
-    """Build (not yet open) the sink for ``spec``: vcam | preview | null | a .mp4/.avi/.mkv path."""
-    s = spec.strip()
-    if s == "vcam":
-        from livestyle.sinks.virtualcam import VirtualCamSink
-        return VirtualCamSink(device=device)
-    if s == "preview":
-        from livestyle.sinks.preview import PreviewSink
-        return PreviewSink()
-    if s == "null":
-        from livestyle.sinks.null import NullSink
-        return NullSink()
-    if Path(s).suffix.lower() in VIDEO_SUFFIXES:
-        from livestyle.sinks.file import FileSink
-        return FileSink(s)
-    raise UsageError(
-        f"--output {spec!r} is not an output I know.",
-        fix="Use vcam, preview, null, or a video path ending in .mp4, .avi or .mkv.",
-    )

@@ -1,4 +1,4 @@
-"""The Source interface and the ``--input`` parser."""
+"""The Source interface (concrete sources and ``open_source`` live elsewhere: see :mod:`livestyle.sources.registry`)."""
 
 from __future__ import annotations
 
@@ -48,38 +48,3 @@ class Source(abc.ABC):
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def parse_input(spec: str) -> tuple[str, str | int]:
-    """Classify an ``--input`` spec: ('camera', index) | ('url', url) | ('file', path) | ('demo', '')."""
-    s = spec.strip()
-    if s == "demo":
-        return "demo", ""
-    if s.isdigit():
-        return "camera", int(s)
-    if s.startswith("camera:") and s[7:].isdigit():
-        return "camera", int(s[7:])
-    if "://" in s:
-        return "url", s
-    return "file", s
-
-
-def open_source(spec: str, *, size: tuple[int, int] | None = None, fps: float | None = None,
-                realtime: bool = False) -> Source:
-    """Build (not yet open) the source for ``spec``.
-
-    ``size``/``fps`` are requests for cameras and the demo (files and URLs
-    keep their own).  ``realtime`` paces files and the demo at their native
-    fps; cameras and URLs are always live.
-    """
-    kind, arg = parse_input(spec)
-    if kind == "camera":
-        from livestyle.sources.camera import CameraSource
-        return CameraSource(int(arg), size=size, fps=fps)
-    if kind == "url":
-        from livestyle.sources.url import UrlSource
-        return UrlSource(str(arg))
-    if kind == "demo":
-        from livestyle.sources.demo import DemoSource
-        return DemoSource(size=size or (1280, 720), fps=fps or 30.0, realtime=realtime)
-    from livestyle.sources.file import FileSource
-    return FileSource(str(arg), realtime=realtime)

@@ -1,0 +1,444 @@
+"""The network output: serves the styled video over HTTP to OBS's Media Source, browsers and players.
+
+``--output stream:PORT`` (or ``stream:HOST:PORT``, or ``http://HOST:PORT/PATH``)
+starts a small HTTP server in the process.  One URL, two formats:
+
+* ``GET /PATH?token=T`` (the default, for OBS): a live **Matroska** stream of
+  JPEG frames (``V_MJPEG``) in which every frame carries its send time as its
+  timestamp.  OBS's Media Source paces playback by timestamps; a multipart
+  JPEG stream has none, so FFmpeg assumes 25 fps and, fed 30 fps, falls
+  further behind every second (measured: see ``benchmarks/RESULTS.md``).
+  With real timestamps the lag stays bounded at any rate.
+* ``GET /PATH?format=mjpeg&token=T``: multipart JPEG
+  (``multipart/x-mixed-replace``), for an ``<img>`` in a browser or OpenCV.
+  A browser asking for HTML at ``/PATH`` gets a tiny page showing that stream.
+
+Cost to the pipeline: :meth:`StreamSink.send` only puts the frame into a
+newest-frame slot (microseconds).  One encoder thread JPEG-encodes each frame
+once (only while someone watches) and hands the same bytes to every client's
+own newest-frame slot; each client has its own thread writing to its socket.
+A slow or stuck client therefore drops frames (counted) and never blocks the
+pipeline or the other clients; a client whose socket accepts nothing for
+``client_timeout`` seconds is disconnected.
+
+Security (as for the control API, :mod:`livestyle.control.security`): the
+server binds 127.0.0.1 unless the spec names another address (then it logs a
+warning); every request must carry the run's token (``?token=`` in the URL,
+which OBS's Media Source can hold, or ``Authorization: Bearer``); a ``Host``
+header that does not name this server is refused (DNS rebinding).  No CORS
+headers are sent.  The token is random per run unless the ``--output`` URL
+carries ``?token=...``.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, urlsplit
+
+import numpy as np
+
+from livestyle.control.security import bearer_token, host_allowed, is_loopback, new_token, token_ok
+from livestyle.errors import SinkError, UsageError
+from livestyle.frame import Frame
+from livestyle.sinks.base import Sink
+from livestyle.slot import Closed, NewestSlot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/livestyle"
+BOUNDARY = "livestyleframe"
+
+
+def parse_stream_spec(spec: str) -> tuple[str, int, str, str | None]:
+    """``stream:PORT`` | ``stream:HOST:PORT`` | ``http://HOST:PORT[/PATH][?token=T]`` -> (host, port, path, token).
+
+    Raises :class:`UsageError` for anything else.  Port 0 means "any free port".
+    """
+    s = spec.strip()
+    token: str | None = None
+    if s.startswith("stream:"):
+        rest = s[len("stream:"):]
+        host, sep, port_s = rest.rpartition(":")
+        if not sep:
+            host, port_s = "127.0.0.1", rest
+        host = host.strip("[]") or "127.0.0.1"
+        path = DEFAULT_PATH
+    elif s.lower().startswith("http://"):
+        parts = urlsplit(s)
+        host = parts.hostname or ""
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        port_s = str(port) if port is not None else ""
+        path = parts.path or DEFAULT_PATH
+        token = (parse_qs(parts.query).get("token") or [None])[0]
+        if not host:
+            raise UsageError(f"--output {spec!r} names no host.", fix="Use http://127.0.0.1:PORT/PATH.")
+    else:
+        raise UsageError(f"--output {spec!r} is not a network output.", fix="Use stream:PORT or http://127.0.0.1:PORT/PATH.")
+    if not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        raise UsageError(f"--output {spec!r} needs a port number (0-65535), got {port_s!r}.",
+                         fix="Use e.g. stream:8080 or http://127.0.0.1:8080/livestyle.")
+    if not path.startswith("/"):
+        path = "/" + path
+    return host, int(port_s), path.rstrip("/") or DEFAULT_PATH, token
+
+
+# -- Matroska (live, unknown-size segment, one cluster per frame) ---------------------------------------
+
+def _vint_size(n: int) -> bytes:
+    """EBML variable-size integer for a data size ``n`` (1 to 8 bytes)."""
+    for length in range(1, 9):
+        if n < (1 << (7 * length)) - 1:
+            return ((1 << (7 * length)) | n).to_bytes(length, "big")
+    raise ValueError(f"EBML size too large: {n}")
+
+
+def _el(eid: int, payload: bytes) -> bytes:
+    return eid.to_bytes((eid.bit_length() + 7) // 8, "big") + _vint_size(len(payload)) + payload
+
+
+def _uint(eid: int, value: int) -> bytes:
+    return _el(eid, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+def _str(eid: int, value: str) -> bytes:
+    return _el(eid, value.encode("utf-8"))
+
+
+_UNKNOWN_SIZE = b"\x01\xff\xff\xff\xff\xff\xff\xff"
+
+
+def matroska_header(width: int, height: int, fps: float) -> bytes:
+    """EBML header + the start of a live Segment (unknown size) + Info (1 ms timestamps) + one V_MJPEG track."""
+    ebml = _el(0x1A45DFA3, _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4) + _uint(0x42F3, 8)
+               + _str(0x4282, "matroska") + _uint(0x4287, 4) + _uint(0x4285, 2))
+    info = _el(0x1549A966, _uint(0x2AD7B1, 1_000_000) + _str(0x4D80, "livestyle") + _str(0x5741, "livestyle"))
+    video = _el(0xE0, _uint(0xB0, int(width)) + _uint(0xBA, int(height)))
+    # DefaultDuration lets FFmpeg know the rate from the header, so it starts after one frame instead of probing 20.
+    track = _el(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1) + _uint(0x9C, 0)
+                + _str(0x86, "V_MJPEG") + _uint(0x23E383, int(round(1e9 / max(fps, 1.0)))) + video)
+    tracks = _el(0x1654AE6B, track)
+    return ebml + bytes.fromhex("18538067") + _UNKNOWN_SIZE + info + tracks
+
+
+def matroska_frame(jpeg: bytes, timestamp_ms: int) -> bytes:
+    """One Cluster holding one keyframe SimpleBlock of track 1 at ``timestamp_ms``."""
+    block = b"\x81" + struct.pack(">hB", 0, 0x80) + jpeg
+    return _el(0x1F43B675, _uint(0xE7, int(timestamp_ms)) + _el(0xA3, block))
+
+
+# -- the sink --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Packet:
+    """One encoded frame: JPEG bytes, the frame index and the perf_counter() time send() got it."""
+
+    jpeg: bytes
+    index: int
+    t_sent: float
+
+
+class _Client:
+    def __init__(self, peer: str, fmt: str):
+        self.peer = peer
+        self.format = fmt
+        self.slot: NewestSlot[_Packet] = NewestSlot(block=False)
+        self.frames = 0
+
+
+class StreamSink(Sink):
+    """Serve uint8 BGR frames, shape (H, W, 3), as a live HTTP stream (Matroska/MJPEG or multipart JPEG).
+
+    ``host``/``port``/``path`` say where (port 0 picks a free port; :attr:`port`
+    holds the real one after :meth:`open`); ``token`` fixes the access token
+    (random otherwise; :attr:`url` is the full URL to give OBS);
+    ``quality`` is the JPEG quality (1-100).  Counters: ``frames_sent``
+    (frames given to send), ``frames_encoded``, ``client_drops`` (frames a
+    client's slot replaced before it was written), ``clients`` (connected now).
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, path: str = DEFAULT_PATH,
+                 token: str | None = None, quality: int = 80, client_timeout: float = 10.0):
+        if not 1 <= int(quality) <= 100:
+            raise UsageError(f"The JPEG quality must be 1..100, got {quality}.", fix="Use e.g. 80.")
+        self.host = host
+        self.port = int(port)
+        self.path = path if path.startswith("/") else "/" + path
+        self.token = token or new_token()
+        self.quality = int(quality)
+        self.client_timeout = float(client_timeout)
+        self.description = f"network stream http://{self._netloc()}{self.path}"
+        self.frames_sent = 0
+        self.frames_encoded = 0
+        self.last_index = -1
+        self.client_drops_closed = 0
+        self._size: tuple[int, int] | None = None
+        self._fps = 30.0
+        self._server: ThreadingHTTPServer | None = None
+        self._server_thread: threading.Thread | None = None
+        self._encoder: threading.Thread | None = None
+        self._inbox: NewestSlot[tuple[np.ndarray, int, float]] = NewestSlot(block=False)
+        self._clients: set[_Client] = set()
+        self._lock = threading.Lock()
+        self._latest: _Packet | None = None
+        self._write_delay_s: float | None = None  # smoothed send() -> bytes handed to a client's socket
+
+    def _netloc(self) -> str:
+        h = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{h}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The URL for OBS's Media Source (Matroska), token included."""
+        return f"http://{self._netloc()}{self.path}?token={quote(self.token)}"
+
+    @property
+    def mjpeg_url(self) -> str:
+        """The multipart-JPEG URL (browsers, OpenCV), token included."""
+        return f"http://{self._netloc()}{self.path}?format=mjpeg&token={quote(self.token)}"
+
+    @property
+    def extra_delay_s(self) -> float:
+        """The delay this sink adds after send(): encode + hand-off to the socket, smoothed over recent frames."""
+        return self._write_delay_s or 0.0
+
+    @property
+    def clients(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    @property
+    def client_drops(self) -> int:
+        with self._lock:
+            return self.client_drops_closed + sum(c.slot.dropped for c in self._clients)
+
+    # -- Sink interface ------------------------------------------------------------------------------
+    def open(self, size: tuple[int, int], fps: float) -> None:
+        """Start the HTTP server and the encoder thread; raise :class:`SinkError` if the port is taken."""
+        width, height = int(size[0]), int(size[1])
+        if width <= 0 or height <= 0:
+            raise SinkError(f"The network output needs a positive size, got {width}x{height}.",
+                            fix="Pass --size WxH with positive values.")
+        self._size = (width, height)
+        self._fps = float(fps) if fps and fps > 0 else 30.0
+        if not is_loopback(self.host):
+            log.warning("the network output listens on %s, reachable from other machines; anyone with the token "
+                        "can watch. Use 127.0.0.1 unless you need it.", self.host)
+        handler = _make_handler(self)
+        server_cls = _DualStackServer if ":" in self.host else ThreadingHTTPServer
+        try:
+            self._server = server_cls((self.host, self.port), handler)
+        except OSError as e:
+            raise SinkError(f"The network output could not listen on {self._netloc()}: {e.strerror or e}.",
+                            fix="Choose another port (stream:PORT), or stop the program using it.") from None
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.description = f"network stream {self.url}"
+        self._inbox = NewestSlot(block=False)
+        self._server_thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                               name="stream-http", daemon=True)
+        self._server_thread.start()
+        self._encoder = threading.Thread(target=self._encode_loop, name="stream-encode", daemon=True)
+        self._encoder.start()
+        log.info("network output at %s (multipart JPEG: %s)", self.url, self.mjpeg_url)
+
+    def send(self, frame: Frame, *, original: np.ndarray | None = None, status: str = "") -> None:
+        """Hand ``frame`` (uint8 BGR, the opened (H, W, 3)) to the encoder; returns at once."""
+        if self._size is None:
+            raise SinkError("The network output is not open.", fix="Call open(size, fps) before send().")
+        self.check_frame(frame.image, self._size)
+        self.frames_sent += 1
+        self.last_index = frame.index
+        self._inbox.put((frame.image, frame.index, time.perf_counter()))
+
+    def close(self) -> None:
+        """Stop serving, disconnect clients, join the threads; idempotent."""
+        self._inbox.close()
+        with self._lock:
+            clients = list(self._clients)
+        for c in clients:
+            c.slot.close()
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        for t in (self._encoder, self._server_thread):
+            if t is not None:
+                t.join(timeout=5)
+        self._encoder = self._server_thread = None
+        self._size = None
+
+    # -- internals --------------------------------------------------------------------------------
+    def _encode_loop(self) -> None:
+        import cv2
+
+        params = [int(cv2.IMWRITE_JPEG_QUALITY), self.quality]
+        while True:
+            try:
+                item = self._inbox.get(timeout=0.5)
+            except Closed:
+                return
+            if item is None:
+                continue
+            image, index, t_sent = item
+            with self._lock:
+                clients = list(self._clients)
+            if not clients:
+                continue  # nobody watches: skip the encode
+            ok, buf = cv2.imencode(".jpg", image, params)
+            if not ok:  # pragma: no cover - OpenCV always encodes uint8 BGR
+                log.warning("the network output could not JPEG-encode frame %d", index)
+                continue
+            packet = _Packet(jpeg=buf.tobytes(), index=index, t_sent=t_sent)
+            self.frames_encoded += 1
+            self._latest = packet
+            for c in clients:
+                c.slot.put(packet)
+
+    def _add(self, client: _Client) -> None:
+        with self._lock:
+            self._clients.add(client)
+
+    def _remove(self, client: _Client) -> None:
+        with self._lock:
+            if client in self._clients:
+                self._clients.discard(client)
+                self.client_drops_closed += client.slot.dropped
+        client.slot.close()
+
+
+class _DualStackServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+_PAGE = """<!doctype html><meta charset="utf-8"><title>livestyle output</title>
+<style>html,body{{margin:0;background:#000;height:100%}}img{{width:100%;height:100%;object-fit:contain}}</style>
+<img alt="livestyle output" src="{src}">
+"""
+
+
+def _make_handler(sink: StreamSink):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "livestyle"
+        sys_version = ""
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, fmt, *args):  # route the server's own log lines to logging at debug level
+            log.debug("%s %s", self.address_string(), fmt % args)
+
+        def _refuse(self, code: int, reason: str) -> None:
+            body = (reason + "\n").encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_HEAD(self):  # noqa: N802
+            self.do_GET()
+
+        def do_GET(self):  # noqa: N802
+            parts = urlsplit(self.path)
+            if not host_allowed(self.headers.get("Host"), sink.port, sink.host):
+                return self._refuse(403, "Host header not allowed: use http://127.0.0.1:PORT/...")
+            if parts.path.rstrip("/") != sink.path:
+                return self._refuse(404, f"Not found: the stream is at {sink.path}")
+            query = parse_qs(parts.query)
+            given = bearer_token(self.headers.get("Authorization")) or (query.get("token") or [None])[0]
+            if not token_ok(given, sink.token):
+                return self._refuse(401, "Missing or wrong token: add ?token=... (printed when livestyle starts)")
+            fmt = (query.get("format") or [""])[0].lower()
+            if not fmt and "text/html" in (self.headers.get("Accept") or ""):
+                page = _PAGE.format(src=f"{sink.path}?format=mjpeg&token={quote(sink.token)}").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(page)
+                return None
+            fmt = fmt or "mkv"
+            if fmt not in ("mkv", "mjpeg"):
+                return self._refuse(400, f"Unknown format {fmt!r}: use mkv (OBS) or mjpeg (browsers)")
+            if sink._size is None:
+                return self._refuse(503, "The stream is not running")
+            self.send_response(200)
+            ctype = "video/x-matroska" if fmt == "mkv" else f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+            self.send_header("Content-Type", ctype)
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command == "HEAD":
+                return None
+            self._stream(fmt)
+            return None
+
+        def _stream(self, fmt: str) -> None:
+            client = _Client(self.address_string(), fmt)
+            self.connection.settimeout(sink.client_timeout)
+            try:
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            sink._add(client)
+            log.info("network output: %s client %s connected", fmt, client.peer)
+            t0: float | None = None
+            last_ms = -1
+            try:
+                if fmt == "mkv":
+                    w, h = sink._size or (0, 0)
+                    self.wfile.write(matroska_header(w, h, sink._fps))
+                latest = sink._latest
+                if latest is not None:  # show something at once instead of waiting for the next frame
+                    client.slot.put(latest)
+                while True:
+                    try:
+                        packet = client.slot.get(timeout=0.5)
+                    except Closed:
+                        return
+                    if packet is None:
+                        if self._peer_closed():
+                            return
+                        continue
+                    if fmt == "mkv":
+                        if t0 is None:
+                            t0 = packet.t_sent
+                        ms = max(last_ms + 1, int(round((packet.t_sent - t0) * 1000)))
+                        last_ms = ms
+                        self.wfile.write(matroska_frame(packet.jpeg, ms))
+                    else:
+                        self.wfile.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                                         % (BOUNDARY.encode(), len(packet.jpeg)) + packet.jpeg + b"\r\n")
+                    client.frames += 1
+                    dt = time.perf_counter() - packet.t_sent
+                    prev = sink._write_delay_s
+                    sink._write_delay_s = dt if prev is None else 0.9 * prev + 0.1 * dt
+            except (OSError, ValueError) as e:  # the client went away, or stalled past client_timeout
+                log.info("network output: client %s left after %d frames (%s)", client.peer, client.frames,
+                         type(e).__name__)
+            finally:
+                sink._remove(client)
+
+        def _peer_closed(self) -> bool:
+            """True when the client has hung up (readable with no data) while no frame was due."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                if not readable:
+                    return False
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+            except (OSError, ValueError):
+                return True
+
+    return Handler
