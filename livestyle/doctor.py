@@ -28,54 +28,23 @@ _PACKAGES = ("numpy", "opencv-python", "onnxruntime", "pyvirtualcam", "torch", "
              "tensorrt", "tensorrt-cu12", "tensorrt-cu13")
 
 
-def _probe_onnxruntime() -> BackendStatus:
-    try:
-        from livestyle.runners.onnxrt import OnnxRuntimeRunner
-    except ImportError:  # the runner module is missing: probe the package directly
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            return BackendStatus("onnxruntime", False, "cpu", f"onnxruntime is not importable ({e})",
-                                 "pip install onnxruntime")
-        return BackendStatus("onnxruntime", True, "cpu", f"onnxruntime {ort.__version__}, CPU")
-    return OnnxRuntimeRunner.probe()
-
-
-def _safe(probe, name: str, device: str) -> BackendStatus:
-    try:
-        return probe()
-    except Exception as e:  # a probe must never take doctor down; report it instead
-        log.debug("probe %s/%s failed", name, device, exc_info=True)
-        return BackendStatus(name, False, device, f"the probe failed ({type(e).__name__}: {e})",
-                             "run `livestyle -vv doctor` and report the log")
-
-
 def has_nvidia_driver() -> bool:
-    """True when an NVIDIA kernel driver is loaded (Linux: /proc/driver/nvidia/version exists)."""
-    from livestyle.runners.pytorch import nvidia_driver_missing
+    """True when an NVIDIA kernel driver is loaded (the one probe in :mod:`livestyle.runners.base`)."""
+    from livestyle.runners.base import nvidia_driver
 
-    if sys.platform.startswith("linux"):
-        return nvidia_driver_missing() is None
-    return shutil.which("nvidia-smi") is not None
+    return nvidia_driver() is not None
 
 
 def backend_statuses() -> list[BackendStatus]:
-    """Every backend's status, in this machine's order of preference.
+    """Every backend row's status, in this machine's order of preference (read from the backend table).
 
     With an NVIDIA driver: tensorrt, torch (cuda), onnxruntime (cpu), torch
-    (cpu).  Without: onnxruntime (cpu), torch (cpu), torch (cuda), tensorrt.
-    The first available entry is what ``--backend auto`` should take.
+    (cpu).  Without: onnxruntime (cpu), torch (cpu), then the GPU rows.
+    The first available entry is what ``--backend auto`` takes.
     """
-    from livestyle.runners.pytorch import TorchRunner
-    from livestyle.runners.tensorrt import TensorRTRunner
+    from livestyle.runners.registry import ordered_rows
 
-    ort = _safe(_probe_onnxruntime, "onnxruntime", "cpu")
-    torch_cpu = _safe(TorchRunner.probe, "torch", "cpu")
-    torch_cuda = _safe(TorchRunner.probe_cuda, "torch", "cuda")
-    trt = _safe(TensorRTRunner.probe, "tensorrt", "cuda")
-    if has_nvidia_driver():
-        return [trt, torch_cuda, ort, torch_cpu]
-    return [ort, torch_cpu, torch_cuda, trt]
+    return [row.probe() for row in ordered_rows()]
 
 
 # --------------------------------------------------------------------------- system

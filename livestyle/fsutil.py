@@ -53,7 +53,13 @@ def check_output_path(path: str | os.PathLike, *, flag: str, inputs: Iterable[tu
     """
     p = Path(path)
     for in_flag, in_path in inputs:
-        if in_path is not None and same_file(p, in_path):
+        if in_path is None:
+            continue
+        try:
+            same_name = p.resolve() == Path(in_path).resolve()
+        except OSError:  # pragma: no cover - a symlink loop
+            same_name = False
+        if same_name or same_file(p, in_path):
             raise UsageError(f"{flag} {str(p)!r} is the same file as {in_flag} {str(in_path)!r}; "
                              "livestyle never overwrites a file it was given.",
                              fix=f"Choose another {flag} path.")

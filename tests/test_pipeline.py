@@ -85,7 +85,9 @@ def test_realtime_file_is_paced_and_counts_drops(tmp_path, livestyle_home):
     assert 0 < rep["fps_out"] <= 33
 
 
-def test_sigterm_finalises_file_and_report(tmp_path, livestyle_home):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_finalises_file_and_report(tmp_path, livestyle_home, sig):
+    """SIGTERM and SIGHUP (terminal closed) stop cleanly: a playable file, the report, exit 128 + signal."""
     out = tmp_path / "out.mp4"
     rep_path = tmp_path / "rep.json"
     p = subprocess.Popen([sys.executable, "-m", "livestyle", "run", "--input", "demo", "--size", "320x240",
@@ -95,12 +97,14 @@ def test_sigterm_finalises_file_and_report(tmp_path, livestyle_home):
     while time.time() < deadline and not (out.exists() or any(tmp_path.glob("*partial*"))):
         time.sleep(0.1)
     time.sleep(1.5)
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     stdout, stderr = p.communicate(timeout=30)
-    assert p.returncode == 0, stderr
+    assert p.returncode == 128 + sig, stderr
     assert "Traceback" not in stderr
     rep = json.loads(rep_path.read_text())
-    assert rep["stopped_by"] == "SIGTERM" and rep["frames_out"] > 10
+    assert rep["stopped_by"] == signal.Signals(sig).name and rep["frames_out"] > 10
+    assert rep["stop_signal"] == sig
+    assert not list(tmp_path.glob("*partial*")) and not list(tmp_path.glob(".*tmp*"))
     cap = cv2.VideoCapture(str(out))
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     ok, img = cap.read()
@@ -115,7 +119,7 @@ def test_sigint_stops_cleanly(tmp_path, livestyle_home):
     time.sleep(4)
     p.send_signal(signal.SIGINT)
     stdout, stderr = p.communicate(timeout=30)
-    assert p.returncode == 0, stderr
+    assert p.returncode == 130, stderr  # the shell's convention for Ctrl+C
     assert "Traceback" not in stderr and "stopped by SIGINT" in stdout
 
 
@@ -238,9 +242,10 @@ def test_styles_json_lists_installed(livestyle_home):
 
 def test_style_switch_while_running(tmp_path, livestyle_home):
     """Switching style mid-stream swaps the runner without restarting the stream."""
-    from livestyle.pipeline import Pipeline, RunConfig
+    from livestyle.pipeline import RunConfig
     from livestyle.runners.registry import create_runner
     from livestyle.sinks.base import Command, Sink
+    from tests.support.pipe import build_pipeline
     from livestyle.sources import open_source
     from livestyle.styles import discover
 
@@ -262,13 +267,12 @@ def test_style_switch_while_running(tmp_path, livestyle_home):
     src = open_source("demo", size=(160, 96))
     src.open()
     sink = Recorder()
-    runner = create_runner("onnxruntime", styles[0], infer_size=(160, 96)).runner
-    pipe = Pipeline(cfg, source=src, sink=sink, runner=runner, styles=styles, style_index=0,
-                    make_runner=lambda st: create_runner("onnxruntime", st, infer_size=(160, 96)).runner,
-                    out_size=(160, 96), infer_size=(160, 96), fps=30.0)
+    pipe = build_pipeline(cfg, source=src, sink=sink, styles=styles, start=styles[0].name, infer_size=(160, 96),
+                          out_size=(160, 96))
     pipe.run()
     src.close()
-    assert pipe.controls.style_index == 1 and pipe.runner.style.name == "random2"
+    pipe.bank.close()
+    assert pipe.controls.snapshot().look == "random2" and pipe.on_screen == "random2"
     assert len(sink.frames) == 40
     # the two random students style the same demo frame differently
     ref0 = create_runner("onnxruntime", styles[0], infer_size=(160, 96)).runner
@@ -283,9 +287,9 @@ def test_style_switch_while_running(tmp_path, livestyle_home):
 
 def test_live_url_reconnects_and_keeps_output_fed(tmp_path, livestyle_home):
     """A live MJPEG stream that dies mid-run: the pipeline reconnects, and meanwhile re-sends the last frame."""
-    from livestyle.pipeline import Pipeline, RunConfig
-    from livestyle.runners.registry import create_runner
+    from livestyle.pipeline import RunConfig
     from livestyle.sinks.base import Sink
+    from tests.support.pipe import build_pipeline
     from livestyle.sources import open_source
     from livestyle.styles import find_style
     from tests.support.mjpeg_server import MjpegServer
@@ -307,10 +311,8 @@ def test_live_url_reconnects_and_keeps_output_fed(tmp_path, livestyle_home):
         src.open()
         style = find_style("random")
         sink = Recorder()
-        runner = create_runner("onnxruntime", style, infer_size=(160, 120)).runner
-        pipe = Pipeline(RunConfig(input=server.url, output="null"), source=src, sink=sink, runner=runner,
-                        styles=[style], style_index=0, make_runner=None, out_size=(320, 240),
-                        infer_size=(160, 120), fps=30.0)
+        pipe = build_pipeline(RunConfig(input=server.url, output="null"), source=src, sink=sink, styles=[style],
+                              start="random", infer_size=(160, 120), out_size=(320, 240))
         import threading
         t = threading.Thread(target=pipe.run)
         t.start()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 import numpy as np
 
@@ -40,17 +39,31 @@ def session_options(threads: int | None = None):
     return so
 
 
-def check_contract(sess, source: str) -> tuple[str, str]:
-    """Raise ModelError unless the graph takes and returns uint8 (1, H, W, 3); returns (input, output) names."""
+def check_contract(sess, source: str) -> tuple[str, str, str | None, int | None]:
+    """Check the runtime contract; returns (image input, output, weights input or None, K or None).
+
+    A single look: one input uint8 [1, H, W, 3] and one output uint8 [1, H, W, 3].
+    An engine of K looks also takes ``weights`` float32 [1, K].  Anything else
+    raises ModelError.
+    """
     ins, outs = sess.get_inputs(), sess.get_outputs()
     fix = "Re-export it with `livestyle train --resume` (the runtime needs uint8 BGR NHWC in and out)."
-    if len(ins) != 1 or len(outs) != 1:
-        raise ModelError(f"{source} has {len(ins)} inputs and {len(outs)} outputs; expected 1 and 1.", fix=fix)
-    for kind, t in (("input", ins[0]), ("output", outs[0])):
+    images = [t for t in ins if t.name != "weights"]
+    weights = [t for t in ins if t.name == "weights"]
+    if len(images) != 1 or len(outs) != 1:
+        raise ModelError(f"{source} has {len(ins)} inputs and {len(outs)} outputs; expected an image input "
+                         "(plus an optional 'weights' input) and 1 output.", fix=fix)
+    for kind, t in (("input", images[0]), ("output", outs[0])):
         shape = t.shape
         if t.type != "tensor(uint8)" or len(shape) != 4 or shape[3] != 3:
             raise ModelError(f"{source} {kind} {t.name!r} is {t.type} {shape}; expected uint8 [1, H, W, 3].", fix=fix)
-    return ins[0].name, outs[0].name
+    if not weights:
+        return images[0].name, outs[0].name, None, None
+    w = weights[0]
+    if w.type != "tensor(float)" or len(w.shape) != 2 or not isinstance(w.shape[1], int) or w.shape[1] < 1:
+        raise ModelError(f"{source} input 'weights' is {w.type} {w.shape}; expected float32 [1, K] with a fixed K.",
+                         fix=fix)
+    return images[0].name, outs[0].name, "weights", int(w.shape[1])
 
 
 class OnnxRuntimeRunner(Runner):
@@ -62,6 +75,7 @@ class OnnxRuntimeRunner(Runner):
 
     name = "onnxruntime"
     device = "cpu"
+    resizable = True  # H and W are dynamic in the graph: a new size is a new output buffer
 
     def __init__(self, style, *, infer_size: tuple[int, int], threads: int | None = None):
         super().__init__(style, infer_size=infer_size)
@@ -91,10 +105,16 @@ class OnnxRuntimeRunner(Runner):
             reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise ModelError(f"Style {self.style.name!r}: {path} is not a loadable ONNX model ({reason}).",
                              fix="Re-export the pack with `livestyle train --resume`, or pick another style.") from None
-        self._in_name, self._out_name = check_contract(sess, f"Style {self.style.name!r} ({path.name})")
+        self._in_name, self._out_name, self._weights_name, self.n_looks = check_contract(
+            sess, f"Style {self.style.name!r} ({path.name})")
         w, h = self.infer_size
+        feeds = {self._in_name: np.zeros((1, h, w, 3), np.uint8)}
+        if self._weights_name is not None:
+            self._weights = np.zeros((1, self.n_looks), np.float32)
+            self._weights[0, 0] = 1.0
+            feeds[self._weights_name] = self._weights
         try:  # one warm-up run also proves the graph keeps the frame's shape
-            got = sess.run(None, {self._in_name: np.zeros((1, h, w, 3), np.uint8)})[0]
+            got = sess.run(None, feeds)[0]
         except Exception as e:
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0][-200:]
             raise ModelError(f"Style {self.style.name!r}: {path.name} failed on a {w}x{h} frame ({reason}).",
@@ -103,19 +123,30 @@ class OnnxRuntimeRunner(Runner):
             raise ModelError(f"Style {self.style.name!r}: {path.name} turned a {w}x{h} frame into {got.dtype} "
                              f"{list(got.shape)}; expected uint8 [1, {h}, {w}, 3].",
                              fix="The runtime needs uint8 [1,H,W,3] -> uint8 [1,H,W,3]; re-export the pack.")
-        self._out = np.empty((1, h, w, 3), np.uint8)
-        self._binding = sess.io_binding()
-        self._binding.bind_output(self._out_name, "cpu", 0, np.uint8, self._out.shape, self._out.ctypes.data)
         self._sess = sess
+        self._binding = sess.io_binding()
+        self._bind_output()
 
-    def infer(self, image: np.ndarray) -> np.ndarray:
+    def _bind_output(self) -> None:
+        w, h = self.infer_size
+        self._out = np.empty((1, h, w, 3), np.uint8)
+        self._binding.bind_output(self._out_name, "cpu", 0, np.uint8, self._out.shape, self._out.ctypes.data)
+
+    def set_infer_size(self, size: tuple[int, int]) -> None:
+        """Infer at ``size`` = (width, height) from the next call on (multiples of 4 keep the graph's shape)."""
+        self.infer_size = (int(size[0]), int(size[1]))
+        if self._sess is not None:
+            self._bind_output()
+
+    def _infer(self, image: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
         if self._sess is None:
-            raise BackendError("OnnxRuntimeRunner.infer called before activate().")
-        t0 = time.perf_counter()
+            raise BackendError("OnnxRuntimeRunner.infer called before activate().", fix="Call activate() first.")
         x = np.ascontiguousarray(image)[None]
         self._binding.bind_cpu_input(self._in_name, x)
+        if self._weights_name is not None:
+            self._weights[0] = weights
+            self._binding.bind_cpu_input(self._weights_name, self._weights)
         self._sess.run_with_iobinding(self._binding)
-        self.last_inference_time = time.perf_counter() - t0
         return self._out[0]
 
     def deactivate(self) -> None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import sys
-import time
 from importlib import metadata
 
 import numpy as np
 
 from livestyle.errors import BackendError, ModelError
-from livestyle.runners.base import BackendStatus, Runner
+from livestyle.runners.base import NO_DRIVER_FIX, NO_DRIVER_REASON, BackendStatus, Runner, nvidia_driver
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +22,7 @@ DEVICES = ("cpu", "cuda")
 _TORCH_FIX = "pip install 'livestyle[train]' (installs torch==2.13.0 and safetensors)"
 _CUDA_TORCH_FIX = ("install a CUDA build of torch on the GPU machine, e.g. "
                    "pip install torch --index-url https://download.pytorch.org/whl/cu128")
-_DRIVER_FIX = "install the NVIDIA driver (this needs a machine with an NVIDIA GPU)"
+_DRIVER_FIX = NO_DRIVER_FIX
 
 
 def _cpu_count() -> int:
@@ -41,77 +39,26 @@ def _dist_version(name: str) -> str:
         return "?"
 
 
-def nvidia_driver_missing() -> str | None:
-    """On Linux, why there is no NVIDIA kernel driver (cheap: looks in /proc), else None.
-
-    Elsewhere returns None and leaves the verdict to CUDA itself.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    if os.path.exists("/proc/driver/nvidia/version"):
-        return None
-    return "no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing)"
-
-
 def load_student(style, device: str = "cpu"):
-    """The pack's float Student (eval mode, on ``device``) built from ``style.meta["student"]``.
+    """The look's float network (eval mode, on ``device``): (N, 3, H, W) BGR in [-1, 1] -> same.
 
-    Raises ModelError when ``student.safetensors`` is missing, unreadable or
-    does not fit the config in ``style.json``.
+    A format-1 pack's Student, an engine look's adaptive LUT, or a mix of
+    engine looks, all through the one pack-weight loader
+    (:func:`livestyle.models.loading.load_look_net`).  Raises ModelError when
+    the weights are missing, unreadable or do not fit ``style.json``.
     """
     import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
-    from livestyle.models.student import Student, StudentConfig
+    from livestyle.models.loading import load_look_net
 
-    path = style.weights
-    if not path.is_file():
-        raise ModelError(f"Style {style.name!r} has no {path.name} (the torch backends need the float weights).",
-                         fix="Use --backend onnxruntime or tensorrt (they need only student.onnx), "
-                             "or re-export the pack with `livestyle train --resume`.")
-    try:
-        cfg = StudentConfig.from_dict(style.meta.get("student", {}) or {})
-    except (TypeError, ValueError) as e:
-        raise ModelError(f"Style {style.name!r}: the student config in style.json is invalid ({e}).",
-                         fix="Re-export the pack with `livestyle train --resume`.") from None
-    try:
-        state = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ModelError(f"Style {style.name!r}: {path.name} is not a readable safetensors file ({e}).",
-                         fix="Re-export the pack with `livestyle train --resume`.") from None
-    net = Student(cfg)
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0][:200]
-        raise ModelError(f"Style {style.name!r}: {path.name} does not fit the student described in style.json "
-                         f"({first}).", fix="Re-export the pack so weights and style.json agree.") from None
-    return net.eval().to(torch.device(device))
+    return load_look_net(style).eval().to(torch.device(device))
 
 
 def _half_uint8_bgr(net, dtype):
-    """Like ``UInt8BGR`` but normalising in ``dtype`` (float16 on the GPU) and keeping channels-last.
+    """The one ``UInt8BGR`` normalising in ``dtype`` (float16 on the GPU); NHWC uint8 in and out."""
+    from livestyle.models.convert import UInt8BGR
 
-    In: uint8 (1, H, W, 3) BGR on the device.  Out: uint8 (1, H, W, 3) BGR.
-    The NHWC input viewed as NCHW is already channels-last in memory, so no
-    layout copy happens on the way in or out.
-    """
-    import torch
-    from torch import nn
-
-    class HalfUInt8BGR(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            f = x.permute(0, 3, 1, 2).to(dtype) * (2.0 / 255.0) - 1.0
-            y = self.net(f)
-            y = torch.clamp((y + 1.0) * 127.5 + 0.5, 0.0, 255.0)
-            return y.to(torch.uint8).permute(0, 2, 3, 1)
-
-    return HalfUInt8BGR().eval()
+    return UInt8BGR(net, dtype).eval()
 
 
 class TorchRunner(Runner):
@@ -177,7 +124,7 @@ class TorchRunner(Runner):
         if importlib.util.find_spec("safetensors") is None:
             return BackendStatus(cls.name, False, "cuda", "the safetensors package is not installed",
                                  "pip install safetensors")
-        no_driver = nvidia_driver_missing()
+        no_driver = None if nvidia_driver() else NO_DRIVER_REASON
         if no_driver:
             version = _dist_version("torch")
             if "+cpu" in version:  # a second blocker, told without importing torch
@@ -274,22 +221,17 @@ class TorchRunner(Runner):
                 self._graph = None
         self.infer(np.zeros((h, w, 3), np.uint8))
 
-    def infer(self, image: np.ndarray) -> np.ndarray:
+    def _infer(self, image: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
         """uint8 BGR (h, w, 3) -> uint8 BGR (h, w, 3); the result is reused by the next call."""
         if self._model is None:
             raise BackendError("TorchRunner.infer called before activate().", fix="Call activate() first.")
-        self.check_frame(image)
-        t0 = time.perf_counter()
         if self.device == "cpu":
             import torch
 
             with torch.inference_mode():
                 out = self._model(torch.from_numpy(np.ascontiguousarray(image))[None])
-            result = out.numpy()[0]
-        else:
-            result = self._infer_cuda(image)
-        self.last_inference_time = time.perf_counter() - t0
-        return result
+            return out.numpy()[0]
+        return self._infer_cuda(image)
 
     def _infer_cuda(self, image: np.ndarray) -> np.ndarray:
         import torch

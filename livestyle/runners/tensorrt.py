@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import time
 
 import numpy as np
 
 from livestyle.errors import BackendError, ModelError
-from livestyle.runners.base import BackendStatus, Runner
-from livestyle.runners.pytorch import TorchRunner, nvidia_driver_missing
+from livestyle.runners.base import NO_DRIVER_FIX, NO_DRIVER_REASON, BackendStatus, Runner, nvidia_driver
+from livestyle.runners.pytorch import TorchRunner
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +58,8 @@ class TensorRTRunner(Runner):
         """
         if importlib.util.find_spec("tensorrt") is None:
             return BackendStatus(cls.name, False, "cuda", "the tensorrt package is not installed", _TRT_FIX)
-        no_driver = nvidia_driver_missing()
-        if no_driver:
-            return BackendStatus(cls.name, False, "cuda", no_driver,
-                                 "install the NVIDIA driver (this needs a machine with an NVIDIA GPU)")
+        if not nvidia_driver():
+            return BackendStatus(cls.name, False, "cuda", NO_DRIVER_REASON, NO_DRIVER_FIX)
         from livestyle.export.engine import import_tensorrt
 
         try:
@@ -170,14 +167,12 @@ class TensorRTRunner(Runner):
         log.info("tensorrt runner ready: %s, %dx%d%s", self.engine_path.name if self.engine_path else "?", w, h,
                  ", CUDA graph" if self._graph is not None else "")
 
-    def infer(self, image: np.ndarray) -> np.ndarray:
+    def _infer(self, image: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
         """uint8 BGR (h, w, 3) -> uint8 BGR (h, w, 3); the result is reused by the next call."""
         if self._context is None:
             raise BackendError("TensorRTRunner.infer called before activate().", fix="Call activate() first.")
-        self.check_frame(image)
         import torch
 
-        t0 = time.perf_counter()
         np.copyto(self._host_in_np, image)
         s = self._stream
         with torch.cuda.stream(s):
@@ -188,7 +183,6 @@ class TensorRTRunner(Runner):
                 raise BackendError("TensorRT failed to run the engine.", fix="Run with -vv for TensorRT's log.")
             self._host_out.copy_(self._dev_out, non_blocking=True)
         s.synchronize()
-        self.last_inference_time = time.perf_counter() - t0
         return self._host_out_np
 
     def deactivate(self) -> None:

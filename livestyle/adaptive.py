@@ -1,0 +1,118 @@
+"""Adaptive quality: hold the frame rate on a busy machine by styling at a lower resolution.
+
+The inference thread reports, per frame, how long its work took (downscale,
+inference, temporal filter) and whether a frame was dropped in front of it.
+When the work no longer fits the frame interval (the 90th percentile over the
+last second above 85 % of it) or frames are being dropped, the controller
+steps the inference size down one level; when there has been room to spare
+for a while (the work, scaled to the next size up, below 60 % of the
+interval, no drops for 3 s), it steps back up.  At least a second passes
+between steps, so one slow frame never causes a change.
+
+A level that proved too slow is held off for a while before the controller
+tries it again (3 s, then 6, 12 ... up to 2 minutes on repeated bounces), so
+a machine that is borderline settles instead of oscillating.
+
+Levels keep the aspect ratio: long side 512 (the measured default), 448, 384,
+320, 256, 192, in multiples of 8.  Every change is returned to the caller,
+who logs it and counts it in the report.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+LONG_SIDES = (512, 448, 384, 320, 256, 192)
+
+
+def levels_for(base: tuple[int, int], long_sides=LONG_SIDES) -> list[tuple[int, int]]:
+    """Inference sizes from ``base`` (width, height) down, aspect kept, multiples of 8, no repeats."""
+    w, h = base
+    out = [base]
+    for side in long_sides:
+        scale = side / max(w, h)
+        if scale >= 1.0:
+            continue
+        size = (max(8, int(round(w * scale / 8)) * 8), max(8, int(round(h * scale / 8)) * 8))
+        if size not in out and size[0] < out[-1][0]:
+            out.append(size)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class QualityChange:
+    """One step of the controller: at ``t_s`` seconds into the run, ``from_size`` -> ``to_size`` (w, h)."""
+
+    t_s: float
+    from_size: tuple[int, int]
+    to_size: tuple[int, int]
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"t_s": round(self.t_s, 3), "from": list(self.from_size), "to": list(self.to_size),
+                "reason": self.reason}
+
+
+class AdaptiveQuality:
+    """Decides the inference size from measured work time and drops; see the module docstring."""
+
+    def __init__(self, base: tuple[int, int], fps: float, *, window_s: float = 1.0, min_gap_s: float = 1.0,
+                 calm_s: float = 3.0):
+        self.levels = levels_for(base)
+        self.level = 0
+        self.budget = 1.0 / max(1.0, fps)
+        self.window_s, self.min_gap_s, self.calm_s = window_s, min_gap_s, calm_s
+        self._work: deque[tuple[float, float]] = deque(maxlen=512)
+        self._drops: deque[float] = deque(maxlen=512)
+        self._t_change = -1e9
+        self._hold_until: dict[int, float] = {}  # level -> no stepping up to it before this time
+        self._backoff: dict[int, float] = {}     # level -> current hold length (doubles on each bounce)
+        self.changes: deque[QualityChange] = deque(maxlen=256)  # the latest; n_changes counts them all
+        self.n_changes = 0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.levels[self.level]
+
+    def observe(self, now: float, work_s: float, dropped: int, t_run: float) -> tuple[int, int] | None:
+        """Record one frame's work (s) and drops since the last call; return a new size when it should change."""
+        self._work.append((now, work_s))
+        for _ in range(min(dropped, 8)):
+            self._drops.append(now)
+        if now - self._t_change < self.min_gap_s:
+            return None
+        recent = [w for t, w in self._work if now - t <= self.window_s]
+        if len(recent) < 5:
+            return None
+        p90 = float(np.percentile(recent, 90))
+        drops_1s = sum(1 for t in self._drops if now - t <= self.window_s)
+        drops_calm = sum(1 for t in self._drops if now - t <= self.calm_s)
+        new_level = self.level
+        reason = ""
+        if (p90 > 0.85 * self.budget or drops_1s >= 2) and self.level + 1 < len(self.levels):
+            new_level = self.level + 1
+            # this level did not fit: come back to it only after a hold that doubles on every bounce
+            hold = min(120.0, self._backoff.get(self.level, self.calm_s / 2) * 2)
+            self._backoff[self.level] = hold
+            self._hold_until[self.level] = now + hold
+            reason = (f"work p90 {p90 * 1000:.1f} ms of a {self.budget * 1000:.1f} ms frame interval, "
+                      f"{drops_1s} drops in the last {self.window_s:.0f} s")
+        elif (self.level > 0 and drops_calm == 0 and now - self._t_change >= self.calm_s
+              and now >= self._hold_until.get(self.level - 1, 0.0)):
+            cur, up = self.levels[self.level], self.levels[self.level - 1]
+            scaled = p90 * (up[0] * up[1]) / (cur[0] * cur[1])
+            if scaled < 0.6 * self.budget:
+                new_level = self.level - 1
+                reason = f"room to spare: work p90 {p90 * 1000:.1f} ms, no drops for {self.calm_s:.0f} s"
+        if new_level == self.level:
+            return None
+        change = QualityChange(t_run, self.size, self.levels[new_level], reason)
+        self.changes.append(change)
+        self.n_changes += 1
+        self.level = new_level
+        self._t_change = now
+        self._work.clear()
+        return self.size

@@ -1,0 +1,394 @@
+"""The control API and web panel, served over HTTP from inside ``livestyle run``.
+
+The web stack is the standard library's ``ThreadingHTTPServer`` (one thread
+per connection, server-sent events on a plain keep-open response): it adds
+no dependency, and it costs the frame loop less than the 0.5 ms per frame
+the design allows (measured: benchmarks/control_bench.py, RESULTS.md).  The
+server never touches frames on the hot path: it writes
+:class:`~livestyle.controls.Controls` and reads the pipeline's fixed-size
+state and its last output frame (JPEG-encoded here, on request).
+
+Endpoints (JSON bodies; ``Authorization: Bearer TOKEN`` on every ``/api``
+request; the GET action URLs under ``/act/`` may carry ``?token=TOKEN``
+instead, for Stream Deck "Website" buttons and Bitfocus Companion):
+
+=====================================  ==============================================
+``GET /``                              the web panel (also an OBS Custom Browser Dock)
+``GET /api/state``                     look, weights, strength, bypass, fps, latency...
+``POST /api/style``                    ``{"name": "pastel"}`` or ``{"weights": {...}}``
+``POST /api/strength``                 ``{"value": 0.8}`` (0..1)
+``POST /api/bypass``                   ``{"on": true}``
+``GET /api/styles``                    installed looks, each with a thumbnail (data URL)
+``GET /api/snapshot.jpg``              the current output frame (``?which=input``: before)
+``GET /api/events``                    server-sent events: the state, at most 10 per second
+``GET /act/next-style`` (and           ``prev-style``, ``bypass`` (toggle), ``strength-up``,
+``strength-down``)                     ``strength-down`` (by 0.1)
+=====================================  ==============================================
+
+Security (see :mod:`livestyle.control.security`): loopback bind by default,
+a per-run random token compared in constant time, ``Host`` checked against
+DNS rebinding, a foreign ``Origin`` refused on POST, no CORS headers, bodies
+capped, bad requests answered 400 with one line, and no request can stop
+the stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, urlsplit
+
+from livestyle.control.security import bearer_token, host_allowed, new_token, origin_allowed, token_ok
+from livestyle.errors import LivestyleError, UsageError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 16 * 1024
+EVENTS_MIN_INTERVAL_S = 0.1  # at most 10 events per second
+EVENTS_MAX_INTERVAL_S = 0.5  # and at least 2, so the panel's graph moves
+THUMB_SIZE = (160, 96)
+SNAPSHOT_MAX_WIDTH = 960
+_WEB_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
+              "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
+              "/panel.css": ("panel.css", "text/css; charset=utf-8")}
+_ACTIONS = ("next-style", "prev-style", "bypass", "strength-up", "strength-down")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):  # a broken client must not print a traceback
+        log.debug("control API: error serving %s", client_address, exc_info=True)
+
+
+class ControlServer:
+    """The HTTP server of one run; ``start()`` binds and serves on a daemon thread, ``stop()`` ends it.
+
+    ``pipeline`` provides ``controls``, ``state()``, ``latest`` and ``stats``;
+    ``styles`` is the list of installed StylePacks (for thumbnails).
+    """
+
+    def __init__(self, pipeline, *, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
+                 styles=()):
+        self.pipeline = pipeline
+        self.host, self.port = host, port
+        self.token = token or new_token()
+        self.styles = list(styles)
+        self._thumbs: list[dict] | None = None
+        self._thumb_lock = threading.Lock()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.requests = 0
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def panel_url(self) -> str:
+        return f"{self.base_url}/?token={self.token}"
+
+    def start(self) -> None:
+        """Bind and serve; SinkError-like UsageError with a fix when the port is taken."""
+        handler = type("Handler", (_Handler,), {"server_ref": self})
+        try:
+            self._httpd = _HTTPServer((self.host, self.port), handler)
+        except OSError as e:
+            raise UsageError(f"The control API cannot listen on {self.host}:{self.port} ({e.strerror or e}).",
+                             fix="Pick another port, e.g. --control 127.0.0.1:8766.") from None
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="control-api", daemon=True)
+        self._thread.start()
+        log.info("control API on %s", self.base_url)
+
+    def stop(self) -> None:
+        """Stop serving (open event streams end within a fraction of a second); idempotent."""
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    # -- data the handlers serve -----------------------------------------------------------------
+    def thumbnails(self) -> list[dict]:
+        """Every installed look rendered on the demo scene's first frame, as JPEG data URLs (made once)."""
+        with self._thumb_lock:
+            if self._thumbs is None:
+                self._thumbs = self._render_thumbnails()
+            return self._thumbs
+
+    def _render_thumbnails(self) -> list[dict]:
+        import cv2
+
+        from livestyle.ops.upsample import downscale
+        from livestyle.runners.bank import RunnerBank
+        from livestyle.runners.registry import create_runner
+        from livestyle.sources.demo import DemoSource
+
+        demo = DemoSource(size=(640, 384), fps=30.0, realtime=False)
+        demo.open()
+        try:
+            ref = downscale(demo.read(), THUMB_SIZE)
+        finally:
+            demo.close()
+        packs = {s.name: s for s in self.styles}
+        bank = RunnerBank(packs, lambda p: create_runner("onnxruntime", p, infer_size=THUMB_SIZE).runner)
+        out = []
+        try:
+            for name in self.pipeline.controls.looks:
+                entry = {"name": name, "thumbnail": None, "error": None}
+                pack = packs.get(name)
+                if pack is not None:
+                    entry["bundled"] = bool(getattr(pack, "bundled", False))
+                    entry["look"] = getattr(pack, "look", None)
+                try:
+                    bank.load({name: 1.0})
+                    img = bank.infer(ref, {name: 1.0})
+                    ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+                    entry["thumbnail"] = "data:image/jpeg;base64," + base64.b64encode(jpg.tobytes()).decode()
+                except LivestyleError as e:
+                    entry["error"] = str(e)
+                out.append(entry)
+        finally:
+            bank.close()
+        return out
+
+    def snapshot_jpeg(self, which: str = "output") -> bytes | None:
+        import cv2
+
+        latest = self.pipeline.latest
+        if latest is None:
+            return None
+        img = latest[1] if which == "input" else latest[0]
+        h, w = img.shape[:2]
+        if w > SNAPSHOT_MAX_WIDTH:
+            img = cv2.resize(img, (SNAPSHOT_MAX_WIDTH, round(h * SNAPSHOT_MAX_WIDTH / w)), interpolation=cv2.INTER_AREA)
+        ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return jpg.tobytes() if ok else None
+
+    def state(self) -> dict:
+        return self.pipeline.state()
+
+    def act(self, action: str) -> None:
+        c = self.pipeline.controls
+        if action == "next-style":
+            c.step_look(+1)
+        elif action == "prev-style":
+            c.step_look(-1)
+        elif action == "bypass":
+            c.toggle_bypass()
+        elif action == "strength-up":
+            c.nudge_strength(+0.1)
+        elif action == "strength-down":
+            c.nudge_strength(-0.1)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_ref: ControlServer
+    protocol_version = "HTTP/1.1"
+    server_version = "livestyle"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):  # the library never prints; debug log only
+        log.debug("control API %s: " + fmt, self.address_string(), *args)
+
+    # -- responses -------------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, data) -> None:
+        self._send(status, (json.dumps(data) + "\n").encode(), "application/json")
+
+    def _error(self, status: int, message: str) -> None:
+        self._json(status, {"error": message})
+
+    # -- checks ----------------------------------------------------------------------------------
+    def _host_ok(self) -> bool:
+        srv = self.server_ref
+        if host_allowed(self.headers.get("Host"), srv.port, srv.host):
+            return True
+        self._error(HTTPStatus.FORBIDDEN, "Host header not allowed (only 127.0.0.1, localhost or [::1] "
+                                          f"with port {srv.port}).")
+        return False
+
+    def _token_ok(self, query: dict, allow_query: bool) -> bool:
+        given = bearer_token(self.headers.get("Authorization"))
+        if given is None and allow_query:
+            given = (query.get("token") or [None])[0]
+        if token_ok(given, self.server_ref.token):
+            return True
+        self._error(HTTPStatus.UNAUTHORIZED, "Missing or wrong token: send 'Authorization: Bearer TOKEN' "
+                                             "(the token livestyle printed with the panel URL).")
+        return False
+
+    def _body(self) -> dict | None:
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._error(HTTPStatus.LENGTH_REQUIRED, "Chunked bodies are not accepted; send Content-Length.")
+            return None
+        try:
+            n = int(length or "0")
+        except ValueError:
+            self._error(HTTPStatus.BAD_REQUEST, "Content-Length is not a number.")
+            return None
+        if n > MAX_BODY:
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"Body of {n} bytes is over the {MAX_BODY}-byte limit.")
+            self.close_connection = True
+            return None
+        raw = self.rfile.read(n) if n > 0 else b""
+        try:
+            data = json.loads(raw.decode("utf-8") or "null")
+        except (UnicodeDecodeError, ValueError) as e:
+            self._error(HTTPStatus.BAD_REQUEST, f"The body is not valid JSON ({e}).")
+            return None
+        if not isinstance(data, dict):
+            self._error(HTTPStatus.BAD_REQUEST, "The body must be a JSON object, e.g. {\"value\": 0.8}.")
+            return None
+        return data
+
+    # -- methods ---------------------------------------------------------------------------------
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        srv = self.server_ref
+        srv.requests += 1
+        try:
+            if not self._host_ok():
+                return
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            path = url.path
+            if path in _WEB_FILES:
+                name, ctype = _WEB_FILES[path]
+                body = resources.files("livestyle.control").joinpath("web", name).read_bytes()
+                csp = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+                       "connect-src 'self'; frame-ancestors 'none'")
+                self._send(HTTPStatus.OK, body, ctype, {"Content-Security-Policy": csp})
+                return
+            if path.startswith("/act/"):
+                action = path[len("/act/"):]
+                if action not in _ACTIONS:
+                    self._error(HTTPStatus.NOT_FOUND, f"No action {action!r}; actions: {', '.join(_ACTIONS)}.")
+                    return
+                if not self._token_ok(query, allow_query=True):
+                    return
+                srv.act(action)
+                self._json(HTTPStatus.OK, {"ok": True, "state": srv.state()})
+                return
+            if not path.startswith("/api/"):
+                self._error(HTTPStatus.NOT_FOUND, f"No page {path!r}.")
+                return
+            if not self._token_ok(query, allow_query=False):
+                return
+            if path == "/api/state":
+                self._json(HTTPStatus.OK, srv.state())
+            elif path == "/api/styles":
+                self._json(HTTPStatus.OK, {"styles": srv.thumbnails()})
+            elif path == "/api/snapshot.jpg":
+                which = (query.get("which") or ["output"])[0]
+                if which not in ("output", "input"):
+                    self._error(HTTPStatus.BAD_REQUEST, "which must be output or input.")
+                    return
+                jpg = srv.snapshot_jpeg(which)
+                if jpg is None:
+                    self._error(HTTPStatus.SERVICE_UNAVAILABLE, "No frame has been sent yet.")
+                else:
+                    self._send(HTTPStatus.OK, jpg, "image/jpeg")
+            elif path == "/api/events":
+                self._events()
+            else:
+                self._error(HTTPStatus.NOT_FOUND, f"No endpoint {path!r}.")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def do_POST(self):
+        srv = self.server_ref
+        srv.requests += 1
+        try:
+            if not self._host_ok():
+                return
+            if not origin_allowed(self.headers.get("Origin"), self.headers.get("Host")):
+                self._error(HTTPStatus.FORBIDDEN, "Cross-origin requests are refused.")
+                return
+            url = urlsplit(self.path)
+            if not self._token_ok({}, allow_query=False):
+                return
+            body = self._body()
+            if body is None:
+                return
+            c = srv.pipeline.controls
+            try:
+                if url.path == "/api/style":
+                    if "weights" in body:
+                        if not isinstance(body["weights"], dict):
+                            raise UsageError("weights must be an object such as {\"pastel\": 0.7, \"mono\": 0.3}.")
+                        c.set_weights(body["weights"])
+                    elif "name" in body:
+                        if not isinstance(body["name"], str):
+                            raise UsageError("name must be a string.")
+                        c.set_look(body["name"])
+                    else:
+                        raise UsageError("Send {\"name\": LOOK} or {\"weights\": {LOOK: WEIGHT, ...}}.")
+                elif url.path == "/api/strength":
+                    if "value" not in body or isinstance(body["value"], bool):
+                        raise UsageError("Send {\"value\": x} with x in 0..1.")
+                    c.set_strength(body["value"])
+                elif url.path == "/api/bypass":
+                    if "on" not in body:
+                        raise UsageError("Send {\"on\": true} or {\"on\": false}.")
+                    c.set_bypass(body["on"])
+                else:
+                    self._error(HTTPStatus.NOT_FOUND, f"No endpoint {url.path!r}.")
+                    return
+            except LivestyleError as e:
+                self._error(HTTPStatus.BAD_REQUEST, str(e))
+                return
+            self._json(HTTPStatus.OK, {"ok": True, "state": srv.state()})
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _events(self) -> None:
+        """Server-sent events: the state as JSON, on every change and at least twice a second (max 10/s)."""
+        srv = self.server_ref
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        controls = srv.pipeline.controls
+        version = -1
+        last = 0.0
+        while not srv._stopping.is_set():
+            state = controls.wait_change(version, EVENTS_MAX_INTERVAL_S)
+            version = state.version
+            wait = EVENTS_MIN_INTERVAL_S - (time.monotonic() - last)
+            if wait > 0:
+                time.sleep(wait)
+            data = json.dumps(srv.state())
+            self.wfile.write(f"event: state\ndata: {data}\n\n".encode())
+            self.wfile.flush()
+            last = time.monotonic()

@@ -1,0 +1,211 @@
+// livestyle control panel: talks to the control API of the same origin with the run's token.
+// The token comes from the page URL (?token=...) and is sent as "Authorization: Bearer" on every call,
+// so the event stream is read with fetch() rather than EventSource (which cannot send headers).
+"use strict";
+
+const params = new URLSearchParams(location.search);
+const token = params.get("token") || sessionStorage.getItem("livestyle-token") || "";
+if (params.get("token")) sessionStorage.setItem("livestyle-token", token);
+const auth = { Authorization: "Bearer " + token };
+const $ = (id) => document.getElementById(id);
+
+let state = null;
+let looks = [];
+let showBefore = false;
+let sliderBusy = 0;  // while the user drags, events do not move the slider under the pointer
+const history = [];  // {t, fps, p95, cpu}
+
+async function api(path, body) {
+  const opts = body === undefined ? { headers: auth }
+    : { method: "POST", headers: { ...auth, "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const res = await fetch(path, opts);
+  const data = res.headers.get("Content-Type")?.startsWith("application/json") ? await res.json() : null;
+  if (!res.ok) throw new Error((data && data.error) || res.statusText);
+  if (data && data.state) render(data.state);
+  return data;
+}
+
+function setConn(ok, text) {
+  const c = $("conn");
+  c.textContent = text;
+  c.className = "pill " + (ok ? "ok" : "bad");
+}
+
+function render(s) {
+  state = s;
+  $("look-now").textContent = s.bypass ? "(bypass)" : s.look + (s.loading ? " — loading " + s.loading : "");
+  const err = $("look-error");
+  err.hidden = !s.error;
+  err.textContent = s.error ? "Look not changed: " + s.error : "";
+  for (const b of $("gallery").querySelectorAll("button")) {
+    b.setAttribute("aria-checked", String((s.weights[b.dataset.look] || 0) >= 0.5));
+  }
+  if (Date.now() > sliderBusy) {
+    $("strength").value = s.strength;
+    $("strength-val").textContent = s.strength.toFixed(2);
+  }
+  const bp = $("bypass");
+  bp.setAttribute("aria-pressed", String(s.bypass));
+  const f = (v, d = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+  $("s-fps").textContent = f(s.fps_out);
+  $("s-lat").textContent = `${f(s.latency_ms.p50, 0)} / ${f(s.latency_ms.p95, 0)} ms`;
+  $("s-delay").textContent = `${f(s.added_delay_ms, 0)} ms`;
+  $("s-cpu").textContent = s.cpu_percent === null ? "–" : `${f(s.cpu_percent, 0)} %`;
+  $("s-drop").textContent = s.dropped;
+  $("s-backend").textContent = `${s.backend} ${s.infer_size.join("x")}`;
+  history.push({ t: Date.now(), fps: s.fps_out || 0, p95: s.latency_ms.p95 || 0, cpu: s.cpu_percent || 0 });
+  while (history.length && Date.now() - history[0].t > 60000) history.shift();
+  drawGraph();
+}
+
+function drawGraph() {
+  const c = $("graph");
+  const ctx = c.getContext("2d");
+  const W = c.width, H = c.height;
+  ctx.clearRect(0, 0, W, H);
+  ctx.strokeStyle = "#33363e";
+  ctx.beginPath(); ctx.moveTo(0, H / 2); ctx.lineTo(W, H / 2); ctx.stroke();
+  const now = Date.now();
+  const line = (key, max, color) => {
+    ctx.strokeStyle = color; ctx.lineWidth = 1.5; ctx.beginPath();
+    history.forEach((p, i) => {
+      const x = W - ((now - p.t) / 60000) * W;
+      const y = H - Math.min(1, p[key] / max) * (H - 4) - 2;
+      i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+    });
+    ctx.stroke();
+  };
+  const fpsMax = Math.max(30, (state && state.fps_target) || 30) * 1.2;
+  line("fps", fpsMax, "#6fd08c");
+  line("p95", 100, "#f2a65a");
+  line("cpu", 200, "#7aa7ff");
+}
+
+function fillLooks(list) {
+  looks = list;
+  const g = $("gallery");
+  g.textContent = "";
+  for (const [i, l] of list.entries()) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.setAttribute("role", "radio");
+    b.dataset.look = l.name;
+    b.title = `${l.name} (key ${i + 1 <= 9 ? i + 1 : "–"})`;
+    if (l.thumbnail) {
+      const img = document.createElement("img");
+      img.src = l.thumbnail; img.alt = "";
+      b.appendChild(img);
+    }
+    b.appendChild(document.createTextNode(l.name));
+    b.addEventListener("click", () => api("/api/style", { name: l.name }).catch(showError));
+    g.appendChild(b);
+  }
+  for (const id of ["blend-a", "blend-b"]) {
+    const sel = $(id);
+    sel.textContent = "";
+    for (const l of list) sel.add(new Option(l.name, l.name));
+  }
+  if (list.length > 1) $("blend-b").selectedIndex = 1;
+  if (state) render(state);
+}
+
+function showError(e) {
+  const err = $("look-error");
+  err.hidden = false;
+  err.textContent = String(e.message || e);
+}
+
+async function sendBlend() {
+  const a = $("blend-a").value, b = $("blend-b").value, t = Number($("blend").value);
+  $("blend-val").textContent = Math.round(t * 100) + " %";
+  const weights = {};
+  weights[a] = (weights[a] || 0) + (1 - t);
+  weights[b] = (weights[b] || 0) + t;
+  await api("/api/style", { weights }).catch(showError);
+}
+
+let strengthTimer = null;
+function onStrength() {
+  sliderBusy = Date.now() + 800;
+  const v = Number($("strength").value);
+  $("strength-val").textContent = v.toFixed(2);
+  clearTimeout(strengthTimer);
+  strengthTimer = setTimeout(() => api("/api/strength", { value: v }).catch(showError), 30);
+}
+
+async function refreshSnapshot() {
+  try {
+    const res = await fetch("/api/snapshot.jpg" + (showBefore ? "?which=input" : ""), { headers: auth });
+    if (res.ok) {
+      const url = URL.createObjectURL(await res.blob());
+      const img = $("snapshot");
+      const old = img.src;
+      img.src = url;
+      if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+    }
+  } catch (e) { /* the stream may have ended; the connection pill says so */ }
+  setTimeout(refreshSnapshot, 500);
+}
+
+async function streamEvents() {
+  for (;;) {
+    try {
+      const res = await fetch("/api/events", { headers: auth });
+      if (!res.ok) throw new Error(res.status === 401 ? "wrong token — open the URL livestyle printed" : res.statusText);
+      setConn(true, "live");
+      const reader = res.body.getReader();
+      const dec = new TextDecoder();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf("\n\n")) >= 0) {
+          const chunk = buf.slice(0, i); buf = buf.slice(i + 2);
+          const data = chunk.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+          if (data) render(JSON.parse(data));
+        }
+      }
+      setConn(false, "stream ended");
+    } catch (e) {
+      setConn(false, String(e.message || e));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function toggleBefore() {
+  showBefore = !showBefore;
+  $("before-after").setAttribute("aria-pressed", String(showBefore));
+  $("before-after").firstChild.textContent = showBefore ? "Show after " : "Show before ";
+  $("view-label").textContent = showBefore ? "before" : "after";
+}
+
+function onKey(e) {
+  if (e.target.tagName === "SELECT" || e.ctrlKey || e.metaKey || e.altKey) return;
+  const act = { ArrowRight: "next-style", ArrowLeft: "prev-style", "+": "strength-up", "=": "strength-up",
+                "-": "strength-down", b: "bypass", B: "bypass" }[e.key];
+  if (act && !(e.target.type === "range" && e.key.startsWith("Arrow"))) {
+    e.preventDefault();
+    fetch("/act/" + act, { headers: auth }).then((r) => r.json()).then((d) => d.state && render(d.state));
+  } else if (e.key === "v" || e.key === "V") {
+    toggleBefore();
+  } else if (/^[1-9]$/.test(e.key) && looks[Number(e.key) - 1]) {
+    api("/api/style", { name: looks[Number(e.key) - 1].name }).catch(showError);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("strength").addEventListener("input", onStrength);
+  $("blend").addEventListener("input", sendBlend);
+  $("blend-a").addEventListener("change", sendBlend);
+  $("blend-b").addEventListener("change", sendBlend);
+  $("bypass").addEventListener("click", () => api("/api/bypass", { on: !(state && state.bypass) }).catch(showError));
+  $("before-after").addEventListener("click", toggleBefore);
+  document.addEventListener("keydown", onKey);
+  api("/api/state").then(render).catch((e) => setConn(false, String(e.message || e)));
+  api("/api/styles").then((d) => fillLooks(d.styles)).catch(showError);
+  streamEvents();
+  refreshSnapshot();
+});

@@ -1,0 +1,208 @@
+"""The runner bank: every loaded look, and one styled frame from a set of look weights.
+
+A look lives in a model file: a single-look pack's ``student.onnx``, or a
+multi-look *engine* that takes a weight vector (``Runner.n_looks`` = K).  The
+bank keeps one activated runner per model file, loads missing ones on a
+background thread (the inference thread never waits for a load), and turns
+``{"pastel": 0.7, "mono": 0.3}`` into one frame:
+
+* looks in the same engine: one inference with the weight vector (for the
+  colour-LUT part a blend of looks *is* the blend of their outputs);
+* looks in different files: one inference per file, outputs mixed by weight.
+
+A load that fails is remembered with its one-line reason and not retried
+until asked again; what is on screen stays as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from livestyle.errors import LivestyleError
+from livestyle.runners.base import Runner
+
+log = logging.getLogger(__name__)
+
+
+def _model_key(pack) -> str:
+    try:
+        return str(Path(pack.onnx).resolve())
+    except OSError:  # pragma: no cover
+        return str(pack.onnx)
+
+
+class RunnerBank:
+    """Activated runners keyed by model file; see the module docstring.
+
+    ``packs`` maps every selectable look name to its StylePack; ``make_runner``
+    builds and activates a runner for a pack (on the backend and inference
+    size the run picked); ``expand(name)`` resolves a saved mix into base-look
+    weights (default: the look itself).
+    """
+
+    def __init__(self, packs: Mapping[str, object], make_runner: Callable[[object], Runner], *,
+                 expand: Callable[[str], Mapping[str, float]] | None = None):
+        self.packs = dict(packs)
+        self.make_runner = make_runner
+        self._expand = expand
+        self._runners: dict[str, Runner] = {}
+        self._loading: set[str] = set()
+        self._failed: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def add(self, pack, runner: Runner) -> None:
+        """Register an already activated runner (the first one, built while picking the backend)."""
+        with self._lock:
+            self._runners[_model_key(pack)] = runner
+
+    @property
+    def runners(self) -> list[Runner]:
+        with self._lock:
+            return list(self._runners.values())
+
+    def base_weights(self, weights: Mapping[str, float]) -> dict[str, float]:
+        """Saved mixes expanded into the looks stored in model files; sums are kept."""
+        out: dict[str, float] = {}
+        for name, w in weights.items():
+            parts = self._expand(name) if self._expand is not None else {name: 1.0}
+            for base, bw in parts.items():
+                out[base] = out.get(base, 0.0) + w * bw
+        return out
+
+    def _groups(self, weights: Mapping[str, float]) -> dict[str, list[tuple[object, float]]]:
+        groups: dict[str, list[tuple[object, float]]] = {}
+        for name, w in self.base_weights(weights).items():
+            pack = self.packs.get(name)
+            if pack is None:
+                raise LivestyleError(f"Unknown look {name!r}.", fix="Pick an installed look (`livestyle styles`).")
+            groups.setdefault(_model_key(pack), []).append((pack, w))
+        return groups
+
+    # -- loading --------------------------------------------------------------------------
+    def request(self, weights: Mapping[str, float]) -> str:
+        """Make sure every model the weights need is loaded or loading.
+
+        Returns ``"ready"``, ``"loading"`` or ``"failed"`` (then :meth:`error` says why).
+        """
+        try:
+            groups = self._groups(weights)
+        except LivestyleError as e:
+            with self._lock:
+                self._failed["?"] = str(e)
+            return "failed"
+        state = "ready"
+        for key, members in groups.items():
+            with self._lock:
+                if key in self._runners:
+                    continue
+                if key in self._failed:
+                    return "failed"
+                state = "loading"
+                if key in self._loading:
+                    continue
+                self._loading.add(key)
+            threading.Thread(target=self._load, args=(key, members[0][0]), name="look-loader", daemon=True).start()
+        return state
+
+    def load(self, weights: Mapping[str, float]) -> None:
+        """Load every model ``weights`` needs now, on this thread; raises the loader's LivestyleError."""
+        for key, members in self._groups(weights).items():
+            with self._lock:
+                if key in self._runners:
+                    continue
+            runner = self.make_runner(members[0][0])
+            with self._lock:
+                self._runners[key] = runner
+
+    def _load(self, key: str, pack) -> None:
+        try:
+            runner = self.make_runner(pack)
+        except LivestyleError as e:
+            msg = f"cannot load look {getattr(pack, 'name', '?')!r}: {e}"
+            log.warning("%s", msg)
+            with self._lock:
+                self._failed[key] = msg
+                self._loading.discard(key)
+            return
+        except Exception as e:  # a loader thread must never die silently
+            msg = f"cannot load look {getattr(pack, 'name', '?')!r}: {type(e).__name__}: {e}"
+            log.warning("%s", msg)
+            with self._lock:
+                self._failed[key] = msg
+                self._loading.discard(key)
+            return
+        with self._lock:
+            self._runners[key] = runner
+            self._loading.discard(key)
+
+    def error(self, weights: Mapping[str, float]) -> str | None:
+        """Why ``weights`` cannot be shown (a load failed), else None."""
+        try:
+            groups = self._groups(weights)
+        except LivestyleError as e:
+            return str(e)
+        with self._lock:
+            for key in groups:
+                if key in self._failed:
+                    return self._failed[key]
+        return None
+
+    def forget_failure(self, weights: Mapping[str, float]) -> None:
+        """Allow a failed look to be tried again (a new request from the user)."""
+        try:
+            groups = self._groups(weights)
+        except LivestyleError:
+            return
+        with self._lock:
+            for key in groups:
+                self._failed.pop(key, None)
+
+    # -- inference ------------------------------------------------------------------------
+    def infer(self, image: np.ndarray, weights: Mapping[str, float]) -> np.ndarray:
+        """One styled frame for ``weights`` (all models loaded): uint8 BGR (h, w, 3), a new array."""
+        groups = self._groups(weights)
+        outs: list[tuple[np.ndarray, float]] = []
+        for key, members in groups.items():
+            runner = self._runners[key]
+            total = sum(w for _, w in members)
+            if runner.n_looks is not None:
+                vec = np.zeros(runner.n_looks, np.float32)
+                for pack, w in members:
+                    idx = getattr(pack, "look_index", None)
+                    vec[0 if idx is None else int(idx)] += w / total
+                out = runner.infer(image, vec)
+            else:
+                out = runner.infer(image)
+            if len(groups) == 1:
+                return out.copy()  # the runner reuses its buffer
+            outs.append((out.astype(np.float32), total))
+        total = sum(w for _, w in outs)
+        acc = sum(o * (w / total) for o, w in outs)
+        return np.clip(acc + 0.5, 0, 255).astype(np.uint8)
+
+    @property
+    def resizable(self) -> bool:
+        """Whether every loaded runner can change its inference size cheaply (adaptive quality)."""
+        return all(getattr(r, "resizable", False) for r in self.runners)
+
+    def set_infer_size(self, size: tuple[int, int]) -> bool:
+        """Move every loaded runner to a new inference size; False when one cannot (then none moved)."""
+        with self._lock:
+            runners = list(self._runners.values())
+        if not all(getattr(r, "resizable", False) for r in runners):
+            return False
+        for r in runners:
+            r.set_infer_size(size)
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            runners, self._runners = list(self._runners.values()), {}
+        for r in runners:
+            r.deactivate()
