@@ -86,6 +86,7 @@ class ObsClient:
         try:
             ws = connect(self.url, subprotocols=[_SUBPROTOCOL], open_timeout=self.timeout,
                          close_timeout=1.0, max_size=64 * 1024 * 1024)
+            ws.__enter__()  # the connection lives as long as this client; close() ends it (websockets >= 17.1 asks)
         except (ConnectionRefusedError, TimeoutError) as e:
             raise ObsError(f"OBS did not answer at {self.url} ({type(e).__name__}).",
                            fix="Start OBS and enable Tools -> WebSocket Server Settings -> Enable WebSocket server "

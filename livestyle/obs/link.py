@@ -63,6 +63,7 @@ class ObsLink:
         self._delay_s: float | None = None
         self._last_change = -math.inf
         self._changes = 0
+        self._restored = False
 
     # -- public API -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -103,7 +104,7 @@ class ObsLink:
                 client.call("SetInputAudioSyncOffset", {"inputName": self.mic,
                                                         "inputAudioSyncOffset": int(self._user_offset_ms)})
                 with self._lock:
-                    self._applied_offset_ms = None
+                    self._restored = True
                 log.info("OBS: restored %r sync offset to %d ms", self.mic, self._user_offset_ms)
             except ObsError as e:
                 log.warning("OBS: could not restore the sync offset of %r to %d ms (%s); set it back by hand in "
@@ -114,7 +115,13 @@ class ObsLink:
             self._connected = False
 
     def state(self) -> dict:
-        """A snapshot for the summary, the report and the control API (times in ms, ints)."""
+        """A snapshot for the summary, the report and the control API.
+
+        ``applied_offset_ms`` is the last offset livestyle set (kept after
+        :meth:`close` for the summary); ``restored`` says the user's own
+        ``user_offset_ms`` was put back; ``delay_ms`` is the last delay given
+        to :meth:`update_delay`; ``changes`` counts offsets set.
+        """
         with self._lock:
             return {
                 "connected": self._connected,
@@ -124,6 +131,7 @@ class ObsLink:
                 "applied_offset_ms": self._applied_offset_ms,
                 "delay_ms": None if self._delay_s is None else round(self._delay_s * 1000, 1),
                 "changes": self._changes,
+                "restored": self._restored,
                 "error": self._error,
             }
 

@@ -53,6 +53,12 @@ from livestyle.slot import Closed, NewestSlot
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/livestyle"
+# Matroska timestamps run at this fraction of real time.  OBS's Media Source schedules each frame at
+# (its timestamp - the first one's) after it showed the first frame, so with real-time stamps any start-up
+# delay (stream probing, decoder set-up) stays as a fixed lag for the whole stream.  Stamps a little slower
+# than real time make every frame due by the time it arrives: OBS shows it at once and a start-up delay
+# melts away (10 % of real time: 100 ms in one second).  Measured in benchmarks/RESULTS.md ("OBS").
+TIMESTAMP_RATE = 0.9
 BOUNDARY = "livestyleframe"
 
 
@@ -415,7 +421,7 @@ def _make_handler(sink: StreamSink):
                     if fmt == "mkv":
                         if t0 is None:
                             t0 = packet.t_sent
-                        ms = max(last_ms + 1, int(round((packet.t_sent - t0) * 1000)))
+                        ms = max(last_ms + 1, int(round((packet.t_sent - t0) * 1000 * TIMESTAMP_RATE)))
                         last_ms = ms
                         self.wfile.write(matroska_frame(packet.jpeg, ms))
                     else:
