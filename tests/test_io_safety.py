@@ -350,3 +350,17 @@ def test_url_to_a_recorded_file_paced_in_real_time(http_folder):
         source.close()
     assert indices[-1] == 29 and indices == sorted(set(indices))  # in order, ends, no loop
     assert elapsed >= 29 / 30.0 - 0.05  # never faster than the file's own rate
+
+
+def test_live_stream_of_tiny_frames_is_refused(monkeypatch):
+    from tests.support import mjpeg_server
+
+    monkeypatch.setattr(mjpeg_server, "make_test_frame",
+                        lambda index, size: np.full((16, 24, 3), (index * 7) % 256, np.uint8))
+    with mjpeg_server.MjpegServer(size=(24, 16), fps=15) as server:
+        source = UrlSource(server.url)
+        with pytest.raises(SourceError) as caught:
+            source.open()
+        source.close()
+    assert "24x16" in str(caught.value) and f"at least {MIN_SIDE}x{MIN_SIDE}" in str(caught.value)
+    assert caught.value.fix and "\n" not in str(caught.value)

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from livestyle.errors import SourceError
+from livestyle.frame import MIN_SIDE
 from livestyle.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,11 @@ class ReconnectingCapture(Source):
             _release(capture)
             raise self._no_frame_error()
         height, width = first.shape[:2]
+        if min(width, height) < MIN_SIDE:
+            _release(capture)
+            raise SourceError(f"{self._name()} delivers {width}x{height} frames; livestyle needs at least "
+                              f"{MIN_SIDE}x{MIN_SIDE} (the temporal filter's optical flow fails on smaller ones).",
+                              fix="Set the camera or stream to a larger resolution (640x360 or more).")
         self.size = (width, height)
         self._on_first_frame(capture, first)
         self.description = self._describe(capture, first)
