@@ -10,7 +10,6 @@ are the same on every run.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import sys
