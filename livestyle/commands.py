@@ -29,7 +29,7 @@ def _host_port(text: str) -> tuple[str, int]:
         host, port = t[1:end], t[end + 2:] if end > 0 else ""
     elif ":" in t:
         host, port = t.rsplit(":", 1)
-    if not port.isdigit() or not 0 < int(port) < 65536 or not host:
+    if not port.isdigit() or not 0 <= int(port) < 65536 or not host:  # 0: any free port
         raise UsageError(f"--control {text!r} is not [HOST:]PORT.", fix="Write it like --control 8765 or "
                                                                         "--control 127.0.0.1:8765.")
     return host, int(port)

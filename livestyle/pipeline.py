@@ -207,6 +207,8 @@ class Pipeline:
         if cfg.quality == "auto" and self.live and cfg.infer_size is None and bank.resizable:
             from livestyle.adaptive import AdaptiveQuality
             self.adaptive = AdaptiveQuality(infer_size, fps)
+        self.server = None  # the ControlServer, when --control is on
+        self.obs = None     # the ObsLink, when --obs is on
         self._cpu = deque(maxlen=64)  # (perf_counter, process_time) samples for the recent CPU %
 
     # -- threads ---------------------------------------------------------------------------
@@ -680,6 +682,7 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
             server = ControlServer(pipe, host=cfg.control[0], port=cfg.control[1], token=cfg.control_token,
                                    styles=styles)
             server.start()
+            pipe.server = server
             print(f"livestyle: control panel {server.panel_url}", flush=True)
         if cfg.obs is not None:
             from livestyle.obs.link import ObsLink

@@ -97,6 +97,7 @@ function fillLooks(list) {
       b.appendChild(img);
     }
     b.appendChild(document.createTextNode(l.name));
+    if (l.error) { b.classList.add("broken"); b.title = l.error; }
     b.addEventListener("click", () => api("/api/style", { name: l.name }).catch(showError));
     g.appendChild(b);
   }
