@@ -197,3 +197,20 @@ def test_per_second_bins_fps_drops_and_cpu():
     summary = summarize(cols, {"fps_target": 30.0, "dropped": 10}, 2.5)
     assert summary["frames_out"] == 50 and summary["latency_ms"]["p50"] == pytest.approx(40.0)
     assert summary["quality"]["mode"].startswith("unknown")  # a report without a quality section
+
+
+def test_a_load_dies_with_a_benchmark_killed_hard(tmp_path):
+    # A parent that starts a busy load and is then SIGKILLed (no cleanup at all): the load must not live on.
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from livestyle.bench.load import Load; "
+            "load = Load('busy', 1).start(); print(load.processes[0].pid, flush=True); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).resolve().parents[1])],
+                              stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(0.5)
+    assert alive(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(child), "the busy load outlived its killed parent"

@@ -14,7 +14,9 @@
 A load runs as ``python -m livestyle.bench.load busy CPU`` or ``... encode
 WxH FPS`` in its own process group; :meth:`Load.stop` terminates it (SIGTERM,
 then SIGKILL after 2 s).  Use a load as a context manager so it stops on
-every way out, Ctrl+C included.
+every way out, Ctrl+C included.  Should the benchmark itself die without
+cleaning up (SIGKILL), the children notice: on Linux the kernel sends them
+SIGTERM (``PR_SET_PDEATHSIG``), elsewhere they see their parent change.
 """
 
 from __future__ import annotations
@@ -123,11 +125,22 @@ class Load:
 # ----------------------------------------------------------------------------- the child processes
 
 
-def _busy(cpu: int) -> None:
+def _die_with_parent() -> int:
+    """Ask the kernel for SIGTERM when the parent exits (Linux); returns the parent's pid to watch as well."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    return parent
+
+
+def _busy(cpu: int, parent: int) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
     x = 0
-    while True:  # pure CPU work, no memory traffic to speak of
+    while os.getppid() == parent:  # pure CPU work, no memory traffic to speak of
         for i in range(100_000):
             x = (x * 1103515245 + i) & 0xFFFFFFFF
 
@@ -200,7 +213,7 @@ class X264:
                                                    self._pic, self._out))
 
 
-def _encode(width: int, height: int, fps: float) -> None:
+def _encode(width: int, height: int, fps: float, parent: int) -> None:
     import cv2
 
     from livestyle.sources.demo import DemoSource
@@ -227,7 +240,7 @@ def _encode(width: int, height: int, fps: float) -> None:
     print(description, flush=True)
     start = time.perf_counter()
     index = 0
-    while True:
+    while os.getppid() == parent:
         encode(frames[index % len(frames)], index)
         index += 1
         delay = start + index / fps - time.perf_counter()
@@ -237,11 +250,12 @@ def _encode(width: int, height: int, fps: float) -> None:
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    parent = _die_with_parent()
     if argv[:1] == ["busy"]:
-        _busy(int(argv[1]))
+        _busy(int(argv[1]), parent)
     elif argv[:1] == ["encode"]:
         w, h = (int(v) for v in argv[1].split("x"))
-        _encode(w, h, float(argv[2]))
+        _encode(w, h, float(argv[2]), parent)
     else:
         print("usage: python -m livestyle.bench.load busy CPU | encode WxH FPS", file=sys.stderr)
         return 2
