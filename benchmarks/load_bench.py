@@ -43,7 +43,9 @@ def one_run(mode: str, index: int, args, out: Path) -> dict:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.seconds + 300)
     if done.returncode != 0:
         raise SystemExit(f"run failed ({' '.join(cmd)}):\n{done.stderr[-2000:]}")
-    summary = json.loads((folder / "bench.json").read_text())["summary"]
+    bench = json.loads((folder / "bench.json").read_text())
+    summary = bench["summary"]
+    summary["loadavg_1min_after"] = (bench.get("loadavg_after") or [None])[0]
     summary["wall_s"] = round(time.perf_counter() - started, 1)
     summary["folder"] = str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)
     lat = summary["latency_ms"]
@@ -91,6 +93,7 @@ def main(argv=None) -> int:
             "dropped_steady": med([r["dropped_steady"] for r in results]),
             "cpu_ms_per_frame": med([r["cpu_ms_per_frame"]["p50"] for r in results]),
             "changes": med([len(r["quality"].get("changes") or []) for r in results]),
+            "loadavg_1min": med([r.get("loadavg_1min_after") for r in results]),
             "final_infer_size": [r["quality"]["changes"][-1]["to"] if r["quality"].get("changes")
                                  else None for r in results],
         }
@@ -102,12 +105,12 @@ def main(argv=None) -> int:
     print(f"\n`{meta['command']}` — {meta['cpu_model']}, load {args.load}, {args.repeats} x {args.seconds:g} s "
           "per mode, interleaved; medians\n")
     print("| quality | fps out | capture→send p50 / p95 / p99 ms | steady drops | CPU ms/frame (p50) | "
-          "size changes | final inference size per run |")
-    print("|---|---|---|---|---|---|---|")
+          "size changes | final inference size per run | machine load avg (1 min) |")
+    print("|---|---|---|---|---|---|---|---|")
     for mode, r in rows.items():
         sizes = ", ".join("x".join(map(str, s)) if s else "unchanged" for s in r["final_infer_size"])
         print(f"| {mode} | {r['fps_out']} | {r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} | {r['dropped_steady']} | "
-              f"{r['cpu_ms_per_frame']} | {r['changes']} | {sizes} |")
+              f"{r['cpu_ms_per_frame']} | {r['changes']} | {sizes} | {r['loadavg_1min']} |")
     print(f"\nRuns and plots: {out}")
     return 0
 

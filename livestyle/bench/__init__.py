@@ -170,6 +170,7 @@ def cmd_bench(args: argparse.Namespace, *, argv: list[str] | None = None) -> int
     finished = threading.Event()
     progress = threading.Thread(target=recorder.progress_loop, args=(finished,), daemon=True, name="bench-progress")
     load = Load(*load_spec) if load_spec else None
+    loadavg_before = _loadavg()
     report: dict = {}
     try:
         if load is not None:
@@ -183,6 +184,7 @@ def cmd_bench(args: argparse.Namespace, *, argv: list[str] | None = None) -> int
             load_alive = load.alive()
             load.stop()
         progress.join(timeout=2.0)
+    loadavg_after = _loadavg()
     if load is not None and not load_alive:
         log.warning("the competing load had exited before the end of the run; the numbers are partly without it")
     records = list(recorder.records)
@@ -192,6 +194,7 @@ def cmd_bench(args: argparse.Namespace, *, argv: list[str] | None = None) -> int
     t0 = recorder.pipe.stats.t_start if recorder.pipe is not None else records[0].t_capture
     _write_results(out, records, t0, report, cfg=cfg, command=command, started=started,
                    load=load.description if load is not None else "none", atomic_dir=atomic_dir,
+                   loadavg=(loadavg_before, loadavg_after),
                    write_json=write_json_atomic, write_text=write_text_atomic)
     summary = json.loads((out / "bench.json").read_text())["summary"]
     lat = summary["latency_ms"]
@@ -201,8 +204,18 @@ def cmd_bench(args: argparse.Namespace, *, argv: list[str] | None = None) -> int
     return 128 + int(sig) if sig else 0
 
 
+def _loadavg() -> list[float] | None:
+    """The machine's 1/5/15-minute load averages (what else was running), or None where unknown."""
+    try:
+        import os
+
+        return [round(v, 2) for v in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
 def _write_results(out: Path, records, t0: float, report: dict, *, cfg, command: str, started: str, load: str,
-                   atomic_dir, write_json, write_text) -> None:
+                   atomic_dir, write_json, write_text, loadavg=(None, None)) -> None:
     from livestyle.bench import report as rpt
 
     cols = rpt.frames_table(records, t0)
@@ -213,7 +226,7 @@ def _write_results(out: Path, records, t0: float, report: dict, *, cfg, command:
         "input": report.get("input", cfg.input), "output": report.get("output", cfg.output),
         "style": report.get("style", cfg.style), "backend": f"{report.get('backend', cfg.backend)} "
                                                              f"[{report.get('device', '?')}]",
-        "load": load, "summary": summary,
+        "load": load, "loadavg_before": loadavg[0], "loadavg_after": loadavg[1], "summary": summary,
     }
     title = (f"{info['input']} | load: {load} | quality {summary['quality'].get('mode', '?')} | "
              f"{summary['fps_out']} fps, p95 {summary['latency_ms']['p95']} ms")

@@ -225,6 +225,8 @@ def summary_markdown(info: dict) -> str:
         "- **Versions:** " + ", ".join(f"{k} {val}" for k, val in v.items()),
         f"- **Input:** {info['input']} → output {info['output']}; style {info['style']}; backend {info['backend']}",
         f"- **Competing load:** {info['load']}",
+        f"- **Machine load average (1/5/15 min) before / after:** {info.get('loadavg_before')} / "
+        f"{info.get('loadavg_after')} (the load average counts this benchmark and its load too; more than that was other work on the machine)",
         f"- **Quality:** {q.get('mode', 'unknown')}", "",
         "## Results", "",
         "| metric | value |", "|---|---|",
