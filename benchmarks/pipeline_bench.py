@@ -51,15 +51,19 @@ def write_demo_video(path: Path, size: tuple[int, int], frames: int, fps: float 
     return path
 
 
-def run_once(video: Path, style: str, home: str | None, extra: list[str], output: str) -> dict:
+def run_once(video: Path, style: str, home: str | None, extra: list[str], output: str,
+             code: str | None = None) -> dict:
+    """One ``livestyle run``; ``code`` is another checkout's root to run instead of this one (a baseline)."""
     with tempfile.TemporaryDirectory() as td:
         rep = Path(td) / "r.json"
         env = dict(os.environ)
         if home:
             env["LIVESTYLE_HOME"] = home
+        if code:
+            env["PYTHONPATH"] = code
         cmd = [sys.executable, "-m", "livestyle", "run", "--input", str(video), "--realtime", "--output", output,
                "--style", style, "--report", str(rep), "--quiet", *extra]
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=code or None)
         if r.returncode != 0:
             raise SystemExit(f"run failed: {' '.join(cmd)}\n{r.stderr}")
         return json.loads(rep.read_text())
@@ -82,6 +86,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sweep", action="store_true", help="also sweep --infer-size at 720p")
     ap.add_argument("--output", default="null", help="sink for the runs (null, or vcam with a device)")
+    ap.add_argument("--baseline", default=None, metavar="DIR",
+                    help="another checkout (e.g. `git worktree add /tmp/base REV`): run it interleaved with this one "
+                         "on the same videos, as '(baseline)' rows")
     args = ap.parse_args()
 
     cache = ROOT / "benchmarks" / ".cache"
@@ -99,16 +106,21 @@ def main() -> None:
     v720 = write_demo_video(cache / f"demo720-{frames}.avi", (1280, 720), frames)
     v1080 = write_demo_video(cache / f"demo1080-{frames}.avi", (1920, 1080), frames)
 
-    configs = [("720p30", v720, []), ("1080p30", v1080, [])]
+    # this checkout at a fixed inference size (the adaptive controller would trade detail for speed)
+    fixed = ["--quality", "fixed"]
+    configs = [("720p30", v720, fixed, None), ("1080p30", v1080, fixed, None)]
+    if args.baseline:
+        configs = [("720p30", v720, fixed, None), ("720p30 (baseline)", v720, [], args.baseline),
+                   ("1080p30", v1080, fixed, None), ("1080p30 (baseline)", v1080, [], args.baseline)]
     if args.sweep:
         for s in ("384x216", "448x256", "576x324", "640x360"):
-            configs.append((f"720p30 infer {s}", v720, ["--infer-size", s]))
-        configs.append(("720p30 guided upsample", v720, ["--upsample", "guided"]))
-        configs.append(("720p30 no temporal filter", v720, ["--no-temporal"]))
-    results: dict[str, list[dict]] = {name: [] for name, _, _ in configs}
+            configs.append((f"720p30 infer {s}", v720, ["--infer-size", s], None))
+        configs.append(("720p30 guided upsample", v720, ["--upsample", "guided"] + fixed, None))
+        configs.append(("720p30 no temporal filter", v720, ["--no-temporal"] + fixed, None))
+    results: dict[str, list[dict]] = {name: [] for name, *_ in configs}
     for rep_i in range(args.repeats):
-        for name, video, extra in configs:
-            r = run_once(video, style, home, extra, args.output)
+        for name, video, extra, code in configs:
+            r = run_once(video, style, home, extra, args.output, code)
             results[name].append(r)
             lat = r["latency_ms"]["capture_to_send"]
             print(f"[{rep_i + 1}/{args.repeats}] {name}: {r['fps_out']:.2f} fps out, {r['dropped_steady']} steady "

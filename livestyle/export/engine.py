@@ -548,10 +548,10 @@ def detect_target() -> BuildTarget:
 
 
 def _read_driver_version() -> str | None:
-    try:
-        with open("/proc/driver/nvidia/version") as f:
-            line = f.readline()
-    except OSError:
+    from livestyle.runners.base import nvidia_driver
+
+    line = nvidia_driver()
+    if line is None:
         return None
     m = re.search(r"Kernel Module\s+(?:for \S+\s+)?([\d.]+)", line) or re.search(r"\s(\d+\.\d+(?:\.\d+)?)\s", line)
     return m.group(1) if m else line.strip()
