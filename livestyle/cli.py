@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from livestyle.export import cli as export_cli
     from livestyle.obs import cli as obs_cli
     from livestyle.quality import cli as quality_cli
+    from livestyle.styles import cli as styles_cli
     from livestyle.training import cli as training_cli
 
     parser = _Parser(prog="livestyle", description="Real-time style filter for live video.")
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_parsers(sub)
     quality_cli.add_parsers(sub)
     export_cli.add_parsers(sub)
+    styles_cli.add_parsers(sub)
     bench_cli.add_parsers(sub)
     obs_cli.add_parsers(sub)
     return parser

@@ -72,7 +72,9 @@ def test_tiny_training_end_to_end_installs_a_playable_pack(tmp_path, env, monkey
     assert meta["teacher"] == {"width": 8, "blocks": 1, "upsample": "resize", "residual": False}
     recipe = meta["recipe"]
     assert recipe["style_images"]["images"] == 8 and recipe["content_images"]["images"] == 8
-    assert recipe["style_images"]["folder"] == str(style.resolve())
+    # paths relative to the run folder, never the machine's absolute paths (issue 12, item 11)
+    assert recipe["style_images"]["folder"] == os.path.relpath(style.resolve(), (tmp_path / "runs" / "tiny").resolve())
+    assert "run_dir" not in recipe and str(tmp_path) not in (pack / "style.json").read_text()
     assert recipe["teacher_steps"] == 120 and recipe["student_steps"] == 120 and recipe["size"] == 32
     assert set(recipe["wall_seconds"]) == {"teacher", "student", "export"}
     assert all(v > 0 for v in recipe["wall_seconds"].values())
@@ -145,6 +147,8 @@ def _wait_for_checkpoint(proc, sidecar: Path, timeout: float = 60.0) -> int:
             raise AssertionError("training finished before it could be killed; make the run longer")
         try:
             state = json.loads(sidecar.read_text())
+            if "step" in state:  # the colour path has one stage
+                return int(state["step"])
             return int(state["teacher_step"]) + int(state["student_step"])
         except (OSError, ValueError):
             time.sleep(0.01)
@@ -286,3 +290,126 @@ def test_lr_schedule_and_consistency_loss():
     assert torch.allclose(moved[..., 4:-4, 4:-4], ramp[..., 4:-4, 6:-2])
     bias = lambda t: t + ramp / 32  # noqa: E731 - position-dependent: not shift-equivariant
     assert consistency(bias(warp(ramp, shifted)), warp(bias(ramp), shifted), 4).item() > 0.01
+
+
+# -- the colour path (default: adaptive 3D LUTs learned unpaired) -------------------------------------------------
+
+COLOUR_TINY = ["--size", "32", "--batch", "2", "--no-progress"]
+
+
+def test_colour_look_by_default_installs_an_engine_and_reports_what_it_learned(tmp_path, env):
+    style, content = make_photos(tmp_path / "data")
+    r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "warmish",
+                   "--steps", 40, "--sample-every", 20, *COLOUR_TINY], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    pack = tmp_path / "home" / "styles" / "warmish"
+    assert sorted(p.name for p in pack.iterdir()) == ["engine.onnx", "engine.safetensors", "style.json"]
+    meta = json.loads((pack / "style.json").read_text())
+    assert meta["format_version"] == 2 and [lk["name"] for lk in meta["looks"]] == ["warmish"]
+    look = meta["looks"][0]
+    assert look["recipe"]["trainer"] == "colour" and look["recipe"]["steps"] == 40
+    assert meta["engine"]["export_parity_uint8"] <= 1
+    held = look["metrics"]["heldout"]
+    assert held["colour_distance_styled"] >= 0 and held["warping_error_ratio"] > 0
+    # the last lines say what it learned, its fidelity and its flicker on held-out images
+    last = r.stdout.strip().splitlines()
+    assert last[0].startswith("learned: ") and "colour distance to the style photos" in last[1]
+    assert "flicker" in last[1] and "installed at" in last[-1]
+    assert (tmp_path / "runs" / "warmish" / "samples" / "latest.png").is_file()
+    # it plays through the runtime's ONNX Runtime runner
+    from livestyle.runners.onnxrt import OnnxRuntimeRunner
+    from livestyle.styles.pack import load_pack
+
+    runner = OnnxRuntimeRunner(load_pack(pack), infer_size=(48, 36))
+    runner.activate()
+    out = runner.infer(np.full((36, 48, 3), 100, np.uint8), weights=np.ones(1, np.float32))
+    assert out.shape == (36, 48, 3) and out.dtype == np.uint8
+
+
+def test_colour_resume_after_kill_9_is_exact(tmp_path, env):
+    style, content = make_photos(tmp_path / "data")
+    common = ["train", "--style-images", style, "--content-images", content, "--steps", 60,
+              "--checkpoint-every", 5, "--threads", "1", *COLOUR_TINY]
+    cmd = [sys.executable, "-m", "livestyle"]
+    straight = subprocess.Popen([*cmd, *map(str, common), "--name", "a"], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = subprocess.Popen([*cmd, *map(str, common), "--name", "b"], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_checkpoint(victim, tmp_path / "runs" / "b" / "checkpoint.json")
+        time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    state = json.loads((tmp_path / "runs" / "b" / "checkpoint.json").read_text())
+    assert state["trainer"] == "colour" and 0 < state["step"] < 60
+    r = livestyle(["train", "--name", "b", "--resume", "--no-progress"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"resumed from step {state['step']}/60" in r.stderr
+    _, err = straight.communicate(timeout=120)
+    assert straight.returncode == 0, err
+    from safetensors.torch import load_file
+
+    a = load_file(str(tmp_path / "home" / "styles" / "a" / "engine.safetensors"))
+    b = load_file(str(tmp_path / "home" / "styles" / "b" / "engine.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    la, lb = _rows(tmp_path / "runs" / "a" / "losses.jsonl"), _rows(tmp_path / "runs" / "b" / "losses.jsonl")
+    assert len(la) == len(lb) == 60 and la == lb
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_save_and_say_how_to_resume(tmp_path, env, sig):
+    style, content = make_photos(tmp_path / "data")
+    args = ["train", "--style-images", style, "--content-images", content, "--name", "s", "--steps", 5000,
+            "--checkpoint-every", 1000, "--run-dir", tmp_path / "myrun", *COLOUR_TINY]
+    p = subprocess.Popen([sys.executable, "-m", "livestyle", *map(str, args)], env=env, cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        log = tmp_path / "myrun" / "losses.jsonl"
+        deadline = time.time() + 90
+        while time.time() < deadline and not (log.is_file() and log.read_text().count("\n") >= 3):
+            assert p.poll() is None, p.communicate()
+            time.sleep(0.05)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 143, err
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("livestyle: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"stopped by {signal.Signals(sig).name}" in lines[0]
+    resume = lines[0].split("Resume exactly where it stopped with: ", 1)[1]
+    assert resume == f"livestyle train --name s --run-dir {tmp_path / 'myrun'} --resume"
+    state = json.loads((tmp_path / "myrun" / "checkpoint.json").read_text())
+    assert state["step"] >= 3
+    # the printed command continues the run
+    r = livestyle([*resume.split()[1:], "--steps", state["step"] + 2, "--no-progress"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"resumed from step {state['step']}/" in r.stderr
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--size", "16"], "--size 16 is not usable"),
+    (["--lr", "-1"], "--lr -1.0 is not usable"),
+    (["--threads", "-1"], "--threads -1 is not usable"),
+    (["--seed", "-1"], "--seed -1 is not usable"),
+    (["--disc-layers", "0"], "--disc-layers 0 is not usable"),
+    (["--kind", "texture", "--size", "16", "--teacher-steps", "2", "--student-steps", "2"],
+     "--disc-layers 3 needs crops of at least 24 px"),
+    (["--kind", "texture", "--disc-layers", "0", "--teacher-steps", "2"], "--disc-layers 0 is not usable"),
+    (["--out", "FILE/styles"], "is a file, so no folder can be made there"),
+])
+def test_bad_flags_fail_before_training_in_one_line(tmp_path, env, flags, words):
+    style, content = make_photos(tmp_path / "data", n=5)
+    (tmp_path / "FILE").write_text("a file, not a folder")
+    flags = [str(tmp_path / f) if f.startswith("FILE") else f for f in flags]
+    r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "x",
+                   "--no-progress", *flags], env, tmp_path)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livestyle: error:") and words in lines[0], r.stderr
+    assert "colour look:" not in r.stderr and "teacher:" not in r.stderr  # nothing trained
+    assert not (tmp_path / "runs" / "x" / "checkpoint.safetensors").exists()

@@ -7,7 +7,7 @@ with the image's shorter side (tuned at 256 px), so a look learned at
 
     >>> from livestyle import looks
     >>> looks.names()
-    ['anime', 'mono', 'pastel', 'pencil', 'teal_orange', 'vintage']
+    ['anime', 'mono', 'pastel', 'pencil', 'soft_glow', 'teal_orange', 'vintage']
     >>> out = looks.apply("pastel", frame)
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from livestyle.errors import StyleError
 from livestyle.looks._common import check_image
 from livestyle.looks.drawn import anime, pencil
-from livestyle.looks.grades import mono, pastel, teal_orange, vintage
+from livestyle.looks.grades import mono, pastel, soft_glow, teal_orange, vintage
 
 LookFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -30,6 +30,7 @@ _LOOKS: dict[str, tuple[LookFunction, str]] = {
     "mono": (mono, "black-and-white film: soft print contrast, cool shadows, warm highlights"),
     "pastel": (pastel, "warm soft pastel grade: lifted blacks, peach highlights, glow"),
     "pencil": (pencil, "coloured pencil strokes on warm paper"),
+    "soft_glow": (soft_glow, "streamer beauty grade: warm flattering skin, gentle contrast, faint bloom"),
     "teal_orange": (teal_orange, "cinematic split toning: teal shadows, orange skin and highlights"),
     "vintage": (vintage, "faded warm film: matte olive shadows, golden highlights, muted colours, halation"),
 }

@@ -120,3 +120,31 @@ def mono(image: np.ndarray) -> np.ndarray:
     warm = np.array([-0.035, 0.0, 0.025], np.float32)
     x = y[..., None] + (1.0 - hi) * cool + hi * warm
     return to_uint8(x)
+
+
+def soft_glow(image: np.ndarray) -> np.ndarray:
+    """Streamer "soft glow": warm, flattering skin, gentle contrast and a faint bloom.
+
+    Shadows lifted a little, highlights rolled off, reds and yellows (skin)
+    warmed and slightly saturated while blues are calmed, plus a faint wide
+    bloom around bright areas, as beauty presets do.  Almost all of the change
+    is a per-pixel colour map; the bloom is small.
+
+    ``image``: uint8 BGR (H, W, 3), 0..255.  Returns uint8 BGR (H, W, 3).
+    """
+    x = to_float(image)
+    y0 = luma(x)
+    # Soft tone curve: lifted shadows, a gentle shoulder.
+    x = 0.04 + 0.94 * (x + 0.18 * (np.sqrt(np.clip(x, 0.0, 1.0)) - x))
+    # Warm balance that grows towards the midtones (where skin sits).
+    mid = (smoothstep(0.05, 0.45, y0) * (1.0 - 0.5 * smoothstep(0.7, 1.0, y0)))[..., None]
+    x = x + mid * np.array([-0.045, 0.008, 0.040], np.float32)   # B, G, R
+    # Saturation: a little more for warm hues, a little less for cool ones.
+    y = luma(x)[..., None]
+    warmth = np.clip((x[..., 2:3] - x[..., 0:1]) * 4.0, 0.0, 1.0)
+    x = y + (0.85 + 0.25 * warmth) * (x - y)
+    # Faint bloom.
+    bright = x * smoothstep(0.65, 1.0, y0)[..., None]
+    glow = wide_blur(bright, 5.0)
+    x = 1.0 - (1.0 - x) * (1.0 - 0.20 * glow)
+    return to_uint8(x)

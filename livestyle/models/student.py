@@ -16,6 +16,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from livestyle.models.convert import UInt8BGR  # noqa: F401  (re-exported: the runtime contract)
+
 
 @dataclass(frozen=True)
 class StudentConfig:
@@ -26,6 +28,11 @@ class StudentConfig:
     blocks: int = 4       # inverted-residual blocks at 1/4 resolution
     expansion: int = 4    # hidden = width * expansion inside each block
     residual: bool = True  # output = input + delta (True) or output = tanh(...) (False)
+
+    @property
+    def size_multiple(self) -> int:
+        """Frame H and W must be multiples of this: two stride-2 stages."""
+        return 4
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,22 +87,3 @@ class Student(nn.Module):
         if self.cfg.residual:
             return torch.clamp(x + 2.0 * delta, -1.0, 1.0)
         return delta
-
-
-class UInt8BGR(nn.Module):
-    """Wraps a float generator into the runtime contract.
-
-    In: uint8 (N, H, W, 3) BGR, 0..255.  Out: uint8 (N, H, W, 3) BGR.
-    Normalisation, layout change and rounding all live in the graph, so the
-    runtime does no per-pixel float work in Python.
-    """
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = x.permute(0, 3, 1, 2).to(torch.float32) * (2.0 / 255.0) - 1.0
-        y = self.net(f)
-        y = torch.clamp((y + 1.0) * 127.5 + 0.5, 0.0, 255.0)
-        return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()

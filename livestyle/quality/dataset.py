@@ -561,3 +561,8 @@ def read_test_set(folder: str | os.PathLike) -> list[tuple[str, np.ndarray, np.n
         raise DataError(f"No test images under {str(folder / 'test' / 'input')!r}.",
                         fix="Pass a folder made by benchmarks/quality/make_datasets.py, or omit --data.")
     return out
+
+
+def pan_clip(image: np.ndarray, frames: int, size: tuple[int, int], *, seed: int = 0) -> list[np.ndarray]:
+    """A slow pan and zoom over ``image`` (uint8 BGR): ``frames`` uint8 BGR frames of ``size`` = (width, height)."""
+    return list(_clip_frames_pan(image, frames, size, np.random.default_rng(seed)))

@@ -80,26 +80,41 @@ def _crop4(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[: h - h % 4, : w - w % 4])
 
 
-def onnx_stylizer(pack: StylePack) -> Stylizer:
-    """The pack's student through ONNX Runtime (CPU): uint8 BGR (H, W, 3) -> uint8 BGR (H, W, 3)."""
-    import onnxruntime as ort
+def look_weights(pack: StylePack) -> np.ndarray | None:
+    """The weight vector an engine needs for ``pack`` (one-hot, or a mix's blend); None for a format-1 pack."""
+    if pack.look_index is None and pack.mix is None:
+        return None
+    from livestyle.styles.blend import engine_weights, expand
 
-    try:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(str(pack.onnx), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own exception types
-        raise ModelError(f"Style {pack.name!r}: {pack.onnx} cannot be loaded by ONNX Runtime ({e}).",
-                         fix="Re-export the pack with `livestyle train --resume`.") from None
+    return np.asarray(engine_weights(expand(pack), pack.engine_looks), np.float32)
+
+
+def runner_stylizer(pack: StylePack, backend: str = "onnxruntime") -> Stylizer:
+    """The look through the same runner ``livestyle run`` uses (:func:`create_runner`), one per frame size.
+
+    uint8 BGR (H, W, 3) -> uint8 BGR (H, W, 3) (a copy).
+    """
+    from livestyle.runners.registry import create_runner
+
+    runners: dict[tuple[int, int], object] = {}
+    weights = look_weights(pack)
 
     def run(image: np.ndarray) -> np.ndarray:
-        out = sess.run(["out"], {"bgr": image[None]})[0]
-        if out.shape != (1, *image.shape) or out.dtype != np.uint8:
-            raise ModelError(f"Style {pack.name!r}: student.onnx returned {out.dtype} {out.shape}; expected uint8 "
-                             f"{(1, *image.shape)}.", fix="Re-export the pack under the runtime contract.")
-        return out[0]
+        size = (image.shape[1], image.shape[0])
+        if size not in runners:
+            runners[size] = create_runner(backend, pack, infer_size=size).runner
+        runner = runners[size]
+        out = runner.infer(np.ascontiguousarray(image), weights=weights) if weights is not None \
+            else runner.infer(np.ascontiguousarray(image))
+        if out.shape != image.shape or out.dtype != np.uint8:
+            raise ModelError(f"Style {pack.name!r}: the runner returned {out.dtype} {out.shape}; expected uint8 "
+                             f"{image.shape}.", fix="Re-export the pack under the runtime contract.")
+        return out.copy()
 
     return run
+
+
+onnx_stylizer = runner_stylizer  # the old name
 
 
 def teacher_stylizer(pack: StylePack) -> tuple[Stylizer | None, str]:
@@ -109,17 +124,15 @@ def teacher_stylizer(pack: StylePack) -> tuple[Stylizer | None, str]:
     try:
         import torch
 
+        from livestyle.models.convert import frames_to_unit, unit_to_frames
         from livestyle.training.packs import load_teacher
     except ImportError as e:
         return None, f"the teacher cannot be loaded here ({e}); install livestyle[train]"
     net = load_teacher(pack)
 
     def run(image: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].to(torch.float32) * (2.0 / 255.0) - 1.0
         with torch.no_grad():
-            y = net(x)
-        y = torch.clamp((y[0] + 1.0) * 127.5 + 0.5, 0, 255).to(torch.uint8).permute(1, 2, 0)
-        return np.ascontiguousarray(y.numpy())
+            return np.ascontiguousarray(unit_to_frames(net(frames_to_unit(image[None])))[0])
 
     return run, "loaded"
 
@@ -148,7 +161,7 @@ def evaluate(pack: StylePack, cfg: EvalConfig = EvalConfig()) -> dict:
     """
     look = pack_look(pack)
     started = time.perf_counter()
-    student = onnx_stylizer(pack)
+    student = runner_stylizer(pack)
     teacher, teacher_status = teacher_stylizer(pack)
     with tempfile.TemporaryDirectory(prefix="livestyle-eval-") as tmp:
         data = cfg.data

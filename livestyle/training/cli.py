@@ -29,10 +29,13 @@ _STUDENT = {"student_stem": "stem", "student_width": "width", "student_blocks": 
 
 def add_parsers(sub) -> None:
     """Add ``train`` and ``capture`` to the ``livestyle`` parser."""
-    p = sub.add_parser("train", help="train a style pack from photos (CycleGAN teacher -> real-time student)",
-                       description="Train a CycleGAN teacher on unpaired style and content photos, distil it into "
-                                   "the real-time student, export ONNX and install the style pack where "
-                                   "`livestyle run --style NAME` finds it.  Runs under torchrun for DDP.")
+    p = sub.add_parser("train", help="learn a look from photos (colour look in minutes; or CycleGAN -> CNN student)",
+                       description="Learn a look from unpaired style photos and your own content photos and install "
+                                   "it where `livestyle run --style NAME` finds it.  By default (--kind auto with no "
+                                   "teacher/student flag) a colour look: image-adaptive 3D LUTs trained adversarially "
+                                   "with LUT regularisers and a cycle term, in a few minutes on a CPU.  --kind texture "
+                                   "(or any teacher/student flag) trains a CycleGAN teacher and distils it into the "
+                                   "residual CNN student, for drawn looks.  Runs under torchrun for DDP.")
     g = p.add_argument_group("data and output")
     g.add_argument("--style-images", metavar="DIR", help="folder of photos with the look to learn (recursive)")
     g.add_argument("--content-images", metavar="DIR",
@@ -45,13 +48,18 @@ def add_parsers(sub) -> None:
     g.add_argument("--teacher-from", metavar="STYLE",
                    help="distil the teacher of this style pack (name or folder) instead of training a CycleGAN; "
                         "e.g. to retrain only the student with other settings")
+    g.add_argument("--kind", choices=["auto", "colour", "texture"], default="auto",
+                   help="colour: adaptive 3D LUT look (minutes); texture: CycleGAN teacher + CNN student (hours); "
+                        "auto (default): colour unless a teacher/student flag is given")
     g = p.add_argument_group("schedule")
-    g.add_argument("--size", type=int, help="teacher crop side in px, multiple of 4 (default 128)")
+    g.add_argument("--steps", type=int, help="colour look: training steps (default 1200)")
+    g.add_argument("--size", type=int, help="crop side in px (colour: default 96, at least 32; texture: teacher crop, "
+                                             "multiple of 4, default 128)")
     g.add_argument("--student-size", type=int, help="student crop side in px (default: --size)")
     g.add_argument("--teacher-steps", type=int, help="CycleGAN steps (default 20000)")
     g.add_argument("--student-steps", type=int, help="distillation steps (default 5000)")
     g.add_argument("--batch", type=int, help="images per step per process (default 1)")
-    g.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4), linear decay over the 2nd half")
+    g.add_argument("--lr", type=float, help="Adam learning rate (colour 2e-3, texture 2e-4), decayed over the 2nd half")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--cycle-weight", type=float,
                    help="CycleGAN cycle-consistency loss weight (default 10)")
@@ -107,6 +115,84 @@ def _say(msg: str) -> None:
         tqdm.write(f"livestyle: {msg}", file=sys.stderr)
 
 
+# flags that only the texture path (CycleGAN teacher -> CNN student) understands
+_TEXTURE_ONLY = ("student_size", "teacher_steps", "student_steps", "teacher_from", "cycle_weight", "consistency_weight",
+                 "identity_weight", "teacher_width", "teacher_blocks", "teacher_residual", "student_stem",
+                 "student_width", "student_blocks", "student_expansion", "student_disc_width", "student_disc_layers")
+_COLOUR_SIMPLE = {"style_images": "style_images", "content_images": "content_images", "size": "size",
+                  "steps": "steps", "batch": "batch", "seed": "seed", "device": "device", "disc_width": "disc_width",
+                  "disc_layers": "disc_layers", "lr": "lr", "checkpoint_every": "checkpoint_every",
+                  "sample_every": "sample_every", "look": "look", "threads": "threads"}
+
+
+def _kind(args: argparse.Namespace) -> str:
+    """'colour' or 'texture': from --kind, the flags given, or (on --resume) the checkpoint."""
+    import json
+    from pathlib import Path
+
+    if args.kind != "auto":
+        return args.kind
+    if any(getattr(args, d) is not None for d in _TEXTURE_ONLY):
+        return "texture"
+    if args.resume:
+        side = Path(args.run_dir if args.run_dir is not None else Path("runs") / args.name) / "checkpoint.json"
+        try:
+            state = json.loads(side.read_text())
+        except (OSError, ValueError):
+            state = {}
+        return "colour" if state.get("trainer") == "colour" else ("texture" if state else "colour")
+    return "colour"
+
+
+def _check_flags(args: argparse.Namespace, kind: str) -> None:
+    """One clear line for a flag value that cannot work, before any data is read or any step runs."""
+    from livestyle.errors import UsageError
+
+    def bad(flag: str, value, need: str, example: str) -> None:
+        raise UsageError(f"{flag} {value} is not usable: {need}.", fix=f"Use e.g. {flag} {example}.")
+
+    if args.size is not None:
+        low = 32 if kind == "colour" else 16
+        if args.size < low:
+            bad("--size", args.size, f"crops must be at least {low} px", "96" if kind == "colour" else "128")
+    if args.lr is not None and not (args.lr > 0 and args.lr < float("inf")):
+        bad("--lr", args.lr, "the learning rate must be a positive number", "0.002" if kind == "colour" else "0.0002")
+    if args.threads is not None and args.threads < 1:
+        bad("--threads", args.threads, "at least 1 thread is needed", "2")
+    if args.seed is not None and args.seed < 0:
+        bad("--seed", args.seed, "seeds are whole numbers >= 0", "0")
+    for flag, dest in (("--disc-layers", "disc_layers"), ("--student-disc-layers", "student_disc_layers"),
+                       ("--disc-width", "disc_width"), ("--student-disc-width", "student_disc_width"),
+                       ("--batch", "batch"), ("--checkpoint-every", "checkpoint_every"),
+                       ("--sample-every", "sample_every")):
+        v = getattr(args, dest)
+        if v is not None and v < 1:
+            bad(flag, v, "it must be at least 1", "3" if "layers" in dest else "1")
+    for flag, dest in (("--steps", "steps"), ("--teacher-steps", "teacher_steps"), ("--student-steps", "student_steps")):
+        v = getattr(args, dest)
+        if v is not None and v < 0:
+            bad(flag, v, "a step count is >= 0", "1200")
+    if kind == "colour":
+        given = [d for d in _TEXTURE_ONLY if getattr(args, d) is not None]
+        if given:
+            raise UsageError(f"--{given[0].replace('_', '-')} belongs to the texture path, but --kind colour was chosen.",
+                             fix="Drop it, or use --kind texture.")
+    elif args.steps is not None:
+        raise UsageError("--steps sets a colour look's steps; the texture path uses --teacher-steps and "
+                         "--student-steps.", fix="Use those, or --kind colour.")
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    import shlex
+
+    cmd = ["livestyle", "train", "--name", args.name]
+    if args.run_dir is not None:
+        cmd += ["--run-dir", args.run_dir]
+    if args.out is not None:
+        cmd += ["--out", args.out]
+    return " ".join(shlex.quote(c) for c in cmd + ["--resume"])
+
+
 def _train(args: argparse.Namespace) -> int:
     from livestyle.errors import UsageError
 
@@ -119,13 +205,27 @@ def _train(args: argparse.Namespace) -> int:
     if not args.resume and (args.style_images is None or args.content_images is None):
         raise UsageError("--style-images and --content-images are required (except with --resume).",
                          fix="Pass both folders, e.g. --style-images photos/ --content-images me/.")
+    kind = _kind(args)
+    _check_flags(args, kind)
+
+    from pathlib import Path
+
+    from livestyle.fsutil import check_output_path
+    from livestyle.styles.pack import user_styles_dir
+
+    out = args.out if args.out is not None else str(user_styles_dir())
+    run_dir = args.run_dir if args.run_dir is not None else str(Path("runs") / args.name)
+    # both destinations must be writable before hours (or minutes) of training, not after
+    check_output_path(Path(out) / args.name, flag="--out", allow_dir=True)
+    check_output_path(Path(run_dir) / "checkpoint.safetensors", flag="--run-dir")
+    if kind == "colour":
+        return _train_colour(args, out, run_dir)
 
     import dataclasses
-    from pathlib import Path
 
     from livestyle.models.student import StudentConfig
     from livestyle.models.teacher import TeacherConfig
-    from livestyle.styles.pack import user_styles_dir
+    from livestyle.training.signals import stop_on_signals
     from livestyle.training.trainer import TrainConfig, train
 
     explicit: set[str] = set()
@@ -146,13 +246,31 @@ def _train(args: argparse.Namespace) -> int:
         fields["student"] = dataclasses.replace(StudentConfig(), **student)
     except TypeError as e:
         raise UsageError(f"Bad architecture flag ({e}).", fix="See `livestyle train --help`.") from None
-    out = args.out if args.out is not None else str(user_styles_dir())
-    run_dir = args.run_dir if args.run_dir is not None else str(Path("runs") / args.name)
     explicit |= {"name", "out_dir", "run_dir"}
     cfg = TrainConfig(style_images=fields.pop("style_images", ""), content_images=fields.pop("content_images", ""),
                       name=args.name, out_dir=out, run_dir=run_dir, **fields)
-    result = train(cfg, resume=args.resume, explicit=explicit, report=_say, progress=not args.no_progress)
+    with stop_on_signals() as stop:
+        result = train(cfg, resume=args.resume, explicit=explicit, report=_say, progress=not args.no_progress,
+                       stop=stop, resume_command=_resume_command(args))
     if result.pack is not None:
+        print(f"style {args.name!r} installed at {result.pack}; play it with: livestyle run --style {args.name}")
+    return 0
+
+
+def _train_colour(args: argparse.Namespace, out: str, run_dir: str) -> int:
+    from livestyle.training.colour import ColourConfig, train_colour
+    from livestyle.training.signals import stop_on_signals
+
+    fields = {f: getattr(args, d) for d, f in _COLOUR_SIMPLE.items() if getattr(args, d) is not None}
+    explicit = set(fields) | {"name", "out_dir", "run_dir"}
+    cfg = ColourConfig(style_images=fields.pop("style_images", ""), content_images=fields.pop("content_images", ""),
+                       name=args.name, out_dir=out, run_dir=run_dir, **fields)
+    with stop_on_signals() as stop:
+        result = train_colour(cfg, resume=args.resume, explicit=explicit, report=_say,
+                              progress=not args.no_progress, stop=stop, resume_command=_resume_command(args))
+    if result.pack is not None:
+        for line in result.summary:
+            print(line)
         print(f"style {args.name!r} installed at {result.pack}; play it with: livestyle run --style {args.name}")
     return 0
 

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from livestyle.errors import DataError
+from livestyle.models.convert import images_to_unit
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class ImageSet:
                 patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
             if flip and rng.random() < 0.5:
                 patch = patch[:, ::-1]
-            out[i] = patch.transpose(2, 0, 1).astype(np.float32) * (2.0 / 255.0) - 1.0
+            out[i] = images_to_unit(patch)
         return out
 
     def centre_crops(self, count: int) -> np.ndarray:
@@ -145,7 +146,7 @@ class ImageSet:
             side = min(h, w)
             y, x = (h - side) // 2, (w - side) // 2
             patch = cv2.resize(img[y:y + side, x:x + side], (self.crop, self.crop), interpolation=cv2.INTER_AREA)
-            crops.append(patch.transpose(2, 0, 1).astype(np.float32) * (2.0 / 255.0) - 1.0)
+            crops.append(images_to_unit(patch))
         return np.stack(crops)
 
 

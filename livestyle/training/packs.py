@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from livestyle.errors import StyleError
-from livestyle.models.student import Student, StudentConfig
+from livestyle.models.student import Student
 from livestyle.models.teacher import ResnetGenerator, TeacherConfig
 from livestyle.styles.pack import META_FILE, ONNX_FILE, WEIGHTS_FILE, StylePack
 
@@ -124,12 +124,14 @@ def load_teacher(pack: StylePack | str | os.PathLike) -> nn.Module:
     return net.eval()
 
 
-def load_student(pack: StylePack | str | os.PathLike) -> Student:
-    """The pack's :class:`Student` (float, eval mode, CPU) from ``student.safetensors``."""
-    p = _pack(pack)
-    net = Student(StudentConfig.from_dict(p.meta.get("student", {})))
-    _load_weights(net, p.path / WEIGHTS_FILE, "student")
-    return net.eval()
+def load_student(pack: StylePack | str | os.PathLike) -> nn.Module:
+    """The look's float network (eval mode, CPU) through the one pack-weight loader.
+
+    A format-1 pack gives its :class:`Student`; an engine look its adaptive LUT.
+    """
+    from livestyle.models.loading import load_look_net
+
+    return load_look_net(_pack(pack))
 
 
 def set_export_seconds(pack_dir: Path, seconds: float) -> None:

@@ -114,7 +114,9 @@ def draw_curves(rows: list[dict], path: Path, *, width: int = 900, panel_height:
 
 def to_uint8(batch: np.ndarray) -> np.ndarray:
     """float (N, 3, H, W) BGR in [-1, 1] -> uint8 (N, H, W, 3) BGR."""
-    return np.clip((batch.transpose(0, 2, 3, 1) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    from livestyle.models.convert import unit_to_images
+
+    return unit_to_images(batch)
 
 
 def sample_grid(rows: list[np.ndarray | None], gap: int = 2) -> np.ndarray:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -138,6 +139,21 @@ def _validate(cfg: TrainConfig) -> None:
     if min(cfg.lambda_identity, cfg.lambda_cycle, cfg.w_consistency) < 0:
         raise TrainingError("--cycle-weight, --identity-weight and --consistency-weight must be >= 0.",
                             fix="Use e.g. 10 and 0.5 (the CycleGAN defaults); 0 turns a term off.")
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        raise TrainingError(f"--lr must be a positive number, got {cfg.lr}.", fix="Use e.g. --lr 0.0002.")
+    if cfg.seed < 0:
+        raise TrainingError(f"--seed must be >= 0, got {cfg.seed}.", fix="Use e.g. --seed 0.")
+    if cfg.threads < 0:
+        raise TrainingError(f"--threads must be >= 1 (or left out), got {cfg.threads}.", fix="Use e.g. --threads 2.")
+    for flag, width, layers, size in (("--disc", cfg.disc_width, cfg.disc_layers, cfg.size),
+                                      ("--student-disc", cfg.student_disc_width, cfg.student_disc_layers,
+                                       cfg.distill_size)):
+        if layers < 1 or width < 1:
+            raise TrainingError(f"{flag}-layers and {flag}-width must be >= 1, got {layers} and {width}.",
+                                fix=f"Use e.g. {flag}-layers 3.")
+        if size < 3 * 2 ** layers:
+            raise TrainingError(f"{flag}-layers {layers} needs crops of at least {3 * 2 ** layers} px; "
+                                f"the crop is {size} px.", fix=f"Use a larger --size or fewer {flag}-layers.")
     if cfg.teacher.width < 1 or cfg.teacher.blocks < 0:
         raise TrainingError("--teacher-width must be >= 1 and --teacher-blocks >= 0.", fix="Use e.g. 32 and 6.")
 
@@ -371,7 +387,8 @@ def _write_samples(run: _Run, fixed: torch.Tensor, run_dir: Path, tag: str, log_
 
 
 def _run_stage(run: _Run, stage: str, total: int, step_fn: Callable[[int], dict[str, float]], *, save_last: bool,
-               bar, losses: LossLog, ckpt_path: Path, extra_state: dict, fixed: torch.Tensor, run_dir: Path) -> None:
+               bar, losses: LossLog, ckpt_path: Path, extra_state: dict, fixed: torch.Tensor, run_dir: Path,
+               stop=None, resume_command: str = "") -> None:
     """Run ``stage`` ("teacher" or "student") from ``run.<stage>_step`` up to ``total`` steps.
 
     Logs every step's losses, writes sample grids every ``sample_every`` steps and at the end,
@@ -393,8 +410,11 @@ def _run_stage(run: _Run, stage: str, total: int, step_fn: Callable[[int], dict[
         last = step == total
         if (step % cfg.sample_every == 0 or last) and ctx.main:
             _write_samples(run, fixed, run_dir, f"{stage}-{step:06d}", losses.rows)
-        if (step % cfg.checkpoint_every == 0 and not last) or (last and save_last):
+        stopping = stop is not None and stop.requested
+        if (step % cfg.checkpoint_every == 0 and not last) or (last and save_last) or stopping:
             run.save(ckpt_path, extra_state)
+        if stopping:
+            raise stop.stopped(run.teacher_step + run.student_step, resume_command)
         t0 = time.perf_counter()
 
 
@@ -417,7 +437,8 @@ def _check_resume_config(cfg: TrainConfig, saved: TrainConfig, explicit: set[str
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, explicit: set[str] | None = None,
-          report: Callable[[str], None] = lambda msg: None, progress: bool = True) -> TrainResult:
+          report: Callable[[str], None] = lambda msg: None, progress: bool = True,
+          stop=None, resume_command: str = "livestyle train --resume") -> TrainResult:
     """Run (or resume) training and install the style pack at ``cfg.out_dir/cfg.name``.
 
     ``explicit`` names the config fields the user set on the command line
@@ -427,13 +448,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, explicit: set[str] | None =
     """
     ctx = dist.setup(cfg.device)
     try:
-        return _train(cfg, ctx, resume=resume, explicit=explicit or set(), report=report, progress=progress)
+        return _train(cfg, ctx, resume=resume, explicit=explicit or set(), report=report, progress=progress,
+                      stop=stop, resume_command=resume_command)
     finally:
         ctx.close()
 
 
 def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: set[str],
-           report: Callable[[str], None], progress: bool) -> TrainResult:
+           report: Callable[[str], None], progress: bool, stop=None, resume_command: str = "") -> TrainResult:
     if not ctx.main:
         report = lambda msg: None  # noqa: E731 - one voice per run
     run_dir = Path(cfg.run_dir)
@@ -493,10 +515,14 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
         t_done, s_done = run.teacher_step, run.student_step
         losses.restore(lambda r: (r.get("stage") == "teacher" and r.get("step", 0) <= t_done)
                        or (r.get("stage") == "student" and r.get("step", 0) <= s_done))
+    # paths relative to the run folder: a pack never records the training machine's absolute paths
+    def rel(folder: str) -> str:
+        return os.path.relpath(Path(folder).resolve(), run_dir.resolve())
+
     data_info = {
-        "style_images": {"folder": str(Path(cfg.style_images).resolve()), "images": len(style),
+        "style_images": {"folder": rel(cfg.style_images), "images": len(style),
                          "files": style.files, "skipped": style.skipped},
-        "content_images": {"folder": str(Path(cfg.content_images).resolve()), "images": len(content),
+        "content_images": {"folder": rel(cfg.content_images), "images": len(content),
                            "files": content.files, "skipped": content.skipped},
     }
     extra_state = {"config": cfg.to_dict(), "data": data_info}
@@ -508,7 +534,8 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
     total = cfg.teacher_steps + cfg.student_steps
     bar = tqdm(total=total, initial=min(total, run.teacher_step + run.student_step), desc=f"train {cfg.name}",
                unit="step", file=sys.stderr, disable=not (progress and ctx.main), dynamic_ncols=True)
-    loop = dict(bar=bar, losses=losses, ckpt_path=ckpt_path, extra_state=extra_state, fixed=fixed, run_dir=run_dir)
+    loop = dict(bar=bar, losses=losses, ckpt_path=ckpt_path, extra_state=extra_state, fixed=fixed, run_dir=run_dir,
+                stop=stop, resume_command=resume_command)
     try:
         # -- stage 1: the CycleGAN teacher -------------------------------------------------------
         if not run.in_student_stage and run.teacher_step < cfg.teacher_steps:
@@ -549,8 +576,7 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
                   "teacher_from": cfg.teacher_from,
                   "machine": machine_info(ctx.device), "losses": {k: getattr(cfg, k) for k in (
                       "lambda_cycle", "lambda_identity", "w_pixel", "w_feature", "w_consistency", "w_adversarial")},
-                  "discriminator": {"width": cfg.disc_width, "layers": cfg.disc_layers},
-                  "run_dir": str(run_dir.resolve())}
+                  "discriminator": {"width": cfg.disc_width, "layers": cfg.disc_layers}}
         meta = {"name": cfg.name, "student": cfg.student.to_dict(), "teacher": cfg.teacher.to_dict(),
                 "recipe": recipe, "metrics": metrics}
         if cfg.look:

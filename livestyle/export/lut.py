@@ -1,0 +1,110 @@
+"""Export a :class:`~livestyle.models.lut.LookEngine` (K colour looks) to ONNX, and check it.
+
+The graph takes ``bgr`` uint8 (1, H, W, 3) BGR and ``weights`` float32 (1, K)
+and returns ``out`` uint8 (1, H, W, 3) BGR; H and W are dynamic.  Needs torch
+and onnx.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from livestyle.fsutil import atomic_path
+from livestyle.models.lut import LookEngine
+
+OPSET = 17
+
+# The operators the exported engine may contain: each is listed as supported in
+# onnx-tensorrt's docs/operators.md for TensorRT 10 (onnx/onnx-tensorrt, branch 10.x).
+TRT10_SUPPORTED_OPS = frozenset({
+    "Add", "AveragePool", "Cast", "Clip", "Concat", "Constant", "Conv", "Div", "Floor", "Gather",
+    "MatMul", "Mul", "ReduceMean", "Relu", "Reshape", "Resize", "Shape", "Slice", "Squeeze", "Sub",
+    "Transpose", "Unsqueeze", "Flatten", "Gemm",
+})
+
+
+def export_engine(engine: LookEngine, path: str | os.PathLike, *, sample_size: tuple[int, int] = (256, 144)) -> Path:
+    """Write ``engine`` as ONNX to ``path`` atomically; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = engine.eval()
+    w, h = sample_size
+    x = torch.zeros((1, h, w, 3), dtype=torch.uint8)
+    wt = torch.zeros((1, engine.n_looks), dtype=torch.float32)
+    wt[0, 0] = 1.0
+    with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            engine, (x, wt), str(tmp), input_names=["bgr", "weights"], output_names=["out"],
+            dynamic_axes={"bgr": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}},
+            opset_version=OPSET, dynamo=False,
+        )
+    return path
+
+
+def graph_ops(path: str | os.PathLike) -> set[str]:
+    """The operator types used by the ONNX graph at ``path``."""
+    import onnx
+
+    model = onnx.load(str(path))
+    return {node.op_type for node in model.graph.node}
+
+
+def check_engine_parity(engine: LookEngine, onnx_path: str | os.PathLike, *, sizes=((256, 144), (320, 180)),
+                        seed: int = 0) -> int:
+    """Max abs difference (uint8 levels) between the torch engine and ONNX Runtime on random frames and blends."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    worst = 0
+    for w, h in sizes:
+        x = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)
+        wt = rng.dirichlet(np.ones(engine.n_looks)).astype(np.float32)[None]
+        with torch.no_grad():
+            ref = engine(torch.from_numpy(x), torch.from_numpy(wt)).numpy()
+        got = sess.run(None, {"bgr": x, "weights": wt})[0]
+        worst = max(worst, int(np.abs(ref.astype(np.int16) - got.astype(np.int16)).max()))
+    return worst
+
+
+def random_looks(n: int, *, seed: int = 0, cfg=None) -> list:
+    """``n`` smooth, monotone random colour looks (:class:`AdaptiveLUT`): tests and benchmarks before training.
+
+    Each is the identity scaled and shifted per channel plus a gentle random
+    curve, with a random (small) weight CNN so the adaptive path is exercised.
+    """
+    from livestyle.models.lut import AdaptiveLUT, LutConfig, identity_lut
+
+    cfg = cfg or LutConfig()
+    gen = torch.Generator().manual_seed(seed)
+    looks = []
+    for _ in range(n):
+        lk = AdaptiveLUT(cfg)
+        with torch.no_grad():
+            ident = identity_lut(cfg.grid)
+            gain = 0.7 + 0.3 * torch.rand(3, 1, 1, 1, generator=gen)
+            shift = 0.2 * (torch.rand(3, 1, 1, 1, generator=gen) - 0.5)
+            curve = 0.15 * torch.sin(3.1416 * (ident + 1) / 2) * torch.rand(3, 1, 1, 1, generator=gen)
+            lk.basis[0] = gain * ident + shift + curve
+            lk.basis[1] = 0.1 * torch.sin(3.1416 * ident)
+            for p in lk.weights.parameters():
+                p.add_(0.05 * torch.randn(p.shape, generator=gen))
+        looks.append(lk.eval())
+    return looks
+
+
+def random_engine_pack(out_dir: str | os.PathLike, names: list[str], *, seed: int = 0, folder_name: str | None = None,
+                       meta: dict | None = None) -> Path:
+    """An engine pack of random colour looks named ``names`` (see :func:`random_looks`); returns its folder."""
+    from livestyle.styles.engine import write_engine_pack
+
+    looks = random_looks(len(names), seed=seed)
+    entries = [(n, lk, {"random_init": True, **((meta or {}).get(n, {}))}) for n, lk in zip(names, looks)]
+    folder, _ = write_engine_pack(out_dir, entries, folder_name=folder_name or "engine")
+    return folder

@@ -1,0 +1,252 @@
+"""The colour student: image-adaptive 3D lookup tables, and the multi-look engine built from them.
+
+After Zeng et al. 2020 ("Learning Image-adaptive 3D Lookup Tables for High
+Performance Photo Enhancement in Real-time"): a look holds a few *basis*
+3D LUTs; a tiny CNN looks at a thumbnail of the frame and predicts how much
+of each basis to use, so the grade adapts to the scene (a dark room, a bright
+window) while staying a pure per-pixel colour map, which cannot draw halos,
+blobs or move edges.
+
+Two ways to evaluate the same look:
+
+* :class:`AdaptiveLUT` (training): the mixed LUT is applied by *trilinear*
+  interpolation (``grid_sample``), which is differentiable.
+* :class:`LookEngine` (runtime, exported to ONNX): K looks in one graph.  The
+  per-frame LUT is ``sum_k weights[k] * sum_m a_km * basis_km`` (one small
+  MatMul: a blend of LUTs is exact, and costs nothing extra), resampled once
+  per frame to a ``table``\\ :sup:`3` uint8-valued table by three small
+  MatMuls (separable linear interpolation), then every pixel is one Gather
+  (nearest cell).  Only Conv, Relu, Resize, AveragePool, ReduceMean, MatMul,
+  Gather, Floor, Clip, Cast, Reshape, Transpose, Mul, Add, Unsqueeze
+  and Concat appear: all are in the TensorRT 10 ONNX parser's supported list.
+
+LUT layout everywhere: ``lut[c, b, g, r]`` = output channel ``c`` (B, G, R
+order) in [-1, 1] at input colour (b, g, r) on a ``grid``-point lattice over
+[-1, 1] (node ``i`` sits at ``-1 + 2 i / (grid - 1)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LutConfig:
+    """Architecture of one look's colour student; saved in every pack so it can be rebuilt without flags."""
+
+    grid: int = 17          # lattice nodes per axis of each basis LUT
+    bases: int = 3          # basis LUTs mixed per frame
+    thumb: int = 32         # side of the thumbnail the weight CNN sees
+    width: int = 16         # weight CNN channels
+    table: int = 64         # runtime table side (cells of 256/table levels per axis)
+    size_multiple: int = 1  # the frame's H and W must be multiples of this (a LUT has no stride)
+
+    def to_dict(self) -> dict:
+        return {"kind": "lut", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LutConfig":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+def identity_lut(grid: int) -> torch.Tensor:
+    """The identity LUT, float32 (3, grid, grid, grid) in [-1, 1], layout ``[c, b, g, r]``."""
+    v = torch.linspace(-1.0, 1.0, grid)
+    b, g, r = torch.meshgrid(v, v, v, indexing="ij")
+    return torch.stack([b, g, r])
+
+
+def thumbnail(x: torch.Tensor, side: int) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, 3, side, side): bilinear to 4*side, then 4x4 box average (little aliasing).
+
+    The same two ops run in training and in the exported graph.
+    """
+    big = F.interpolate(x, size=(4 * side, 4 * side), mode="bilinear", align_corners=False)
+    return F.avg_pool2d(big, 4)
+
+
+class WeightNet(nn.Module):
+    """Tiny CNN: thumbnail (N, 3, T, T) in [-1, 1] -> basis weights (N, bases).
+
+    Starts at (1, 0, 0, ...): the first basis (initialised to the identity) alone.
+    """
+
+    def __init__(self, cfg: LutConfig):
+        super().__init__()
+        w = cfg.width
+        self.body = nn.Sequential(
+            nn.Conv2d(3, w, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),
+        )
+        self.head = nn.Linear(2 * w, cfg.bases)
+        nn.init.zeros_(self.head.weight)
+        with torch.no_grad():
+            self.head.bias.zero_()
+            self.head.bias[0] = 1.0
+
+    def forward(self, thumb: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(thumb).mean(dim=(2, 3)))
+
+
+class AdaptiveLUT(nn.Module):
+    """One look's colour student (training form): (N, 3, H, W) BGR in [-1, 1] -> same shape, in [-1, 1].
+
+    ``last_luts`` keeps the per-image mixed LUTs (N, 3, G, G, G) of the last
+    forward for the smoothness and monotonicity regularisers.
+    """
+
+    def __init__(self, cfg: LutConfig = LutConfig()):
+        super().__init__()
+        self.cfg = cfg
+        basis = torch.zeros(cfg.bases, 3, cfg.grid, cfg.grid, cfg.grid)
+        basis[0] = identity_lut(cfg.grid)
+        self.basis = nn.Parameter(basis)
+        self.weights = WeightNet(cfg)
+        self.last_luts: torch.Tensor | None = None
+
+    def mix(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-image basis weights (N, bases) for frames x (N, 3, H, W) in [-1, 1]."""
+        return self.weights(thumbnail(x, self.cfg.thumb))
+
+    def luts(self, a: torch.Tensor) -> torch.Tensor:
+        """Mixed LUTs (N, 3, G, G, G) from basis weights a (N, bases)."""
+        return torch.einsum("nm,mcdhw->ncdhw", a, self.basis)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        luts = self.luts(self.mix(x))
+        self.last_luts = luts
+        return apply_lut(luts, x)
+
+
+def apply_lut(luts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Trilinear lookup: luts (N, 3, G, G, G) ``[c, b, g, r]``, x (N, 3, H, W) BGR in [-1, 1] -> (N, 3, H, W)."""
+    n, _, h, w = x.shape
+    # grid_sample's last grid axis is (x, y, z) = (W, H, D) = (r, g, b)
+    grid = x.flip(1).permute(0, 2, 3, 1).reshape(n, 1, h, w, 3)
+    out = F.grid_sample(luts, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.reshape(n, 3, h, w)
+
+
+def smoothness(luts: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between neighbouring lattice entries along the three input axes."""
+    d = [luts.diff(dim=k) for k in (2, 3, 4)]
+    return sum((t ** 2).mean() for t in d) / 3.0
+
+
+def monotonicity(luts: torch.Tensor) -> torch.Tensor:
+    """How much an output channel falls where its own input channel rises (0 for a monotone LUT).
+
+    Output B along the b axis (dim 2), G along g (dim 3), R along r (dim 4):
+    a falling channel curve is what flips a hue (skin turning green).
+    """
+    terms = [F.relu(-luts[:, c].diff(dim=c + 1)).mean() for c in range(3)]
+    return sum(terms) / 3.0
+
+
+def _interp_matrix(table: int, grid: int) -> torch.Tensor:
+    """(table, grid) linear-interpolation weights from lattice nodes to table cell centres.
+
+    Cell ``i`` holds the uint8 levels ``i*s .. i*s+s-1`` (s = 256 / table); its
+    centre ``i*s + (s-1)/2`` is mapped to [-1, 1] as ``v * 2/255 - 1``.
+    """
+    s = 256.0 / table
+    centre = (torch.arange(table, dtype=torch.float64) * s + (s - 1) / 2.0) / 255.0 * (grid - 1)
+    lo = centre.floor().clamp(0, grid - 2)
+    t = centre - lo
+    m = torch.zeros(table, grid, dtype=torch.float64)
+    m[torch.arange(table), lo.long()] = 1.0 - t
+    m[torch.arange(table), lo.long() + 1] = t
+    return m.to(torch.float32)
+
+
+class LookEngine(nn.Module):
+    """K looks in one runtime graph.
+
+    Inputs: ``bgr`` uint8 (1, H, W, 3) BGR 0..255 and ``weights`` float32
+    (1, K), one weight per look (a blend: non-negative, summing to 1).
+    Output: uint8 (1, H, W, 3) BGR.  Any H, W (multiples of
+    ``cfg.size_multiple``).
+
+    Built from K trained :class:`AdaptiveLUT` of the same :class:`LutConfig`;
+    the weight CNNs of all looks run as one grouped CNN on one thumbnail.
+    """
+
+    def __init__(self, looks: list[AdaptiveLUT]):
+        super().__init__()
+        if not looks:
+            raise ValueError("an engine needs at least one look")
+        cfg = looks[0].cfg
+        if any(lk.cfg != cfg for lk in looks):
+            raise ValueError("all looks of an engine must share one LutConfig")
+        self.cfg = cfg
+        k, m, w = len(looks), cfg.bases, cfg.width
+        self.n_looks = k
+        # grouped weight CNN: group j = look j's WeightNet
+        convs = []
+        for i, (cin, cout) in enumerate(((3, w), (w, 2 * w), (2 * w, 2 * w))):
+            groups = 1 if i == 0 else k
+            conv = nn.Conv2d(cin * (1 if i == 0 else k), cout * k, 3, stride=2, padding=1, groups=groups)
+            with torch.no_grad():
+                conv.weight.copy_(torch.cat([lk.weights.body[2 * i].weight for lk in looks]))
+                conv.bias.copy_(torch.cat([lk.weights.body[2 * i].bias for lk in looks]))
+            convs += [conv, nn.ReLU()]
+        self.body = nn.Sequential(*convs)
+        head = nn.Conv2d(2 * w * k, m * k, 1, groups=k)
+        with torch.no_grad():
+            head.weight.copy_(torch.cat([lk.weights.head.weight for lk in looks])[:, :, None, None])
+            head.bias.copy_(torch.cat([lk.weights.head.bias for lk in looks]))
+        self.head = head
+        g = cfg.grid
+        basis = torch.cat([lk.basis.detach() for lk in looks]).permute(0, 2, 3, 4, 1)  # [km, b, g, r, c]
+        self.register_buffer("basis", (127.5 * basis).reshape(k * m, 3 * g ** 3).contiguous())
+        self.register_buffer("interp", _interp_matrix(cfg.table, g))
+        t = cfg.table
+        self.register_buffer("index_scale", torch.tensor([float(t * t), float(t), 1.0]).reshape(3, 1))
+
+    def mix(self, xf_nchw: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(1, K*bases) coefficients of every basis LUT for a frame (1, 3, H, W) float BGR 0..255.
+
+        The thumbnail is taken on the 0..255 values and normalised after (both
+        steps are linear, so this equals :func:`thumbnail` of the [-1, 1] frame).
+        """
+        thumb = thumbnail(xf_nchw, self.cfg.thumb) * (2.0 / 255.0) - 1.0
+        a = self.head(self.body(thumb).mean(dim=(2, 3), keepdim=True))  # (1, K*m, 1, 1)
+        a = a.reshape(self.n_looks, self.cfg.bases)
+        return (a * weights.reshape(self.n_looks, 1)).reshape(1, -1)
+
+    def table(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """The frame's lookup table, float32 (table**3, 3) of integer levels 0..255; row b*T*T + g*T + r.
+
+        ``basis`` is stored channel-last ``[b, g, r, c]`` and pre-scaled by 127.5,
+        so the blended LUT is already in levels (minus the 128 offset); each
+        axis is then resampled by one broadcast MatMul, keeping the channel
+        last, so no large transpose is ever needed.
+        """
+        g, t = self.cfg.grid, self.cfg.table
+        lut = (coeffs @ self.basis).reshape(g * g, g, 3)          # [b g, r, c]
+        lut = (self.interp @ lut).reshape(g, g, t * 3)            # [b, g, R c]
+        lut = (self.interp @ lut).reshape(g, t * t * 3)           # [b, G R c]
+        lut = self.interp @ lut                                   # [B, G R c]
+        return torch.floor(torch.clamp(lut.reshape(t * t * t, 3) + 128.0, 0.0, 255.0))
+
+    def forward(self, bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        xf_nchw = bgr.permute(0, 3, 1, 2).to(torch.float32)                # (1, 3, H, W) 0..255
+        table = self.table(self.mix(xf_nchw, weights))
+        cells = torch.floor(bgr.to(torch.float32) * (self.cfg.table / 256.0))  # (1, H, W, 3) 0..T-1
+        index = (cells @ self.index_scale).to(torch.int64)                 # (1, H, W, 1)
+        out = table[index.squeeze(3)]                                      # (1, H, W, 3)
+        return out.to(torch.uint8)
+
+
+def engine_reference(looks: list[AdaptiveLUT], bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The exact (trilinear) blend ``sum_k w_k * look_k(x)`` as uint8 (1, H, W, 3) BGR, for parity tests."""
+    x = bgr.permute(0, 3, 1, 2).to(torch.float32) * (2.0 / 255.0) - 1.0
+    y = sum(float(w) * lk(x) for w, lk in zip(weights.reshape(-1), looks))
+    y = torch.clamp((y + 1.0) * 127.5 + 0.5, 0.0, 255.0)
+    return y.to(torch.uint8).permute(0, 2, 3, 1)

@@ -1,0 +1,64 @@
+"""Stopping a training run cleanly on SIGTERM / SIGHUP: finish the step, save, say how to resume, exit 143.
+
+The handler only records the signal; the training loop asks :meth:`StopFlag.check`
+between steps (never inside one, so the checkpoint is a consistent state and
+the resume stays exact) and raises :class:`TrainingStopped` after saving.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from livestyle.errors import LivestyleError
+
+
+class TrainingStopped(LivestyleError):
+    """Training stopped by a signal after saving its checkpoint (exit 128 + signal number)."""
+
+    exit_code = 143
+
+
+class StopFlag:
+    """Which signal asked the run to stop (None: keep going)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def stopped(self, step: int, resume_command: str) -> TrainingStopped:
+        name = signal.Signals(self.signum).name if self.signum else "a signal"
+        err = TrainingStopped(f"training stopped by {name} at step {step}; the checkpoint is saved.",
+                              fix=f"Resume exactly where it stopped with: {resume_command}")
+        err.exit_code = 128 + (self.signum or 15) if self.signum != signal.SIGHUP else 143
+        return err
+
+
+@contextmanager
+def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[StopFlag]:
+    """Install handlers for ``signums`` that set the returned flag; restore the old ones on exit.
+
+    Outside the main thread (where Python cannot install handlers) the flag
+    simply never trips.
+    """
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    old = {}
+
+    def handler(signum, frame):  # noqa: ARG001
+        flag.signum = signum
+
+    for s in signums:
+        old[s] = signal.signal(s, handler)
+    try:
+        yield flag
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
