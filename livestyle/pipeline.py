@@ -43,6 +43,7 @@ from livestyle.stats import STAGES, FrameRecord, LatencyHistogram, RunStats
 log = logging.getLogger(__name__)
 
 FADE_S = 0.3  # cross-fade between looks on preview keys / next-previous
+ADAPT_AFTER_S = 3.0  # the adaptive controller ignores start-up (first inferences, looks loading in the background)
 QUALITY_MODES = ("auto", "fixed")
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None),
                                  getattr(signal, "SIGHUP", None)) if s is not None)
@@ -335,7 +336,7 @@ class Pipeline:
             self._slot_out.put(item)
             if self._slot_out.dropped > before_out and self._steady(t3):
                 self.stats.dropped_steady += 1
-            if self.adaptive is not None and self._steady(t0):
+            if self.adaptive is not None and t0 - self.stats.t_start > ADAPT_AFTER_S:
                 dropped = (self._slot_in.dropped - before_in) + (self._slot_out.dropped - before_out)
                 new = self.adaptive.observe(t3, t3 - t0, dropped, t3 - self.stats.t_start)
                 if new is not None and bank.set_infer_size(new):
@@ -675,6 +676,8 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
         pipe = Pipeline(cfg, source=source, sink=sink, bank=bank, controls=controls, out_size=out_size,
                         infer_size=infer_size, fps=fps, backend=choice.backend, on_frame=on_frame)
         bank.load(weights)  # every look of the start blend is loaded before the first frame
+        if source.live:  # the other looks load in the background, so switching on air is instant
+            bank.preload([s.name for s in styles])
         tick = None
         if cfg.control is not None:
             from livestyle.control.server import ControlServer

@@ -120,6 +120,24 @@ class RunnerBank:
             with self._lock:
                 self._runners[key] = runner
 
+    def preload(self, names) -> threading.Thread:
+        """Load the models of ``names`` one after another on one background thread (switches are then instant)."""
+        def work():
+            for name in names:
+                try:
+                    groups = self._groups({name: 1.0})
+                except LivestyleError:
+                    continue
+                for key, members in groups.items():
+                    with self._lock:
+                        if key in self._runners or key in self._loading or key in self._failed:
+                            continue
+                        self._loading.add(key)
+                    self._load(key, members[0][0])
+        t = threading.Thread(target=work, name="look-preloader", daemon=True)
+        t.start()
+        return t
+
     def _load(self, key: str, pack) -> None:
         try:
             runner = self.make_runner(pack)

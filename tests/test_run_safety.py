@@ -1,0 +1,123 @@
+"""`livestyle run` never harms a user's file and never calls a broken run a success (pipeline side).
+
+Each case runs the real CLI in a subprocess on real video files and checks
+the exit status, the one-line message and that the user's files are intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import cli_env
+from tests.support.videos import write_test_video
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_cli(home, *args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "livestyle", "run", "--style", "random", *args],
+                          env=cli_env(home), capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(p) -> str:
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "Traceback" not in p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, p.stderr
+    return lines[0]
+
+
+@pytest.fixture()
+def video(tmp_path) -> Path:
+    return write_test_video(tmp_path / "talk.mp4", size=(160, 96), frames=20)
+
+
+@pytest.mark.parametrize("how", ["same path", "relative path", "symlink", "hard link"])
+def test_output_that_is_the_input_is_refused(tmp_path, livestyle_home, video, how):
+    before = sha(video)
+    target = {"same path": video, "relative path": Path(os.path.relpath(video))}.get(how)
+    if how == "symlink":
+        target = tmp_path / "link.mp4"
+        target.symlink_to(video)
+    elif how == "hard link":
+        target = tmp_path / "hard.mp4"
+        os.link(video, target)
+    p = run_cli(livestyle_home, "--input", str(video), "--output", str(target))
+    msg = one_line_error(p)
+    assert "--output" in msg and "same file" in msg
+    assert sha(video) == before
+
+
+@pytest.mark.parametrize("victim", ["input", "output"])
+def test_report_that_is_a_video_is_refused(tmp_path, livestyle_home, video, victim):
+    out = tmp_path / "styled.mp4"
+    if victim == "output":
+        out.write_bytes(b"an earlier recording")
+    target = video if victim == "input" else out
+    before = sha(target)
+    p = run_cli(livestyle_home, "--input", str(video), "--output", str(out), "--report", str(target))
+    msg = one_line_error(p)
+    assert "--report" in msg
+    assert sha(target) == before
+
+
+def test_report_into_a_folder_fails_before_the_run(tmp_path, livestyle_home, video):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    p = run_cli(livestyle_home, "--input", str(video), "--output", "null", "--report", str(folder))
+    msg = one_line_error(p)
+    assert "folder" in msg
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_report_in_an_unwritable_place_fails_before_the_run(tmp_path, livestyle_home, video):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    p = run_cli(livestyle_home, "--input", str(video), "--output", "null", "--report", str(blocker / "r.json"))
+    one_line_error(p)
+
+
+@pytest.mark.parametrize("flags", [["--size", "16x16"], ["--infer-size", "16x16"], ["--size", "17x9"]])
+def test_tiny_sizes_are_refused_up_front(tmp_path, livestyle_home, video, flags):
+    out = tmp_path / "out.mp4"
+    p = run_cli(livestyle_home, "--input", str(video), "--output", str(out), *flags)
+    msg = one_line_error(p)
+    assert "too small" in msg and "32" in msg
+    assert not out.exists() and not list(tmp_path.glob("*partial*"))
+
+
+def test_a_tiny_video_is_refused(tmp_path, livestyle_home):
+    tiny = tmp_path / "tiny.avi"
+    w = cv2.VideoWriter(str(tiny), cv2.VideoWriter_fourcc(*"MJPG"), 30, (17, 9))
+    for i in range(5):
+        w.write(np.full((9, 17, 3), i * 40, np.uint8))
+    w.release()
+    out = tmp_path / "out.mp4"
+    p = run_cli(livestyle_home, "--input", str(tiny), "--output", str(out))
+    msg = one_line_error(p)
+    assert re.search(r"\b1[67]x[89]\b", msg) and ("small" in msg or "32" in msg)  # MJPG may round to 16x8
+    assert not out.exists()
+
+
+def test_report_states_what_was_written(tmp_path, livestyle_home, video):
+    """An odd --size: the report's size is the size of the frames in the file."""
+    out, rep = tmp_path / "odd.avi", tmp_path / "r.json"
+    p = run_cli(livestyle_home, "--input", str(video), "--output", str(out), "--size", "135x99", "--report", str(rep))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(rep.read_text())
+    cap = cv2.VideoCapture(str(out))
+    ok, img = cap.read()
+    assert ok
+    assert r["size"] == [img.shape[1], img.shape[0]]
