@@ -584,26 +584,10 @@ class Pipeline:
 
 def _resolve_style(spec: str | None, styles) -> tuple[dict[str, float], object]:
     """``--style`` -> (look weights, the pack to build the first runner from)."""
-    from livestyle.styles import find_style
+    from livestyle.styles import find_style, parse_blend
 
-    if spec and ("," in spec or (":" in spec and not Path(spec).exists() and "://" not in spec)):
-        import livestyle.styles as styles_mod
-
-        parse = getattr(styles_mod, "parse_blend", None)
-        if parse is not None:
-            weights = parse(spec)
-        else:
-            from livestyle.controls import normalise_weights
-
-            weights = {}
-            for part in spec.split(","):
-                name, _, w = part.strip().partition(":")
-                try:
-                    weights[name.strip()] = float(w) if w.strip() else 1.0
-                except ValueError:
-                    raise UsageError(f"--style {spec!r}: the weight {w!r} of {name!r} is not a number.",
-                                     fix="Write a blend like pastel:0.7,mono:0.3.") from None
-            weights = normalise_weights(weights, [s.name for s in styles])
+    if spec and ("," in spec or (":" in spec and not Path(spec).exists())):
+        weights = parse_blend(spec, packs=styles)
         first = next(s for s in styles if s.name == max(weights, key=weights.get))
         return weights, first
     style = find_style(spec)  # unknown style: fail before opening devices
@@ -666,10 +650,9 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
             size = pipe.infer_size if pipe is not None else infer_size
             return create_runner(choice.backend, pack, infer_size=size).runner
 
-        import livestyle.styles as styles_mod
+        from livestyle.styles import expand
 
-        expand = getattr(styles_mod, "expand", None)
-        bank = RunnerBank(packs, make_runner, expand=(lambda n: expand(n)) if expand else None)
+        bank = RunnerBank(packs, make_runner, expand=lambda name: expand(name, packs=styles))
         bank.add(first, choice.runner)
         controls = Controls([s.name for s in styles], weights=weights, strength=cfg.strength)
         sink.open(out_size, fps)

@@ -50,6 +50,7 @@ class RunnerBank:
         self.packs = dict(packs)
         self.make_runner = make_runner
         self._expand = expand
+        self._expanded: dict[str, dict[str, float]] = {}  # look name -> base looks (mixes are few and fixed)
         self._runners: dict[str, Runner] = {}
         self._loading: set[str] = set()
         self._failed: dict[str, str] = {}
@@ -70,7 +71,10 @@ class RunnerBank:
         """Saved mixes expanded into the looks stored in model files; sums are kept."""
         out: dict[str, float] = {}
         for name, w in weights.items():
-            parts = self._expand(name) if self._expand is not None else {name: 1.0}
+            parts = self._expanded.get(name)
+            if parts is None:
+                parts = dict(self._expand(name)) if self._expand is not None else {name: 1.0}
+                self._expanded[name] = parts
             for base, bw in parts.items():
                 out[base] = out.get(base, 0.0) + w * bw
         return out
