@@ -1,0 +1,64 @@
+"""The adaptive quality controller, fed measured-looking work times on a simulated clock."""
+
+from __future__ import annotations
+
+from livestyle.adaptive import AdaptiveQuality, levels_for
+
+
+def feed(ctl, t0, seconds, work_s, fps=30.0, dropped=0):
+    """Frames every 1/fps s from t0 with the given work time; returns (end time, sizes changed to)."""
+    t, changes = t0, []
+    while t < t0 + seconds:
+        new = ctl.observe(t, work_s, dropped, t)
+        if new is not None:
+            changes.append(new)
+        t += 1 / fps
+    return t, changes
+
+
+def test_levels_keep_aspect_and_shrink():
+    lv = levels_for((512, 288))
+    assert lv[0] == (512, 288) and lv[-1] == (192, 112)
+    assert all(a[0] > b[0] for a, b in zip(lv, lv[1:]))
+    assert all(w % 8 == 0 and h % 8 == 0 for w, h in lv)
+    assert levels_for((320, 240))[0] == (320, 240)
+
+
+def test_steps_down_under_load_and_back_up_when_it_goes():
+    ctl = AdaptiveQuality((512, 288), 30.0)
+    t, down = feed(ctl, 0.0, 3.0, work_s=0.040)       # 40 ms of work per 33 ms frame: too slow
+    assert down and down[0] == (448, 256) and ctl.level >= 2
+    assert all(c.to_size[0] < c.from_size[0] for c in ctl.changes)
+    level_loaded = ctl.level
+    t, _ = feed(ctl, t, 1.0, work_s=0.040 * 0.5)      # smaller size: fits now, nothing moves at once
+    t, up = feed(ctl, t, 30.0, work_s=0.004)          # the load went away: back up, step by step
+    assert up and ctl.level < level_loaded and ctl.size == (512, 288)
+    assert ctl.n_changes == len(ctl.changes)
+
+
+def test_one_slow_frame_changes_nothing():
+    ctl = AdaptiveQuality((512, 288), 30.0)
+    t, _ = feed(ctl, 0.0, 2.0, work_s=0.010)
+    assert ctl.observe(t, 0.5, 0, t) is None
+    t, changes = feed(ctl, t + 1 / 30, 2.0, work_s=0.010)
+    assert not changes and ctl.level == 0
+
+
+def test_drops_alone_step_down():
+    ctl = AdaptiveQuality((512, 288), 30.0)
+    _, changes = feed(ctl, 0.0, 2.0, work_s=0.010, dropped=1)
+    assert changes and "drops" in ctl.changes[0].reason
+
+
+def test_a_borderline_level_is_held_off_longer_each_time():
+    """Work that only fits one level down must not make the controller bounce every few seconds."""
+    ctl = AdaptiveQuality((512, 288), 30.0)
+    cost = {0: 0.034, 1: 0.012}  # level 0 is too slow; level 1 has room (scaled estimate says level 0 fits)
+    t, n_up = 0.0, 0
+    for _ in range(int(120 * 30)):
+        lvl = ctl.level
+        new = ctl.observe(t, cost.get(ctl.level, 0.01), 0, t)
+        if new is not None and ctl.level < lvl:
+            n_up += 1
+        t += 1 / 30
+    assert n_up <= 5  # holds of 3, 6, 12, 24, 48 s within two minutes
