@@ -137,6 +137,7 @@ def _refresh_clicked(props, prop):
     CONTROLLER.submit("looks")
     looks = obs.obs_properties_get(props, "look")
     obs.obs_property_list_clear(looks)
+    obs.obs_property_list_add_string(looks, "(keep the current look)", "")
     for name in CONTROLLER.looks:  # the list fetched by the previous click (the worker fills it)
         obs.obs_property_list_add_string(looks, name, name)
     return True
@@ -147,6 +148,7 @@ def script_properties():
     obs.obs_properties_add_text(props, "control_url", "Control address", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_text(props, "token", "Token", obs.OBS_TEXT_PASSWORD)
     looks = obs.obs_properties_add_list(props, "look", "Look", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
+    obs.obs_property_list_add_string(looks, "(keep the current look)", "")
     for name in CONTROLLER.looks:
         obs.obs_property_list_add_string(looks, name, name)
     obs.obs_properties_add_button(props, "refresh", "Refresh looks", _refresh_clicked)

@@ -101,8 +101,12 @@ def write_config(home: Path, *, port: int, password: str, width: int = 640, heig
 
 
 def start_obs(tmp: Path, *, password: str = "livestyle-test", fps: int = 30, script: Path | None = None,
-              script_settings: dict | None = None, timeout: float = 60.0) -> ObsProcess:
-    """Start OBS headless with a fresh HOME under ``tmp``; return once its websocket answers GetVersion."""
+              script_settings: dict | None = None, timeout: float = 60.0, display: int | None = None) -> ObsProcess:
+    """Start OBS headless with a fresh HOME under ``tmp``; return once its websocket answers GetVersion.
+
+    ``display`` fixes the X display number (for screenshots of OBS's windows; its X authority file is
+    ``tmp/Xauthority``); by default xvfb-run picks a free one.
+    """
     from livestyle.obs.client import ObsClient, ObsError
 
     home = tmp / "obs-home"
@@ -117,7 +121,7 @@ def start_obs(tmp: Path, *, password: str = "livestyle-test", fps: int = 30, scr
     log_path = tmp / "obs-stdout.txt"
     with open(log_path, "wb") as logf:
         proc = subprocess.Popen(
-            [XVFB_RUN, "-a", "-s", "-screen 0 1280x800x24", OBS_BIN, "--multi", "--disable-updater",
+            [XVFB_RUN, *(["-n", str(display), "-f", str(tmp / "Xauthority")] if display is not None else ["-a"]), "-s", "-screen 0 1280x800x24", OBS_BIN, "--multi", "--disable-updater",
              "--disable-shutdown-check", "--collection", "Test", "--profile", "Test", "--scene", "Scene"],
             env=env, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     obs = ObsProcess(proc=proc, home=home, url=f"ws://127.0.0.1:{port}", password=password, log_path=log_path)

@@ -1,0 +1,115 @@
+"""What the network output costs the pipeline: StreamSink.send() time per 720p frame with N clients.
+
+Feeds 1280x720 frames (the demo scene, so JPEG sizes are realistic) at
+--fps to a StreamSink with --clients readers attached (multipart JPEG readers
+that read every byte, plus optionally Matroska ones), and reports the
+distribution of the send() call (what the pipeline's output thread pays) and,
+separately, the encoder thread's JPEG time per frame (CPU the sink takes on
+another thread, shared by all clients), frames delivered per client and drops.
+
+    .venv/bin/python benchmarks/stream_cost.py --clients 2 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+
+from livestyle.frame import Frame  # noqa: E402
+from livestyle.sinks.stream import StreamSink  # noqa: E402
+from livestyle.sources.demo import DemoSource  # noqa: E402
+
+
+def pct(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+class Reader(threading.Thread):
+    def __init__(self, sink: StreamSink, fmt: str):
+        super().__init__(daemon=True)
+        self.conn = http.client.HTTPConnection("127.0.0.1", sink.port, timeout=10)
+        self.conn.request("GET", f"{sink.path}?format={fmt}&token={sink.token}")
+        self.resp = self.conn.getresponse()
+        self.bytes = 0
+        self.stop = False
+
+    def run(self):
+        while not self.stop:
+            data = self.resp.read1(1 << 16)
+            if not data:
+                return
+            self.bytes += len(data)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--format", choices=("mjpeg", "mkv"), default="mkv")
+    ap.add_argument("--fps", type=float, default=30.0)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--size", default="1280x720")
+    args = ap.parse_args()
+    w, h = (int(v) for v in args.size.split("x"))
+
+    demo = DemoSource(size=(w, h), fps=args.fps)
+    demo.open()
+    frames = [demo.read() for _ in range(60)]
+    demo.close()
+    enc = []
+    for img in frames[:30]:
+        t = time.perf_counter()
+        cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), 80])
+        enc.append(time.perf_counter() - t)
+
+    sink = StreamSink(port=0)
+    sink.open((w, h), args.fps)
+    readers = [Reader(sink, args.format) for _ in range(args.clients)]
+    for r in readers:
+        r.start()
+    while sink.clients < args.clients:
+        time.sleep(0.01)
+    send = []
+    t0 = time.perf_counter()
+    i = 0
+    while time.perf_counter() - t0 < args.seconds:
+        due = t0 + i / args.fps
+        d = due - time.perf_counter()
+        if d > 0:
+            time.sleep(d)
+        f = Frame(image=frames[i % len(frames)], index=i)
+        t = time.perf_counter()
+        sink.send(f)
+        send.append(time.perf_counter() - t)
+        i += 1
+    time.sleep(0.5)
+    result = {
+        "size": f"{w}x{h}", "fps": args.fps, "clients": args.clients, "format": args.format, "frames": i,
+        "send_ms": {"median": round(1000 * statistics.median(send), 4), "p95": round(1000 * pct(send, 0.95), 4),
+                    "max": round(1000 * max(send), 3)},
+        "encode_ms_per_frame_other_thread": {"median": round(1000 * statistics.median(enc), 2),
+                                             "p95": round(1000 * pct(enc, 0.95), 2)},
+        "frames_encoded": sink.frames_encoded, "client_drops": sink.client_drops,
+        "mbytes_per_client": [round(r.bytes / 1e6, 1) for r in readers],
+        "extra_delay_ms": round(1000 * sink.extra_delay_s, 2),
+    }
+    for r in readers:
+        r.stop = True
+    sink.close()
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
