@@ -249,3 +249,55 @@ def test_eval_with_a_teacher(random_pack, small_dataset, tmp_path):
     assert rep["summary"]["student_teacher_gap_db"] == pytest.approx(t["psnr"] - s["psnr"])
     assert rep["temporal"]["clips"][clip.name]["teacher"] > 0
     assert all(e["student_vs_teacher_psnr"] is not None for e in rep["per_image"])
+
+
+def test_eval_of_an_engine_look_goes_through_the_runtime_runner(small_dataset, tmp_path):
+    """Each look of a multi-look engine is measured through create_runner with its own one-hot weights."""
+    import onnxruntime as ort
+
+    from livestyle.export.lut import random_engine_pack
+    from livestyle.quality.evaluate import EvalConfig, evaluate
+    from livestyle.styles.pack import load_pack
+
+    folder = random_engine_pack(tmp_path, ["a", "b"], seed=3, meta={"a": {"look": "pastel"}, "b": {"look": "pastel"}})
+    clip = sorted((small_dataset / "clips").glob("*.avi"))[0]
+    reps = {n: evaluate(load_pack(folder, look=n), EvalConfig(data=small_dataset, clip=clip,
+                                                               report=tmp_path / f"{n}.json")) for n in "ab"}
+    # the numbers differ between the looks (so the weights reached the engine) ...
+    assert reps["a"]["images"]["student"]["psnr"] != reps["b"]["images"]["student"]["psnr"]
+    # ... and equal what a raw ONNX Runtime session gives for look b
+    from livestyle.quality.dataset import read_test_set
+    from livestyle.quality.metrics import psnr
+
+    sess = ort.InferenceSession(str(folder / "engine.onnx"), providers=["CPUExecutionProvider"])
+    vals = []
+    for _, inp, target in read_test_set(small_dataset):
+        h, w = inp.shape[0] // 4 * 4, inp.shape[1] // 4 * 4
+        inp, target = inp[:h, :w], target[:h, :w]
+        out = sess.run(None, {"bgr": np.ascontiguousarray(inp)[None], "weights": np.array([[0, 1]], np.float32)})[0][0]
+        vals.append(psnr(out, target))
+    assert reps["b"]["images"]["student"]["psnr"] == pytest.approx(float(np.mean(vals)), abs=1e-6)
+
+
+def test_heldout_report_and_description_of_a_colour_look():
+    import torch
+
+    from livestyle.models.lut import AdaptiveLUT, LutConfig, identity_lut
+    from livestyle.quality.heldout import colour_distance, describe_lut, heldout_report
+
+    rng = np.random.default_rng(0)
+    content = [rng.integers(0, 256, (80, 100, 3), dtype=np.uint8) for _ in range(3)]
+    warm = AdaptiveLUT(LutConfig(grid=9)).eval()
+    with torch.no_grad():  # lifted blacks, warmer: +R -B
+        warm.basis[0] = 0.8 * identity_lut(9) + 0.2 + torch.tensor([-0.1, 0.0, 0.1]).reshape(3, 1, 1, 1)
+    d = describe_lut(warm)
+    assert d["black_level"] > 12 and d["midgrey_cast"]["red"] > d["midgrey_cast"]["blue"]
+    assert "lifted blacks" in d["text"] and "warmer" in d["text"]
+    ident = AdaptiveLUT(LutConfig(grid=9)).eval()
+    assert describe_lut(ident)["text"] == "a subtle grade close to the input"
+    styled = [np.clip(im.astype(int) + 30, 0, 255).astype(np.uint8) for im in content]
+    # a set against itself: only the pixel subsampling differs; a +30 shift shows as about 30 levels
+    assert colour_distance(content, content) < 1.0 and 20 < colour_distance(content, styled) < 40
+    rep = heldout_report(ident, content, content)
+    assert rep["colour_distance_styled"] == pytest.approx(rep["colour_distance_input"], abs=0.01)
+    assert rep["warping_error_ratio"] == pytest.approx(1.0, abs=0.02)  # the identity adds no flicker

@@ -62,11 +62,13 @@ def identity_lut(grid: int) -> torch.Tensor:
 
 
 def thumbnail(x: torch.Tensor, side: int) -> torch.Tensor:
-    """(N, 3, H, W) -> (N, 3, side, side): bilinear to 4*side, then 4x4 box average (little aliasing).
+    """(N, 3, H, W) -> (N, 3, side, side): every 2nd pixel, bilinear to 4*side, then a 4x4 box average.
 
-    The same two ops run in training and in the exported graph.
+    The same ops run in training and in the exported graph (where the stride-2
+    slice comes before the layout change, so only a quarter of the frame is
+    transposed).  Values keep their scale (0..255 in, 0..255 out).
     """
-    big = F.interpolate(x, size=(4 * side, 4 * side), mode="bilinear", align_corners=False)
+    big = F.interpolate(x[:, :, ::2, ::2], size=(4 * side, 4 * side), mode="bilinear", align_corners=False)
     return F.avg_pool2d(big, 4)
 
 
@@ -209,35 +211,38 @@ class LookEngine(nn.Module):
         t = cfg.table
         self.register_buffer("index_scale", torch.tensor([float(t * t), float(t), 1.0]).reshape(3, 1))
 
-    def mix(self, xf_nchw: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """(1, K*bases) coefficients of every basis LUT for a frame (1, 3, H, W) float BGR 0..255.
+    def mix(self, half: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(1, K*bases) coefficients of every basis LUT, from every 2nd pixel of the frame (1, 3, H/2, W/2), 0..255.
 
-        The thumbnail is taken on the 0..255 values and normalised after (both
-        steps are linear, so this equals :func:`thumbnail` of the [-1, 1] frame).
+        Equals :func:`thumbnail` of the [-1, 1] frame: the stride-2 slice is
+        taken first, and the thumbnail is normalised after (resize and box
+        average are linear).
         """
-        thumb = thumbnail(xf_nchw, self.cfg.thumb) * (2.0 / 255.0) - 1.0
+        big = F.interpolate(half, size=(4 * self.cfg.thumb, 4 * self.cfg.thumb), mode="bilinear", align_corners=False)
+        thumb = F.avg_pool2d(big, 4) * (2.0 / 255.0) - 1.0
         a = self.head(self.body(thumb).mean(dim=(2, 3), keepdim=True))  # (1, K*m, 1, 1)
         a = a.reshape(self.n_looks, self.cfg.bases)
         return (a * weights.reshape(self.n_looks, 1)).reshape(1, -1)
 
     def table(self, coeffs: torch.Tensor) -> torch.Tensor:
-        """The frame's lookup table, float32 (table**3, 3) of integer levels 0..255; row b*T*T + g*T + r.
+        """The frame's lookup table, float32 (table**3, 3) of levels in [0, 256); row b*T*T + g*T + r.
 
-        ``basis`` is stored channel-last ``[b, g, r, c]`` and pre-scaled by 127.5,
-        so the blended LUT is already in levels (minus the 128 offset); each
-        axis is then resampled by one broadcast MatMul, keeping the channel
-        last, so no large transpose is ever needed.
+        ``basis`` is stored channel-last ``[b, g, r, c]`` and pre-scaled by
+        127.5, so the blended lattice plus 128 is in levels (+0.5 for rounding:
+        the final cast truncates).  It is clipped to 0..255 on the small
+        lattice; each axis is then resampled by one broadcast MatMul (a convex
+        combination, so the range holds), keeping the channel last: no large
+        transpose and no per-entry op on the big table.
         """
         g, t = self.cfg.grid, self.cfg.table
-        lut = (coeffs @ self.basis).reshape(g * g, g, 3)          # [b g, r, c]
+        lut = torch.clamp(coeffs @ self.basis + 128.0, 0.0, 255.0).reshape(g * g, g, 3)  # [b g, r, c]
         lut = (self.interp @ lut).reshape(g, g, t * 3)            # [b, g, R c]
         lut = (self.interp @ lut).reshape(g, t * t * 3)           # [b, G R c]
-        lut = self.interp @ lut                                   # [B, G R c]
-        return torch.floor(torch.clamp(lut.reshape(t * t * t, 3) + 128.0, 0.0, 255.0))
+        return (self.interp @ lut).reshape(t * t * t, 3)          # [B G R, c]
 
     def forward(self, bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        xf_nchw = bgr.permute(0, 3, 1, 2).to(torch.float32)                # (1, 3, H, W) 0..255
-        table = self.table(self.mix(xf_nchw, weights))
+        half = bgr[:, ::2, ::2, :].permute(0, 3, 1, 2).to(torch.float32)   # (1, 3, H/2, W/2) 0..255
+        table = self.table(self.mix(half, weights))
         cells = torch.floor(bgr.to(torch.float32) * (self.cfg.table / 256.0))  # (1, H, W, 3) 0..T-1
         index = (cells @ self.index_scale).to(torch.int64)                 # (1, H, W, 1)
         out = table[index.squeeze(3)]                                      # (1, H, W, 3)

@@ -65,3 +65,25 @@ def write_engine_pack(out_dir: str | os.PathLike, looks: list[tuple[str, Adaptiv
         for f in tmp.iterdir():
             os.chmod(f, 0o666 & ~umask)
     return final, parity
+
+
+def merge_looks(looks: list, out_dir: str | os.PathLike, folder_name: str, *,
+                extra_meta: dict[str, dict] | None = None, shared: dict | None = None) -> tuple[Path, int]:
+    """One engine pack from installed colour looks (:class:`StylePack` of engine looks), in the given order.
+
+    Each look keeps its own metadata (look, metrics, recipe), updated with
+    ``extra_meta[name]``; returns (folder, parity).  Raises TrainingError
+    for a look that is not a colour (engine) look.
+    """
+    from livestyle.models.loading import load_look_net
+
+    entries = []
+    for pack in looks:
+        if pack.look_index is None:
+            raise TrainingError(f"Style {pack.name!r} is not a colour look (format {pack.format_version}, no engine); "
+                                "only adaptive-LUT looks can share an engine.",
+                                fix="Train it with `livestyle train` (the colour path is the default).")
+        meta = {k: v for k, v in pack.meta.items() if k in ("look", "metrics", "recipe", "description")}
+        meta.update((extra_meta or {}).get(pack.name, {}))
+        entries.append((pack.name, load_look_net(pack), meta))
+    return write_engine_pack(out_dir, entries, folder_name=folder_name, shared=shared)

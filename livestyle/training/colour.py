@@ -13,7 +13,10 @@ content).  Per step (A = content crops, B = style crops):
   collapsed;
 * LUT regularisers (Zeng et al. 2020): smoothness (here on the lattice's
   second differences, so a linear grade costs nothing) and monotonicity (an
-  output channel never falls where its own input channel rises: no hue flips).
+  output channel never falls where its own input channel rises: no hue flips);
+* steadiness: the LUT chosen for a crop and for the same crop shifted and
+  zoomed by a few percent (what a moving camera does between frames) must
+  agree, so the grade does not pump with motion.
 
 Exact resume works as in :mod:`livestyle.training.trainer`: everything random
 in a step comes from ``np.random.default_rng([seed, rank, COLOUR_STAGE, step])``;
@@ -42,7 +45,7 @@ from livestyle.models.lut import AdaptiveLUT, LutConfig, monotonicity
 from livestyle.training import checkpoint as ckpt
 from livestyle.training import dist
 from livestyle.training.data import ImageSet, load_images
-from livestyle.training.losses import lsgan
+from livestyle.training.losses import lsgan, random_similarity, warp
 from livestyle.training.progress import LossLog, draw_curves, sample_grid, write_png
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ class ColourConfig:
     w_cycle: float = 2.0
     w_smooth: float = 5.0         # squared second differences of the lattice
     w_monotone: float = 10.0
+    w_steady: float = 20.0        # |LUT(x) - LUT(x moved)|: the per-frame mix must not pump with small motion
     projections: int = 16         # random directions of the sliced Wasserstein distance
     checkpoint_every: int = 200
     sample_every: int = 200
@@ -132,7 +136,7 @@ def validate(cfg: ColourConfig) -> None:
     if 2 ** (cfg.disc_layers + 1) > cfg.size:
         raise TrainingError(f"--disc-layers {cfg.disc_layers} is too deep for {cfg.size} px crops.",
                             fix="Use fewer layers or a larger --size.")
-    if min(cfg.w_adversarial, cfg.w_colour, cfg.w_cycle, cfg.w_smooth, cfg.w_monotone) < 0:
+    if min(cfg.w_adversarial, cfg.w_colour, cfg.w_cycle, cfg.w_smooth, cfg.w_monotone, cfg.w_steady) < 0:
         raise TrainingError("Loss weights must be >= 0.", fix="0 turns a term off.")
 
 
@@ -246,8 +250,11 @@ def _step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> dict[str,
     luts = torch.cat([luts_G, luts_F])
     smooth = curvature(luts)
     mono = monotonicity(luts)
+    theta = random_similarity(rng, real_A.shape[0], cfg.size, max_shift_px=cfg.size * 0.08, max_scale=0.08)
+    moved = warp(real_A, theta)
+    steady = (G.luts(G.mix(moved)) - luts_G).abs().mean()
     loss = (cfg.w_adversarial * adv + cfg.w_colour * colour + cfg.w_cycle * cycle
-            + cfg.w_smooth * smooth + cfg.w_monotone * mono)
+            + cfg.w_smooth * smooth + cfg.w_monotone * mono + cfg.w_steady * steady)
     run.opt_G.zero_grad(set_to_none=True)
     loss.backward()
     run.opt_G.step()
@@ -262,7 +269,7 @@ def _step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> dict[str,
     loss_D.backward()
     run.opt_D.step()
     return {"adv": adv.item(), "colour": colour.item(), "cycle": cycle.item(), "smooth": smooth.item(),
-            "mono": mono.item(), "D": loss_D.item(), "lr": lr}
+            "mono": mono.item(), "steady": steady.item(), "D": loss_D.item(), "lr": lr}
 
 
 def _check_resume_config(cfg: ColourConfig, saved: ColourConfig, explicit: set[str]) -> ColourConfig:
@@ -405,7 +412,7 @@ def _train(cfg: ColourConfig, ctx: dist.DistContext, *, resume: bool, explicit: 
                   "seed": cfg.seed, "world_size": ctx.world, "wall_seconds": {"train": round(run.seconds, 1)},
                   "machine": machine_info(ctx.device),
                   "losses": {k: getattr(cfg, k) for k in ("w_adversarial", "w_colour", "w_cycle", "w_smooth",
-                                                          "w_monotone")},
+                                                          "w_monotone", "w_steady")},
                   "discriminator": {"width": cfg.disc_width, "layers": cfg.disc_layers}}
         t0 = time.perf_counter()
         pack_path, parity = write_engine_pack(cfg.out_dir, [(cfg.name, G, {"look": cfg.look, "metrics": metrics,
