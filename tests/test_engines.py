@@ -617,3 +617,25 @@ def test_make_fp16_onnx_keeps_resize_scales_float32_and_converts_scalar_constant
                       "hi": TensorProto.FLOAT16}
     x = np.arange(72, dtype=np.uint8).reshape(1, 4, 6, 3) * 3
     assert np.array_equal(_run_ort(src, x), _run_ort(dst, x))  # halving small integers is exact in fp16
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_tensorrt_preparation_keeps_a_multi_look_engine_within_one_level(tmp_path, fp16):
+    """The ONNX rewrite TensorRT builds from keeps the colour engine's output (run here by ONNX Runtime)."""
+    import onnxruntime as ort
+
+    from livestyle.export.lut import random_engine_pack
+
+    folder = random_engine_pack(tmp_path, ["a", "b"], seed=1)
+    prepared = eng.prepare_onnx_for_tensorrt(folder / "engine.onnx", tmp_path / "trt.onnx", fp16=fp16)
+    ref = ort.InferenceSession(str(folder / "engine.onnx"), providers=["CPUExecutionProvider"])
+    got = ort.InferenceSession(str(prepared), providers=["CPUExecutionProvider"])
+    types = {i.name: i.type for i in got.get_inputs()}
+    assert types["bgr"] == "tensor(uint8)" and got.get_outputs()[0].type == "tensor(uint8)"
+    # FP16 graphs take the look weights in float16 (the TensorRT runner must feed them so)
+    assert types["weights"] == ("tensor(float16)" if fp16 else "tensor(float)")
+    x = np.random.default_rng(0).integers(0, 256, (1, 72, 128, 3), dtype=np.uint8)
+    w = np.array([[0.3, 0.7]], np.float32)
+    a = ref.run(None, {"bgr": x, "weights": w})[0].astype(int)
+    b = got.run(None, {"bgr": x, "weights": w.astype(np.float16) if fp16 else w})[0].astype(int)
+    assert np.abs(a - b).max() <= 1

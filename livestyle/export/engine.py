@@ -654,10 +654,14 @@ def tensorrt_builder(request: BuildRequest, out: BinaryIO) -> None:
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)) or "no details"
         raise BackendError(f"TensorRT could not parse {request.onnx_path.name}: {errors[:400]}.",
                            fix="Re-export the style with `livestyle train --resume`, or use --backend torch.")
-    if network.num_inputs != 1 or network.num_outputs != 1:
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    images = [t for t in inputs if t.name != "weights"]
+    looks = [t for t in inputs if t.name == "weights"]  # a multi-look engine: float32 (1, K), a fixed shape
+    if len(images) != 1 or len(looks) > 1 or network.num_outputs != 1:
         raise ModelError(f"{request.onnx_path.name} has {network.num_inputs} inputs and {network.num_outputs} "
-                         "outputs; expected 1 and 1.", fix="Re-export the style pack.")
-    inp, outp = network.get_input(0), network.get_output(0)
+                         "outputs; expected an image input (plus an optional 'weights' input) and 1 output.",
+                         fix="Re-export the style pack.")
+    inp, outp = images[0], network.get_output(0)
     if inp.dtype != trt.uint8 or outp.dtype != trt.uint8:
         raise ModelError(f"{request.onnx_path.name} takes {inp.dtype} and returns {outp.dtype}; expected uint8 "
                          "BGR in and out.", fix="Re-export the style pack.")
