@@ -240,7 +240,7 @@ class StreamSink(Sink):
             log.warning("the network output listens on %s, reachable from other machines; anyone with the token "
                         "can watch. Use 127.0.0.1 unless you need it.", self.host)
         handler = _make_handler(self)
-        server_cls = _DualStackServer if ":" in self.host else ThreadingHTTPServer
+        server_cls = _DualStackServer if ":" in self.host else _Server
         try:
             self._server = server_cls((self.host, self.port), handler)
         except OSError as e:
@@ -322,7 +322,14 @@ class StreamSink(Sink):
         client.slot.close()
 
 
-class _DualStackServer(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # a broken client must not print a traceback
+        log.debug("network output: error serving %s", client_address, exc_info=True)
+
+
+class _DualStackServer(_Server):
     address_family = socket.AF_INET6
 
 
@@ -380,25 +387,30 @@ def _make_handler(sink: StreamSink):
                 return self._refuse(400, f"Unknown format {fmt!r}: use mkv (OBS) or mjpeg (browsers)")
             if sink._size is None:
                 return self._refuse(503, "The stream is not running")
-            self.send_response(200)
-            ctype = "video/x-matroska" if fmt == "mkv" else f"multipart/x-mixed-replace; boundary={BOUNDARY}"
-            self.send_header("Content-Type", ctype)
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command == "HEAD":
-                return None
-            self._stream(fmt)
+            client = _Client(self.address_string(), fmt)
+            if self.command != "HEAD":
+                sink._add(client)  # before the headers: a client that has them gets every later frame
+            try:
+                self.send_response(200)
+                ctype = "video/x-matroska" if fmt == "mkv" else f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+                self.send_header("Content-Type", ctype)
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self._stream(fmt, client)
+            except (OSError, ValueError) as e:  # the client left before its headers were sent
+                log.info("network output: client %s left (%s)", client.peer, type(e).__name__)
+            finally:
+                sink._remove(client)
             return None
 
-        def _stream(self, fmt: str) -> None:
-            client = _Client(self.address_string(), fmt)
+        def _stream(self, fmt: str, client: _Client) -> None:
             self.connection.settimeout(sink.client_timeout)
             try:
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-            sink._add(client)
             log.info("network output: %s client %s connected", fmt, client.peer)
             t0: float | None = None
             last_ms = -1
@@ -434,8 +446,6 @@ def _make_handler(sink: StreamSink):
             except (OSError, ValueError) as e:  # the client went away, or stalled past client_timeout
                 log.info("network output: client %s left after %d frames (%s)", client.peer, client.frames,
                          type(e).__name__)
-            finally:
-                sink._remove(client)
 
         def _peer_closed(self) -> bool:
             """True when the client has hung up (readable with no data) while no frame was due."""
