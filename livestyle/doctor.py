@@ -85,7 +85,7 @@ def _cpu() -> dict:
 def _gpu() -> dict:
     """GPU names and driver: from nvidia-smi when present, else the /proc driver line."""
     info: dict = {"driver": None, "gpus": [], "note": ""}
-    from livestyle.export.engine import _read_driver_version
+    from livestyle.export.trt_build import read_driver_version as _read_driver_version
 
     info["driver"] = _read_driver_version()
     smi = shutil.which("nvidia-smi")

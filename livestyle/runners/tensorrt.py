@@ -86,7 +86,7 @@ class TensorRTRunner(Runner):
             raise BackendError(f"The tensorrt backend cannot run here: {status.reason}.", fix=status.fix)
         import torch
 
-        from livestyle.export.engine import EngineCache, _trt_logger, ensure_engine_entry, import_tensorrt
+        from livestyle.export.engine import EngineCache, ensure_engine_entry, import_tensorrt, trt_logger as _trt_logger
 
         trt = import_tensorrt()
         cache = self.cache if self.cache is not None else EngineCache()
