@@ -365,3 +365,41 @@ def test_live_stream_of_tiny_frames_is_refused(monkeypatch):
         source.close()
     assert "24x16" in str(caught.value) and f"at least {MIN_SIDE}x{MIN_SIDE}" in str(caught.value)
     assert caught.value.fix and "\n" not in str(caught.value)
+
+
+def test_open_source_paces_a_recorded_url_only_with_realtime(http_folder):
+    from livestyle.sources.registry import open_source
+
+    folder, base = http_folder
+    write_test_video(folder / "clip.mkv", frames=10)
+    for realtime in (False, True):
+        source = open_source(f"{base}/clip.mkv", realtime=realtime)
+        source.open()
+        try:
+            assert source.live is realtime and source.recorded is not None
+            assert read_all(source) == list(range(10))
+        finally:
+            source.close()
+
+
+@pytest.mark.slow
+def test_cli_run_on_a_url_to_a_recorded_file_ends_with_every_frame(http_folder, tmp_path, livestyle_home):
+    folder, base = http_folder
+    write_test_video(folder / "clip.mp4", frames=45)
+    target = tmp_path / "styled.mp4"
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "livestyle", "run", "--input", f"{base}/clip.mp4", "--style", "random",
+                           "--strength", "0", "--output", str(target), "--report", str(report)],
+                          env=cli_env(livestyle_home), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rep = json.loads(report.read_text())
+    assert rep["frames_out"] == 45 and rep["dropped"] == 0 and rep["reconnects"] == 0
+    capture = cv2.VideoCapture(str(target))
+    indices = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        indices.append(decode_index(image))
+    capture.release()
+    assert indices == list(range(45))  # every frame once, in order: no drops, no loop

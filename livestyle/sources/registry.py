@@ -37,8 +37,8 @@ def open_source(spec: str, *, size: tuple[int, int] | None = None, fps: float | 
     """Build (not yet open) the source for ``spec``.
 
     ``size``/``fps`` are requests for cameras and the demo (files and URLs
-    keep their own).  ``realtime`` paces files and the demo at their native
-    fps; cameras and URLs are always live.
+    keep their own).  ``realtime`` paces files, URLs to recorded files and
+    the demo at their native fps; cameras and live streams are always live.
     """
     kind, arg = parse_input(spec)
     if kind == "camera":
@@ -46,7 +46,7 @@ def open_source(spec: str, *, size: tuple[int, int] | None = None, fps: float | 
         return CameraSource(int(arg), size=size, fps=fps)
     if kind == "url":
         from livestyle.sources.url import UrlSource
-        return UrlSource(str(arg))
+        return UrlSource(str(arg), realtime=realtime)
     if kind == "demo":
         from livestyle.sources.demo import DemoSource
         return DemoSource(size=size or (1280, 720), fps=fps or 30.0, realtime=realtime)
