@@ -403,3 +403,45 @@ def test_cli_run_on_a_url_to_a_recorded_file_ends_with_every_frame(http_folder, 
         indices.append(decode_index(image))
     capture.release()
     assert indices == list(range(45))  # every frame once, in order: no drops, no loop
+
+
+def _cli_vcam(fake_v4l2, output: Path, home: Path, size: str, frames: int, report: Path, **extra: str):
+    from tests.support.fakecam import fake_device_env
+
+    env = fake_device_env(fake_v4l2, FAKE_DEVICE, output, LIVESTYLE_HOME=str(home),
+                          PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra)
+    return subprocess.run([sys.executable, "-m", "livestyle", "run", "--input", "demo", "--size", size, "--output",
+                           "vcam", "--device", FAKE_DEVICE, "--style", "random", "--max-frames", str(frames),
+                           "--report", str(report)], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_cli_vcam_odd_size_reports_what_the_camera_shows(fake_v4l2, tmp_path, livestyle_home):
+    output, report = tmp_path / "device.raw", tmp_path / "report.json"
+    done = _cli_vcam(fake_v4l2, output, livestyle_home, "321x241", 6, report)
+    assert done.returncode == 0, done.stderr
+    assert "error writing frame" not in done.stderr
+    rep = json.loads(report.read_text())
+    assert rep["size"] == [320, 240] and rep["frames_out"] == 6
+    assert len(read_i420_frames(output, 320, 240)) == 6 and read_format_record(output)["bad_writes"] == 0
+
+
+@pytest.mark.slow
+def test_cli_vcam_device_gone_for_good_fails_with_one_line(fake_v4l2, tmp_path, livestyle_home):
+    output, report = tmp_path / "device.raw", tmp_path / "report.json"
+    done = _cli_vcam(fake_v4l2, output, livestyle_home, "320x240", 40, report, FAKE_V4L2_FAIL_WRITES="5-")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("livestyle: error:")]
+    assert len(errors) == 1 and "failed for 5 frames in a row" in errors[0], done.stderr
+    assert len(read_i420_frames(output, 320, 240)) == 4  # the frames before the device went away
+
+
+@pytest.mark.slow
+def test_cli_vcam_recovers_and_the_report_counts_it(fake_v4l2, tmp_path, livestyle_home):
+    output, report = tmp_path / "device.raw", tmp_path / "report.json"
+    # frame 5 is refused, and so is its retry after the reopen: that frame is lost, frame 6 goes through
+    done = _cli_vcam(fake_v4l2, output, livestyle_home, "320x240", 20, report, FAKE_V4L2_FAIL_WRITES="5-6")
+    assert done.returncode == 0, done.stderr
+    rep = json.loads(report.read_text())
+    assert rep["sink"] == {"errors": 1, "recoveries": 1}
+    assert len(read_i420_frames(output, 320, 240)) == 19

@@ -208,6 +208,7 @@ class VirtualCamSink(Sink):
             if reason is not None:
                 self.last_error = reason
                 return  # this frame is lost; the next one tries again
+        if self._failing:
             self.recoveries += 1
             log.warning("%s works again after a reopen (%d recoveries)", self.description, self.recoveries)
         self._failing = 0
