@@ -229,7 +229,8 @@ def test_run_with_obs_sets_the_offset_to_the_measured_delay_and_restores_it(obs,
            f"stream:{free_port()}", "--obs", obs.url, "--obs-password", obs.password, "--obs-mic", mic,
            "--report", str(report)]
     cmd += ["--max-frames", "150"] if ending == "max-frames" else []
-    proc = subprocess.Popen(cmd, env=cli_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=cli_env(tmp_path / "home"), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
         applied = _poll(lambda: _offset(client, mic) != 20, 40, interval=0.1)
         assert applied, "livestyle never changed the mic offset"
@@ -250,6 +251,36 @@ def test_run_with_obs_sets_the_offset_to_the_measured_delay_and_restores_it(obs,
     assert state["restored"] is True
     # the last offset applied stands for a delay within one frame of the last delay livestyle measured
     assert abs((state["applied_offset_ms"] - 20) - state["delay_ms"]) <= interval_ms + 1, state
+
+
+def test_run_with_a_wrong_obs_password_says_so_once_and_streams_on(obs, client, tmp_path):
+    if "--obs" not in _run_help():
+        pytest.skip("livestyle run has no --obs flag yet")
+    _make_mic(client, "Mic-wrong", 30)
+    report = tmp_path / "report.json"
+    out = subprocess.run([*LIVESTYLE, "run", "--input", "demo", "--realtime", "--size", "160x96", "--output", "null",
+                          "--obs", obs.url, "--obs-password", "wrong", "--obs-mic", "Mic-wrong", "--max-frames", "45",
+                          "--report", str(report)], env=cli_env(tmp_path / "home"), cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if "password" in ln]
+    assert len(lines) == 1 and "Show Connect Info" in lines[0], out.stderr
+    rep = json.loads(report.read_text())
+    assert rep["frames_out"] == 45 and rep["obs"]["connected"] is False
+    assert _offset(client, "Mic-wrong") == 30
+
+
+def test_setup_without_a_url_uses_a_v4l2loopback_device_or_says_what_to_do(obs):
+    from livestyle.obs.setup import loopback_devices
+
+    out = subprocess.run([*LIVESTYLE, "obs", "setup", "--obs", obs.url, "--obs-password", obs.password,
+                          "--name", "ls-vcam", "--timeout", "1", "--json"], env=cli_env(), cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    if loopback_devices():
+        assert json.loads(out.stdout)["kind"] == "v4l2_input", out.stdout + out.stderr
+    else:
+        assert out.returncode == 2
+        assert out.stderr.count("\n") == 1 and "No v4l2loopback device" in out.stderr and "--url" in out.stderr
 
 
 # -- hotkeys -----------------------------------------------------------------------------------------------
@@ -305,7 +336,9 @@ def test_an_obs_hotkey_changes_the_look_at_the_sink(obs, client, control_port, t
     stream_url = f"http://127.0.0.1:{stream_port}/ls?token=stream-token"
     cmd = [*LIVESTYLE, "run", "--input", "demo", "--realtime", "--size", "320x180", "--style", "pastel",
            "--output", stream_url, "--control", f"127.0.0.1:{control_port}", "--control-token", CONTROL_TOKEN]
-    proc = subprocess.Popen(cmd, env=cli_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # an empty LIVESTYLE_HOME: the looks are the bundled ones (mono, pastel, vintage), whatever the developer installed
+    proc = subprocess.Popen(cmd, env=cli_env(tmp_path / "home"), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
     def api_state():
         req = urllib.request.Request(f"http://127.0.0.1:{control_port}/api/state",
