@@ -89,7 +89,7 @@ class Load:
             line = proc.stdout.readline().strip() if proc.stdout else ""  # the child names its encoder
             if proc.poll() is not None and not line:
                 raise RuntimeError("the encode load exited at once")
-            self.description = f"H.264-class encode of 1280x720 at 30 fps in a second process: {line or 'unknown encoder'}"
+            self.description = f"video encode of 1280x720 at 30 fps in a second process: {line or 'unknown encoder'}"
         else:
             raise ValueError(f"unknown load kind {self.kind!r}")
         log.info("started load: %s", self.description)
@@ -199,7 +199,7 @@ class X264:
             raise OSError("x264_picture_alloc failed")
         self._planes = [ctypes.c_void_p.from_buffer(self._pic, 64 + 8 * i).value for i in range(3)]
         self._nals, self._n = ctypes.c_void_p(), ctypes.c_int()
-        self.description = f"libx264 build {self.build} ({self.library}), preset {preset}, 2500 kb/s CBR-like"
+        self.description = f"H.264 by libx264 build {self.build} ({self.library}), preset {preset}, 2500 kb/s"
 
     def encode(self, i420, pts: int) -> int:
         """Encode one frame: ``i420`` uint8, shape (H * 3 // 2, W), contiguous; returns the bytes produced."""
