@@ -74,10 +74,10 @@ def pack_look(pack: StylePack) -> str:
     return look
 
 
-def _crop4(image: np.ndarray) -> np.ndarray:
-    """Crop uint8 (H, W, 3) to the largest multiple-of-4 size (the student's contract)."""
+def _crop4(image: np.ndarray, multiple: int = 4) -> np.ndarray:
+    """Crop uint8 (H, W, 3) to the largest size in multiples of ``multiple`` (the look's size multiple)."""
     h, w = image.shape[:2]
-    return np.ascontiguousarray(image[: h - h % 4, : w - w % 4])
+    return np.ascontiguousarray(image[: h - h % multiple, : w - w % multiple])
 
 
 def look_weights(pack: StylePack) -> np.ndarray | None:
@@ -175,7 +175,7 @@ def evaluate(pack: StylePack, cfg: EvalConfig = EvalConfig()) -> dict:
     rows = []
     per_image = []
     for name, inp, target in tests:
-        inp, target = _crop4(inp), _crop4(target)
+        inp, target = _crop4(inp, pack.size_multiple), _crop4(target, pack.size_multiple)
         stu = student(inp)
         tea = teacher(inp) if teacher else None
         entry = {"name": name, "input": {"psnr": psnr(inp, target), "ssim": ssim(inp, target)},

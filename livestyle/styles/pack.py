@@ -111,6 +111,15 @@ class StylePack:
         return self.look_index is not None
 
     @property
+    def size_multiple(self) -> int:
+        """Frame H and W must be multiples of this: 1 for a colour (LUT) look, 4 for the CNN student."""
+        if self.look_index is not None or self.mix is not None:
+            lut = (self.meta.get("engine") or {}).get("lut") or {}
+            v = lut.get("size_multiple", 1) if isinstance(lut, dict) else 1
+            return v if isinstance(v, int) and v >= 1 else 1
+        return 4  # StudentConfig.size_multiple: two stride-2 stages
+
+    @property
     def default(self) -> bool:
         return self.meta.get("default") is True
 

@@ -126,10 +126,11 @@ def lr_at(step: int, total: int, base: float) -> float:
 
 
 def _validate(cfg: TrainConfig) -> None:
+    m = cfg.student.size_multiple
     for name in ("size", "distill_size"):
         v = getattr(cfg, name)
-        if v % 4 or v < 16:
-            raise TrainingError(f"--{name.replace('_', '-')} must be a multiple of 4 and at least 16, got {v}.",
+        if v % m or v < 16:
+            raise TrainingError(f"--{name.replace('_', '-')} must be a multiple of {m} and at least 16, got {v}.",
                                 fix="Use e.g. --size 128.")
     for name in ("teacher_steps", "student_steps"):
         if getattr(cfg, name) < 0:
