@@ -22,6 +22,7 @@ virtual camera never freezes on its consumers.  Statistics use fixed memory
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import time
@@ -130,9 +131,11 @@ def default_infer_size(size: tuple[int, int], long_side: int = 512) -> tuple[int
     return max(8, int(round(w * scale / 8)) * 8), max(8, int(round(h * scale / 8)) * 8)
 
 
-def align_infer_size(size: tuple[int, int]) -> tuple[int, int]:
-    """Round to multiples of 4 (the generator halves the frame twice)."""
-    return max(4, size[0] // 4 * 4), max(4, size[1] // 4 * 4)
+def align_infer_size(size: tuple[int, int], multiple: int = 4) -> tuple[int, int]:
+    """Round down to multiples of ``multiple`` (the looks' ``size_multiple``: 4 for the CNN student, whose
+    generator halves the frame twice; 1 for colour-LUT looks)."""
+    m = max(1, int(multiple))
+    return max(m, size[0] // m * m), max(m, size[1] // m * m)
 
 
 @dataclass(slots=True)
@@ -639,10 +642,12 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
             raise UsageError(f"The input is {out_size[0]}x{out_size[1]}, too small: livestyle needs at least "
                              f"{MIN_SIDE} pixels on each side.", fix=f"Add --size {max(out_size[0], MIN_SIDE)}x"
                                                                   f"{max(out_size[1], MIN_SIDE)} to scale it up.")
-        infer_size = align_infer_size(cfg.infer_size or default_infer_size(out_size))
+        # the size every installed look accepts (a blend or a switch may reach any of them)
+        multiple = math.lcm(*(int(getattr(s, "size_multiple", 4)) for s in styles))
+        infer_size = align_infer_size(cfg.infer_size or default_infer_size(out_size), multiple)
         fps = float(cfg.fps or source.fps or 30.0)
         # a GPU runs the student at full resolution in a few ms: no need to trade detail for speed
-        cuda_size = align_infer_size(out_size) if cfg.infer_size is None else None
+        cuda_size = align_infer_size(out_size, multiple) if cfg.infer_size is None else None
         choice = create_runner(cfg.backend, first, infer_size=infer_size, cuda_infer_size=cuda_size)
         infer_size = choice.runner.infer_size
 
