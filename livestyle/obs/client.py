@@ -39,6 +39,10 @@ class ObsError(LivestyleError):
     """OBS cannot be reached, refused us, or answered a request with an error."""
 
 
+class ObsAuthError(ObsError):
+    """OBS refused the password, or wants one and none was given (retrying cannot help)."""
+
+
 def auth_string(password: str, salt: str, challenge: str) -> str:
     """The Identify ``authentication`` value for ``password`` (obs-websocket 5 SHA256 scheme)."""
     secret = base64.b64encode(hashlib.sha256((password + salt).encode("utf-8")).digest()).decode("ascii")
@@ -105,7 +109,7 @@ class ObsClient:
             auth = data.get("authentication")
             if auth:
                 if not self.password:
-                    raise ObsError(f"OBS at {self.url} asks for a password and none was given.",
+                    raise ObsAuthError(f"OBS at {self.url} asks for a password and none was given.",
                                    fix=f"Pass --obs-password or set {PASSWORD_ENV} (OBS: Tools -> WebSocket Server "
                                        "Settings -> Show Connect Info).")
                 identify["authentication"] = auth_string(self.password, auth["salt"], auth["challenge"])
@@ -118,7 +122,7 @@ class ObsClient:
             ws.close()
             code = e.rcvd.code if e.rcvd is not None else None
             if code == _CLOSE_AUTH_FAILED:
-                raise ObsError(f"OBS at {self.url} refused the password.",
+                raise ObsAuthError(f"OBS at {self.url} refused the password.",
                                fix=f"Copy it from OBS (Tools -> WebSocket Server Settings -> Show Connect Info) into "
                                    f"--obs-password or {PASSWORD_ENV}.") from None
             if code == _CLOSE_UNSUPPORTED_RPC:

@@ -15,22 +15,74 @@ Rules (issue: "Inside OBS for real"):
 * never stop the stream: connection and password problems log ONE warning
   line with the fix, and :meth:`state` says ``connected: False``;
 * :meth:`ObsLink.close` restores the user's offset (idempotent); the caller
-  runs it on a normal end, Ctrl+C and SIGTERM.
+  runs it on a normal end, Ctrl+C and SIGTERM;
+* a run killed before it could restore (``kill -9``, a power cut) must not
+  make the next run take livestyle's offset for the user's: while an offset
+  is applied, a small record ``{user_offset_ms, applied_offset_ms}`` per OBS
+  address and mic is kept in ``obs-offsets.json`` (see :func:`default_state_path`);
+  the next run that finds the mic still at the recorded applied value takes the
+  recorded user offset as the user's.  A clean close removes the record.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import threading
 import time
+from pathlib import Path
 
-from livestyle.obs.client import DEFAULT_URL, ObsClient, ObsError, normalise_url
+from livestyle.obs.client import DEFAULT_URL, ObsAuthError, ObsClient, ObsError, normalise_url
 
 log = logging.getLogger(__name__)
 
 MIN_CHANGE_INTERVAL_S = 1.0
 RECONNECT_INTERVAL_S = 5.0
+
+
+def default_state_path() -> Path:
+    """``$LIVESTYLE_HOME/obs-offsets.json``, else ``$XDG_STATE_HOME/livestyle/...``, else ``~/.local/state/livestyle/...``."""
+    home = os.environ.get("LIVESTYLE_HOME")
+    if home:
+        return Path(home) / "obs-offsets.json"
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "livestyle" / "obs-offsets.json"
+
+
+class _OffsetRecord:
+    """The applied-offset records in one JSON file, keyed by ``url|mic``; every write is atomic."""
+
+    def __init__(self, path: Path, key: str):
+        self.path, self.key = path, key
+
+    def _load(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def get(self) -> dict | None:
+        rec = self._load().get(self.key)
+        return rec if isinstance(rec, dict) else None
+
+    def put(self, rec: dict | None) -> None:
+        from livestyle.fsutil import write_json_atomic
+
+        data = self._load()
+        if rec is None:
+            if self.key not in data:
+                return
+            data.pop(self.key)
+        else:
+            data[self.key] = rec
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.path, data)
+        except OSError as e:
+            log.debug("OBS link: could not write %s: %s", self.path, e)
 
 
 class ObsLink:
@@ -43,7 +95,7 @@ class ObsLink:
     """
 
     def __init__(self, url: str = DEFAULT_URL, password: str | None = None, mic: str | None = None,
-                 *, frame_interval_s: float = 1 / 30):
+                 *, frame_interval_s: float = 1 / 30, state_path: str | os.PathLike | None = None):
         self.url = normalise_url(url)
         self.password = password
         self.mic = mic or None
@@ -64,6 +116,7 @@ class ObsLink:
         self._last_change = -math.inf
         self._changes = 0
         self._restored = False
+        self._record = _OffsetRecord(Path(state_path) if state_path else default_state_path(), f"{self.url}|{mic}")
 
     # -- public API -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -105,6 +158,7 @@ class ObsLink:
                                                         "inputAudioSyncOffset": int(self._user_offset_ms)})
                 with self._lock:
                     self._restored = True
+                self._record.put(None)
                 log.info("OBS: restored %r sync offset to %d ms", self.mic, self._user_offset_ms)
             except ObsError as e:
                 log.warning("OBS: could not restore the sync offset of %r to %d ms (%s); set it back by hand in "
@@ -169,11 +223,23 @@ class ObsLink:
                     with self._lock:
                         self._stop = True  # a wrong name does not fix itself
                     return False
+                current = int(r.get("inputAudioSyncOffset", 0))
+                rec = self._record.get()
+                if rec and rec.get("applied_offset_ms") == current and isinstance(rec.get("user_offset_ms"), int):
+                    log.warning("OBS link: %r is still at %d ms from a livestyle run that did not end cleanly; "
+                                "your own offset is taken as %d ms and will be put back.", self.mic, current,
+                                rec["user_offset_ms"])
+                    current = rec["user_offset_ms"]
+                else:
+                    self._record.put(None)  # stale: the user changed the offset since
                 with self._lock:
-                    self._user_offset_ms = int(r.get("inputAudioSyncOffset", 0))
+                    self._user_offset_ms = current
         except ObsError as e:
             client.close()
             self._warn_once(str(e))
+            if isinstance(e, ObsAuthError):
+                with self._lock:
+                    self._stop = True  # a wrong password does not fix itself
             return False
         with self._lock:
             self._client = client
@@ -225,6 +291,9 @@ class ObsLink:
                 delay_s = self._delay_s
                 offset_ms = int(round(self._user_offset_ms + delay_s * 1000))
                 client = self._client
+            # recorded first: a run killed right after the change still tells the next one the user's offset
+            self._record.put({"user_offset_ms": int(self._user_offset_ms), "applied_offset_ms": offset_ms,
+                              "time": time.time()})
             try:
                 client.call("SetInputAudioSyncOffset", {"inputName": self.mic, "inputAudioSyncOffset": offset_ms})
             except ObsError as e:
