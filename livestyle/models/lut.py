@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from livestyle.models.convert import SCALE
+
 
 @dataclass(frozen=True)
 class LutConfig:
@@ -206,43 +208,45 @@ class LookEngine(nn.Module):
         self.head = head
         g = cfg.grid
         basis = torch.cat([lk.basis.detach() for lk in looks]).permute(0, 2, 3, 4, 1)  # [km, b, g, r, c]
-        self.register_buffer("basis", (127.5 * basis).reshape(k * m, 3 * g ** 3).contiguous())
+        self.register_buffer("basis", (127.5 * basis).reshape(k, m, 3 * g ** 3).contiguous())
         self.register_buffer("interp", _interp_matrix(cfg.table, g))
         t = cfg.table
         self.register_buffer("index_scale", torch.tensor([float(t * t), float(t), 1.0]).reshape(3, 1))
 
-    def mix(self, half: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """(1, K*bases) coefficients of every basis LUT, from every 2nd pixel of the frame (1, 3, H/2, W/2), 0..255.
+    def mix(self, half: torch.Tensor) -> torch.Tensor:
+        """(K, 1, bases) coefficients of every look's basis LUTs, from every 2nd pixel of the frame (1, 3, H/2, W/2), 0..255.
 
         Equals :func:`thumbnail` of the [-1, 1] frame: the stride-2 slice is
         taken first, and the thumbnail is normalised after (resize and box
         average are linear).
         """
         big = F.interpolate(half, size=(4 * self.cfg.thumb, 4 * self.cfg.thumb), mode="bilinear", align_corners=False)
-        thumb = F.avg_pool2d(big, 4) * (2.0 / 255.0) - 1.0
+        thumb = F.avg_pool2d(big, 4) * SCALE - 1.0  # the one uint8 -> [-1, 1] scale
         a = self.head(self.body(thumb).mean(dim=(2, 3), keepdim=True))  # (1, K*m, 1, 1)
-        a = a.reshape(self.n_looks, self.cfg.bases)
-        return (a * weights.reshape(self.n_looks, 1)).reshape(1, -1)
+        return a.reshape(self.n_looks, 1, self.cfg.bases)
 
-    def table(self, coeffs: torch.Tensor) -> torch.Tensor:
+    def table(self, coeffs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The frame's lookup table, float32 (table**3, 3) of levels in [0, 256); row b*T*T + g*T + r.
 
         ``basis`` is stored channel-last ``[b, g, r, c]`` and pre-scaled by
-        127.5, so the blended lattice plus 128 is in levels (+0.5 for rounding:
-        the final cast truncates).  It is clipped to 0..255 on the small
-        lattice; each axis is then resampled by one broadcast MatMul (a convex
-        combination, so the range holds), keeping the channel last: no large
-        transpose and no per-entry op on the big table.
+        127.5, so each look's lattice plus 128 is in levels (+0.5 for rounding:
+        the final cast truncates).  Each look's lattice is clipped to 0..255
+        on its own, then the looks are blended by ``weights`` (so a blend is
+        exactly the blend of the looks, clipping included); each axis is then
+        resampled by one broadcast MatMul (a convex combination, so the range
+        holds), keeping the channel last: no large transpose and no per-entry
+        op on the big table.
         """
         g, t = self.cfg.grid, self.cfg.table
-        lut = torch.clamp(coeffs @ self.basis + 128.0, 0.0, 255.0).reshape(g * g, g, 3)  # [b g, r, c]
+        looks = torch.clamp(coeffs @ self.basis + 128.0, 0.0, 255.0)      # (K, 1, 3 G^3): each look clipped
+        lut = (weights @ looks.reshape(self.n_looks, 3 * g ** 3)).reshape(g * g, g, 3)  # the blend: [b g, r, c]
         lut = (self.interp @ lut).reshape(g, g, t * 3)            # [b, g, R c]
         lut = (self.interp @ lut).reshape(g, t * t * 3)           # [b, G R c]
         return (self.interp @ lut).reshape(t * t * t, 3)          # [B G R, c]
 
     def forward(self, bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         half = bgr[:, ::2, ::2, :].permute(0, 3, 1, 2).to(torch.float32)   # (1, 3, H/2, W/2) 0..255
-        table = self.table(self.mix(half, weights))
+        table = self.table(self.mix(half), weights)
         cells = torch.floor(bgr.to(torch.float32) * (self.cfg.table / 256.0))  # (1, H, W, 3) 0..T-1
         index = (cells @ self.index_scale).to(torch.int64)                 # (1, H, W, 1)
         out = table[index.squeeze(3)]                                      # (1, H, W, 3)
@@ -251,7 +255,7 @@ class LookEngine(nn.Module):
 
 def engine_reference(looks: list[AdaptiveLUT], bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """The exact (trilinear) blend ``sum_k w_k * look_k(x)`` as uint8 (1, H, W, 3) BGR, for parity tests."""
-    x = bgr.permute(0, 3, 1, 2).to(torch.float32) * (2.0 / 255.0) - 1.0
-    y = sum(float(w) * lk(x) for w, lk in zip(weights.reshape(-1), looks))
-    y = torch.clamp((y + 1.0) * 127.5 + 0.5, 0.0, 255.0)
-    return y.to(torch.uint8).permute(0, 2, 3, 1)
+    from livestyle.models.convert import from_unit, to_unit
+
+    x = to_unit(bgr)
+    return from_unit(sum(float(w) * lk(x) for w, lk in zip(weights.reshape(-1), looks)))
