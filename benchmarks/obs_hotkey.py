@@ -3,13 +3,14 @@
 Starts a headless OBS with livestyle's script loaded (pointed at the control
 API), a mic input with a user offset of 20 ms, and ``livestyle run --input
 demo --realtime --output stream:... --control ... --obs ... --obs-mic Mic``.
-Then, --repeats times, triggers the "previous/next look" hotkey over
-obs-websocket (TriggerHotkeyByName) and times:
+Then triggers hotkeys over obs-websocket (TriggerHotkeyByName) and times:
 
-* hotkey -> the control API reports the new look (GET /api/state polled every 5 ms);
 * hotkey -> the first frame at livestyle's sink (read from the network output)
-  whose colourfulness leaves the old look's level (the look cross-fades over
-  0.3 s; this is the first frame showing the change).
+  whose colourfulness leaves the old level: --repeats previous/next look
+  changes (the look cross-fades over 0.3 s; this is the first frame showing
+  the change) and --repeats bypass toggles; nothing polls livestyle meanwhile;
+* hotkey -> the control API reports the new look (GET /api/state polled every
+  5 ms), --repeats times, separately.
 
 Every 0.5 s it also samples the mic's sync offset in OBS and livestyle's delay
 (/api/state ``added_delay_ms`` and the sink's extra) and reports how far the
@@ -109,7 +110,7 @@ def main() -> int:
         except OSError:
             return None
 
-    api_ms, frame_ms, sync = [], [], []
+    api_ms, frame_ms, bypass_ms, sync = [], [], [], []
     try:
         t_end = time.monotonic() + 60
         while state() is None and time.monotonic() < t_end:
@@ -117,29 +118,39 @@ def main() -> int:
         watcher = ColourWatcher(f"http://127.0.0.1:{stream_port}/ls?format=mjpeg&token=s")
         watcher.start()
         time.sleep(4.0)
-        looks = ["mono", "pastel"]
-        for k in range(args.repeats):
+        def settle_level():
             recent = [c for _, c in watcher.samples[-15:]]
-            level, spread = statistics.median(recent), max(0.5, max(recent) - min(recent))
-            target = looks[k % 2]
+            return statistics.median(recent), max(0.5, max(recent) - min(recent))
+
+        # 1. hotkey -> first changed frame at the sink (nothing polls livestyle meanwhile)
+        trials = [("livestyle.prev_look", "look", "mono"), ("livestyle.next_look", "look", "pastel")] * \
+            (args.repeats // 2) + [("livestyle.bypass", "bypass", True), ("livestyle.bypass", "bypass", False)] * \
+            (args.repeats // 2)
+        for hotkey, key, want in trials:
+            level, spread = settle_level()
+            t0 = time.perf_counter()
+            client.call("TriggerHotkeyByName", {"hotkeyName": hotkey})
+            time.sleep(1.5)
+            t_frame = next((t for t, c in list(watcher.samples) if t > t0 and abs(c - level) > 3 * spread), None)
+            ok = (state() or {}).get(key) == want
+            if t_frame and ok:
+                (frame_ms if key == "look" else bypass_ms).append(1000 * (t_frame - t0))
+            print(f"{hotkey} -> {key}={want} ({'ok' if ok else 'NOT APPLIED'}): first changed frame "
+                  f"{1000 * (t_frame - t0) if t_frame else float('nan'):.0f} ms", flush=True)
+        # 2. hotkey -> the control API reports the new look (polled every 5 ms)
+        for k in range(args.repeats):
+            target = ("mono", "pastel")[k % 2]
             t0 = time.perf_counter()
             client.call("TriggerHotkeyByName", {"hotkeyName": "livestyle.prev_look" if target == "mono"
                                                 else "livestyle.next_look"})
-            t_api = None
             while time.perf_counter() - t0 < 5:
                 s = state()
                 if s and s.get("look") == target:
-                    t_api = time.perf_counter()
+                    api_ms.append(1000 * (time.perf_counter() - t0))
                     break
                 time.sleep(0.005)
-            time.sleep(1.5)
-            t_frame = next((t for t, c in list(watcher.samples) if t > t0 and abs(c - level) > 3 * spread), None)
-            if t_api:
-                api_ms.append(1000 * (t_api - t0))
-            if t_frame:
-                frame_ms.append(1000 * (t_frame - t0))
-            print(f"{target}: api {api_ms[-1] if t_api else float('nan'):.0f} ms, first changed frame "
-                  f"{frame_ms[-1] if t_frame else float('nan'):.0f} ms", flush=True)
+            time.sleep(1.0)
+        print("api ms:", [round(v) for v in api_ms], flush=True)
         # lip-sync: the mic offset in OBS against the delay livestyle measures (its 5 s capture->send p50)
         t_end = time.monotonic() + args.sync_seconds
         while time.monotonic() < t_end:
@@ -171,6 +182,9 @@ def main() -> int:
         "hotkey_to_first_changed_frame_ms": {"median": round(statistics.median(frame_ms), 1),
                                              "p95": round(pct(frame_ms, 0.95), 1),
                                              "max": round(max(frame_ms), 1), "n": len(frame_ms)} if frame_ms else None,
+        "hotkey_to_first_bypass_frame_ms": {"median": round(statistics.median(bypass_ms), 1),
+                                            "p95": round(pct(bypass_ms, 0.95), 1), "max": round(max(bypass_ms), 1),
+                                            "n": len(bypass_ms)} if bypass_ms else None,
         "lipsync_abs_error_ms": {"median": round(statistics.median(diffs), 1), "p95": round(pct(diffs, 0.95), 1),
                                  "max": round(max(diffs), 1), "n": len(diffs),
                                  "within_one_frame": sum(d <= interval_ms for d in diffs)} if diffs else None,
@@ -180,7 +194,8 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     if args.out:
         from livestyle.fsutil import write_json_atomic
-        write_json_atomic(args.out, {**result, "api_ms": api_ms, "frame_ms": frame_ms, "sync": sync})
+        write_json_atomic(args.out, {**result, "api_ms": api_ms, "frame_ms": frame_ms, "bypass_ms": bypass_ms,
+                                     "sync": sync})
     return 0
 
 
