@@ -233,3 +233,26 @@ def test_send_checks_frames_and_close_is_idempotent(sink):
     # the client was disconnected: reading to the end returns (a stream left open would time out and raise)
     assert isinstance(reader.resp.fp.read(), bytes)
     reader.close()
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/usr/bin/chromium"), reason="Debian's chromium is not installed")
+def test_a_browser_shows_the_stream_page(sink):
+    playwright = pytest.importorskip("playwright.sync_api")
+    feeder = PacedFeeder(sink, 30.0, SIZE).start()
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{sink.port}{sink.path}?token={sink.token}")
+                page.wait_for_function("document.querySelector('img') && document.querySelector('img').naturalWidth > 0",
+                                       timeout=15000)
+                assert page.evaluate("[document.querySelector('img').naturalWidth, "
+                                     "document.querySelector('img').naturalHeight]") == list(SIZE)
+                shot = page.screenshot()
+            finally:
+                browser.close()
+    finally:
+        feeder.stop()
+    img = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.std() > 10  # the bar-code frame is on the page, not a blank one
