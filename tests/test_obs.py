@@ -40,6 +40,12 @@ CONTROL_TOKEN = "hotkey-test-token"
 LIVESTYLE = [sys.executable, "-m", "livestyle"]
 
 
+@pytest.fixture(autouse=True)
+def _own_livestyle_home(tmp_path, monkeypatch):
+    """Sinks opened here record their URL (stream.json) under a temporary LIVESTYLE_HOME, not the user's."""
+    monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path / "livestyle-home"))
+
+
 @pytest.fixture(scope="module")
 def control_port() -> int:
     return free_port()
@@ -302,17 +308,34 @@ def test_run_with_a_wrong_obs_password_says_so_once_and_streams_on(obs, client, 
     assert _offset(client, "Mic-wrong") == 30
 
 
-def test_setup_without_a_url_uses_a_v4l2loopback_device_or_says_what_to_do(obs):
+def test_setup_without_a_url_finds_the_running_output_or_says_what_to_do(obs, client, tmp_path):
     from livestyle.obs.setup import loopback_devices
 
-    out = subprocess.run([*LIVESTYLE, "obs", "setup", "--obs", obs.url, "--obs-password", obs.password,
-                          "--name", "ls-vcam", "--timeout", "1", "--json"], env=cli_env(), cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    home = tmp_path / "home"
+    cmd = [*LIVESTYLE, "obs", "setup", "--obs", obs.url, "--obs-password", obs.password, "--name", "ls-auto",
+           "--timeout", "5", "--json"]
+    out = subprocess.run(cmd, env=cli_env(home), cwd=ROOT, capture_output=True, text=True, timeout=60)
     if loopback_devices():
         assert json.loads(out.stdout)["kind"] == "v4l2_input", out.stdout + out.stderr
     else:
         assert out.returncode == 2
-        assert out.stderr.count("\n") == 1 and "No v4l2loopback device" in out.stderr and "--url" in out.stderr
+        assert out.stderr.count("\n") == 1 and "nothing to show in OBS" in out.stderr and "--url" in out.stderr
+    # a livestyle serving its network output: setup finds it (stream.json under LIVESTYLE_HOME)
+    run = subprocess.Popen([*LIVESTYLE, "run", "--input", "demo", "--realtime", "--size", "320x180", "--output",
+                            f"stream:{free_port()}"], env=cli_env(home), cwd=ROOT, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        assert _poll(lambda: (home / "stream.json").exists(), 60, interval=0.2)
+        url = json.loads((home / "stream.json").read_text())["url"]
+        out = subprocess.run(cmd, env=cli_env(home), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        result = json.loads(out.stdout)
+        assert result["kind"] == "ffmpeg_source" and result["source"] == url and result["receiving"] is True
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=30)
+        client.call("RemoveInput", {"inputName": "ls-auto"})
+    assert not (home / "stream.json").exists()  # removed when the output closed
 
 
 # -- hotkeys -----------------------------------------------------------------------------------------------

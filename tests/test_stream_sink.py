@@ -24,6 +24,12 @@ from tests.support.obs_frames import PacedFeeder, barcode_frame, read_barcode
 SIZE = (320, 180)
 
 
+@pytest.fixture(autouse=True)
+def _own_livestyle_home(tmp_path, monkeypatch):
+    """Sinks opened here record their URL (stream.json) under a temporary LIVESTYLE_HOME, not the user's."""
+    monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path / "livestyle-home"))
+
+
 @pytest.fixture()
 def sink():
     s = StreamSink(port=0, token="secret-token")
@@ -256,3 +262,21 @@ def test_a_browser_shows_the_stream_page(sink):
         feeder.stop()
     img = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
     assert img is not None and img.std() > 10  # the bar-code frame is on the page, not a blank one
+
+
+def test_the_running_output_is_recorded_for_obs_setup_and_removed_on_close(tmp_path):
+    from livestyle.sinks.stream import running_stream_url, stream_record_path
+
+    assert stream_record_path() == tmp_path / "livestyle-home" / "stream.json"
+    assert running_stream_url() is None
+    s = StreamSink(port=0, token="rec")
+    s.open(SIZE, 30)
+    try:
+        assert running_stream_url() == s.url
+        assert stream_record_path().stat().st_mode & 0o077 == 0  # the token is in it: the user's eyes only
+    finally:
+        s.close()
+    assert running_stream_url() is None and not stream_record_path().exists()
+    # a record left by a process that is gone is ignored
+    stream_record_path().write_text('{"url": "http://127.0.0.1:1/x?token=t", "pid": 999999999}')
+    assert running_stream_url() is None

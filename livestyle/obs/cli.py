@@ -27,14 +27,14 @@ def add_parsers(sub) -> None:
 
     s = osub.add_parser("setup", help="create/update an input in the current scene showing livestyle; check frames",
                         description="Create (or update) an input in OBS's current scene that shows livestyle: a "
-                                    "Media Source on the network output (--url), or a Video Capture Device on a "
-                                    "v4l2loopback device (--device, or found automatically). Then check with "
-                                    "screenshots that frames arrive.")
+                                    "Media Source on the network output (--url, or the one a running livestyle "
+                                    "serves), or a Video Capture Device on a v4l2loopback device (--device, or "
+                                    "found automatically). Then check with screenshots that frames arrive.")
     _add_connection(s)
     src = s.add_mutually_exclusive_group()
     src.add_argument("--url", default=None,
                      help="livestyle's network output URL as printed at start, e.g. "
-                          "http://127.0.0.1:8080/livestyle?token=...")
+                          "http://127.0.0.1:8080/livestyle?token=... (default: the one a running livestyle serves)")
     src.add_argument("--device", default=None, help="v4l2 device of livestyle's virtual camera, e.g. /dev/video10")
     s.add_argument("--scene", default=None, help="scene to add the input to (default: the current one)")
     s.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for frames (default 10)")

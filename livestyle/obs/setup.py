@@ -119,16 +119,22 @@ def setup(client: ObsClient, *, name: str = DEFAULT_INPUT_NAME, url: str | None 
     """Create or update the input ``name`` in ``scene`` (default: the current one) and check frames arrive.
 
     ``url`` (the network output's URL, token included) makes a Media Source;
-    ``device`` (or, with neither, the first v4l2loopback device) a Video
-    Capture Device.  Returns what was done and what the check saw.
+    ``device`` a Video Capture Device.  With neither: the network output a
+    running livestyle serves now (its ``stream.json`` record), else the first
+    v4l2loopback device.  Returns what was done and what the check saw.
     """
     if url is None and device is None:
-        devices = loopback_devices()
-        if not devices:
-            raise UsageError("No v4l2loopback device here and no --url was given, so there is nothing to show in OBS.",
-                             fix="Run livestyle with --output stream:8080 and pass the URL it prints: "
-                                 "livestyle obs setup --url 'http://127.0.0.1:8080/livestyle?token=...'.")
-        device = devices[0]
+        from livestyle.sinks.stream import running_stream_url
+
+        url = running_stream_url()  # a livestyle serving its network output now: that is what it shows
+        devices = loopback_devices() if url is None else []
+        if url is None and not devices:
+            raise UsageError("No running livestyle network output, no v4l2loopback device and no --url, so there "
+                             "is nothing to show in OBS.",
+                             fix="Start livestyle with --output stream:8080 and run this again, or pass the URL it "
+                                 "prints: livestyle obs setup --url 'http://127.0.0.1:8080/livestyle?token=...'.")
+        if url is None:
+            device = devices[0]
     if url is not None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:

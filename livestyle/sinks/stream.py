@@ -28,11 +28,18 @@ which OBS's Media Source can hold, or ``Authorization: Bearer``); a ``Host``
 header that does not name this server is refused (DNS rebinding).  No CORS
 headers are sent.  The token is random per run unless the ``--output`` URL
 carries ``?token=...``.
+
+While it serves, the sink records its URL (token included) and process id in
+``stream.json`` (see :func:`stream_record_path`; written atomically, readable by
+the user only) so that ``livestyle obs setup`` can find the running output; the
+record is removed on close.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import select
 import socket
 import struct
@@ -40,6 +47,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import numpy as np
@@ -60,6 +68,31 @@ DEFAULT_PATH = "/livestyle"
 # melts away (10 % of real time: 100 ms in one second).  Measured in benchmarks/RESULTS.md ("OBS").
 TIMESTAMP_RATE = 0.9
 BOUNDARY = "livestyleframe"
+
+
+def stream_record_path() -> Path:
+    """``$LIVESTYLE_HOME/stream.json``, else ``$XDG_STATE_HOME/livestyle/stream.json``, else ``~/.local/state/...``."""
+    home = os.environ.get("LIVESTYLE_HOME")
+    if home:
+        return Path(home) / "stream.json"
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "livestyle" / "stream.json"
+
+
+def running_stream_url() -> str | None:
+    """The URL of a network output that a live livestyle process is serving now, or None."""
+    try:
+        rec = json.loads(stream_record_path().read_text())
+        pid, url = int(rec["pid"]), str(rec["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return url
 
 
 def parse_stream_spec(spec: str) -> tuple[str, int, str, str | None]:
@@ -197,6 +230,7 @@ class StreamSink(Sink):
         self._lock = threading.Lock()
         self._latest: _Packet | None = None
         self._write_delay_s: float | None = None  # smoothed send() -> bytes handed to a client's socket
+        self._record: Path | None = None  # stream.json while serving
 
     def _netloc(self) -> str:
         h = f"[{self.host}]" if ":" in self.host else self.host
@@ -256,6 +290,28 @@ class StreamSink(Sink):
         self._encoder = threading.Thread(target=self._encode_loop, name="stream-encode", daemon=True)
         self._encoder.start()
         log.info("network output at %s (multipart JPEG: %s)", self.url, self.mjpeg_url)
+        self._write_record()
+
+    def _write_record(self) -> None:
+        from livestyle.fsutil import write_json_atomic
+
+        path = stream_record_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(path, {"url": self.url, "mjpeg_url": self.mjpeg_url, "pid": os.getpid()})
+            self._record = path
+        except OSError as e:
+            log.debug("network output: could not write %s: %s", path, e)
+
+    def _remove_record(self) -> None:
+        path, self._record = self._record, None
+        if path is None:
+            return
+        try:
+            if json.loads(path.read_text()).get("url") == self.url:
+                path.unlink()
+        except (OSError, ValueError, AttributeError):
+            pass
 
     def send(self, frame: Frame, *, original: np.ndarray | None = None, status: str = "") -> None:
         """Hand ``frame`` (uint8 BGR, the opened (H, W, 3)) to the encoder; returns at once."""
@@ -282,6 +338,7 @@ class StreamSink(Sink):
                 t.join(timeout=5)
         self._encoder = self._server_thread = None
         self._size = None
+        self._remove_record()
 
     # -- internals --------------------------------------------------------------------------------
     def _encode_loop(self) -> None:
