@@ -169,12 +169,16 @@ from livestyle.errors import SinkError
 from livestyle.frame import Frame
 from livestyle.sinks.virtualcam import VirtualCamSink
 from tests.support.fakecam import camera_test_pattern
+import os
 width, height, count = map(int, sys.argv[1:4])
+remove_device_at = int(sys.argv[5]) if len(sys.argv) > 5 else -1
 sink = VirtualCamSink(device="/dev/video42")
 sink.open((width, height), 30.0)
 report = {"error": None}
 try:
     for index in range(count):
+        if index == remove_device_at:  # the emulated device disappears: reopening it fails from now on
+            os.environ["FAKE_V4L2_DEVICE"] = ""
         sink.send(Frame(camera_test_pattern(index, width, height), index))
 except SinkError as error:
     report["error"] = str(error)
@@ -190,9 +194,10 @@ def fake_v4l2(tmp_path_factory) -> Path:
     return build_fake_v4l2(tmp_path_factory.mktemp("fake_v4l2_io"))
 
 
-def vcam_run(library: Path, output: Path, width: int, height: int, count: int, **extra: str):
+def vcam_run(library: Path, output: Path, width: int, height: int, count: int, *, remove_device_at: int = -1,
+             **extra: str):
     done = run_with_fake_device(VCAM_SCRIPT, library, FAKE_DEVICE, output, str(width), str(height), str(count),
-                                str(ROOT), **extra)
+                                str(ROOT), str(remove_device_at), **extra)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines, f"rc {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done, json.loads(lines[-1])
@@ -228,6 +233,15 @@ def test_virtual_camera_that_keeps_refusing_raises_one_line(fake_v4l2, tmp_path)
     assert "failed for 5 frames in a row" in report["error"] and "No such device" in report["error"]
     assert "\n" not in report["error"]
     assert report["frames_sent"] == 3 and report["errors"] == 5 and report["recoveries"] == 0
+
+
+def test_virtual_camera_whose_device_vanished_keeps_trying_then_raises(fake_v4l2, tmp_path):
+    output = tmp_path / "frames.i420"
+    done, report = vcam_run(fake_v4l2, output, 320, 240, 20, remove_device_at=3, FAKE_V4L2_FAIL_WRITES="4-")
+    assert report["error"], report
+    assert "failed for 5 frames in a row" in report["error"] and "No virtual camera could be opened" in report["error"]
+    assert "is not open" not in report["error"]
+    assert report["frames_sent"] == 3 and report["errors"] == 5
 
 
 # --------------------------------------------------------------------------- corrupt and tiny input

@@ -114,7 +114,7 @@ class VirtualCamSink(Sink):
 
     def open(self, size: tuple[int, int], fps: float) -> None:
         """Open the virtual camera at ``size`` = (width, height) and ``fps``; SinkError with a fix if none."""
-        if self._camera is not None:
+        if self._size is not None:
             raise SinkError(f"{self.description} is already open.", fix="Close it before opening it again.")
         width, height = int(size[0]), int(size[1])
         if width <= 0 or height <= 0 or not fps > 0:
@@ -159,8 +159,8 @@ class VirtualCamSink(Sink):
     def _write(self, image: np.ndarray) -> str | None:
         """Send one frame; None on success, else why it failed (one line)."""
         camera = self._camera
-        if camera is None:
-            return "the device is closed"
+        if camera is None:  # the last reopen failed: its reason still holds
+            return self.last_error or "the device is closed"
         cell = self._errno() if self._errno is not None else None
         if cell is not None:
             cell[0] = 0
@@ -184,7 +184,7 @@ class VirtualCamSink(Sink):
         A frame the device refuses is counted, the device reopened and the
         frame sent again; SinkError after ``max_failures`` failed frames in a row.
         """
-        if self._camera is None or self._size is None or self.written_size is None:
+        if self._size is None or self.written_size is None:  # (a failed reopen leaves _camera None: retried below)
             raise SinkError(f"{self.description} is not open.", fix="Call open(size, fps) before send().")
         image = frame.image
         self.check_frame(image, self._size)
@@ -233,10 +233,12 @@ class VirtualCamSink(Sink):
     def close(self) -> None:
         """Release the virtual camera; safe to call twice."""
         camera, self._camera = self._camera, None
+        opened, self._size = self._size, None
         if camera is not None:
             try:
                 camera.close()
             except Exception as exc:
                 log.debug("closing the camera: %r", exc)
+        if opened is not None:
             log.info("closed %s after %d frames (%d refused, %d recoveries)",
                      self.description, self.frames_sent, self.errors, self.recoveries)
