@@ -314,13 +314,19 @@ class StreamSink(Sink):
             pass
 
     def send(self, frame: Frame, *, original: np.ndarray | None = None, status: str = "") -> None:
-        """Hand ``frame`` (uint8 BGR, the opened (H, W, 3)) to the encoder; returns at once."""
+        """Hand ``frame`` (uint8 BGR, the opened (H, W, 3)) to the encoder; returns at once.
+
+        The image is not copied: the caller must not write into it afterwards
+        (the pipeline makes a new array per output frame).  With nobody
+        watching, the frame is only counted.
+        """
         if self._size is None:
             raise SinkError("The network output is not open.", fix="Call open(size, fps) before send().")
         self.check_frame(frame.image, self._size)
         self.frames_sent += 1
         self.last_index = frame.index
-        self._inbox.put((frame.image, frame.index, time.perf_counter()))
+        if self._clients:  # a racy read is fine: a client that just arrived gets the next frame
+            self._inbox.put((frame.image, frame.index, time.perf_counter()))
 
     def close(self) -> None:
         """Stop serving, disconnect clients, join the threads; idempotent."""
@@ -476,8 +482,8 @@ def _make_handler(sink: StreamSink):
                     w, h = sink._size or (0, 0)
                     self.wfile.write(matroska_header(w, h, sink._fps))
                 latest = sink._latest
-                if latest is not None:  # show something at once instead of waiting for the next frame
-                    client.slot.put(latest)
+                if latest is not None and time.perf_counter() - latest.t_sent < 1.0:
+                    client.slot.put(latest)  # show something at once instead of waiting for the next frame
                 while True:
                     try:
                         packet = client.slot.get(timeout=0.5)
