@@ -80,9 +80,20 @@ def check_output_path(path: str | os.PathLike, *, flag: str, inputs: Iterable[tu
     return p
 
 
-def _tmp_name(final: Path, suffix: str = "") -> Path:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _tmp_name(final: Path, suffix: str = "", *, private: bool = False) -> Path:
+    """A new empty file beside ``final``: mode 0600 when ``private``, else what a plain open() would give."""
     fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
-    os.close(fd)
+    try:
+        if not private:  # mkstemp makes 0600 files; the user's outputs get the usual 0666 & ~umask
+            os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     return Path(name)
 
 
@@ -101,18 +112,19 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, check: Callable[[Path], None] | None = None,
-                keep_suffix: bool = False) -> Iterator[Path]:
+                keep_suffix: bool = False, private: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on a clean exit check it and move it onto ``path``.
 
     For writers that need a file name (OpenCV's VideoWriter, safetensors,
     ONNX).  ``keep_suffix`` keeps ``path``'s extension on the temporary name,
     for writers that pick the format from it.  ``check(tmp)`` may raise to
     refuse the result; then, as on any exception, the temporary file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was.  ``private`` keeps the file
+    readable by its owner only (mode 0600: caches, tokens).
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(final, final.suffix if keep_suffix else "")
+    tmp = _tmp_name(final, final.suffix if keep_suffix else "", private=private)
     try:
         yield tmp
         if check is not None:
@@ -129,7 +141,7 @@ def atomic_path(path: str | os.PathLike, *, check: Callable[[Path], None] | None
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", *, check: Callable[[Path], None] | None = None,
-                 encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+                 encoding: str | None = "utf-8", private: bool = False) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` for writing; it replaces ``path`` only if the block succeeds.
 
     ``mode`` is ``"w"`` (text) or ``"wb"`` (bytes).  The data is flushed and
@@ -138,7 +150,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, check: Callable[[P
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
-    with atomic_path(path, check=check) as tmp:
+    with atomic_path(path, check=check, private=private) as tmp:
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()

@@ -145,15 +145,9 @@ class RunnerBank:
     def _load(self, key: str, pack) -> None:
         try:
             runner = self.make_runner(pack)
-        except LivestyleError as e:
-            msg = f"cannot load look {getattr(pack, 'name', '?')!r}: {e}"
-            log.warning("%s", msg)
-            with self._lock:
-                self._failed[key] = msg
-                self._loading.discard(key)
-            return
-        except Exception as e:  # a loader thread must never die silently
-            msg = f"cannot load look {getattr(pack, 'name', '?')!r}: {type(e).__name__}: {e}"
+        except Exception as e:  # a loader thread must never die silently: every failure is reported
+            why = str(e) if isinstance(e, LivestyleError) else f"{type(e).__name__}: {e}"
+            msg = f"cannot load look {getattr(pack, 'name', '?')!r}: {why}"
             log.warning("%s", msg)
             with self._lock:
                 self._failed[key] = msg
