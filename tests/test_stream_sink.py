@@ -280,3 +280,33 @@ def test_the_running_output_is_recorded_for_obs_setup_and_removed_on_close(tmp_p
     # a record left by a process that is gone is ignored
     stream_record_path().write_text('{"url": "http://127.0.0.1:1/x?token=t", "pid": 999999999}')
     assert running_stream_url() is None
+
+
+def test_a_reader_that_stalls_then_resumes_gets_a_recent_frame_not_a_backlog():
+    """The kernel must not queue seconds of video for a stalled viewer: the socket holds ~2 frames, the slot drops."""
+    size = (640, 360)
+    s = StreamSink(port=0, token="t")
+    s.open(size, 60.0)
+    noise = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)  # ~200 KB JPEGs
+
+    def frame(i):
+        img = noise.copy()
+        img[:96, :96] = 2 * i  # the index as a flat grey patch (survives JPEG)
+        return img
+
+    reader = MultipartReader(s)
+    try:
+        assert _wait(lambda: s.clients == 1)
+        s.send(Frame(image=frame(0), index=0))
+        reader.next()
+        for i in range(1, 121):  # the reader reads nothing meanwhile
+            s.send(Frame(image=frame(i), index=i))
+            time.sleep(0.01)
+        time.sleep(0.3)
+        # what the socket buffers hold (a frame or two, sent before the stall) comes first, then the newest
+        shown = [int(round(float(reader.next()[:96, :96].mean()) / 2)) for _ in range(4)]
+        assert max(shown) >= 110, f"after a stall the reader got frames {shown} of 120: a backlog was queued"
+        assert s.client_drops > 0
+    finally:
+        reader.close()
+        s.close()

@@ -477,6 +477,7 @@ def _make_handler(sink: StreamSink):
             log.info("network output: %s client %s connected", fmt, client.peer)
             t0: float | None = None
             last_ms = -1
+            sized = False
             try:
                 if fmt == "mkv":
                     w, h = sink._size or (0, 0)
@@ -493,6 +494,15 @@ def _make_handler(sink: StreamSink):
                         if self._peer_closed():
                             return
                         continue
+                    if not sized:
+                        # The kernel's send buffer grows to megabytes on loopback: seconds of video queued for a
+                        # viewer that stalls.  About two frames' worth makes our newest-frame slot do the dropping.
+                        sized = True
+                        try:
+                            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                                                       max(16384, len(packet.jpeg)))
+                        except OSError:
+                            pass
                     if fmt == "mkv":
                         if t0 is None:
                             t0 = packet.t_sent
