@@ -82,8 +82,8 @@ def test_engine_is_within_a_few_levels_of_the_trilinear_looks(engine_file):
         got = engine(img, w).numpy().astype(int)
         ref = engine_reference(looks, img, w).numpy().astype(int)
     diff = np.abs(got - ref)
-    # nearest cell of a 64^3 table: each input channel moves at most 2 levels
-    assert diff.max() <= 4 and diff.mean() < 1.5, (diff.max(), diff.mean())
+    # the table is first order inside each cell (value + slopes), so it tracks trilinear to rounding
+    assert diff.max() <= 2 and diff.mean() < 0.2, (diff.max(), diff.mean())
 
 
 def test_blend_of_two_looks_is_the_blend_of_their_outputs(engine_file):
@@ -118,6 +118,10 @@ def test_engine_uses_only_operators_tensorrt_10_supports(engine_file):
     ops = graph_ops(path)
     assert "Gather" in ops and "MatMul" in ops            # the table lookup and the LUT blend/resample
     assert not ops - TRT10_SUPPORTED_OPS, sorted(ops - TRT10_SUPPORTED_OPS)
+    # the list names only operators of the ONNX standard (a typo would make the check meaningless)
+    import onnx.defs
+
+    assert all(onnx.defs.has(op) for op in TRT10_SUPPORTED_OPS)
     assert "GridSample" not in ops                         # 11 ms at 512x288 on the CPU: measured, avoided
 
 

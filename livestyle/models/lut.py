@@ -44,7 +44,7 @@ class LutConfig:
     bases: int = 3          # basis LUTs mixed per frame
     thumb: int = 32         # side of the thumbnail the weight CNN sees
     width: int = 16         # weight CNN channels
-    table: int = 64         # runtime table side (cells of 256/table levels per axis)
+    table: int = 32         # runtime table side (cells of 256/table levels per axis)
     size_multiple: int = 1  # the frame's H and W must be multiples of this (a LUT has no stride)
 
     def to_dict(self) -> dict:
@@ -209,9 +209,16 @@ class LookEngine(nn.Module):
         g = cfg.grid
         basis = torch.cat([lk.basis.detach() for lk in looks]).permute(0, 2, 3, 4, 1)  # [km, b, g, r, c]
         self.register_buffer("basis", (127.5 * basis).reshape(k, m, 3 * g ** 3).contiguous())
+        if cfg.table % (g - 1):
+            raise ValueError(f"the table side ({cfg.table}) must be a multiple of grid - 1 ({g - 1})")
         self.register_buffer("interp", _interp_matrix(cfg.table, g))
         t = cfg.table
         self.register_buffer("index_scale", torch.tensor([float(t * t), float(t), 1.0]).reshape(3, 1))
+        spread = torch.zeros(3, 9)
+        for axis in range(3):
+            spread[axis, 3 * axis: 3 + 3 * axis] = 1.0
+        self.register_buffer("spread", spread)                 # frac (b, g, r) -> its slots beside the slopes
+        self.register_buffer("gather_sum", torch.eye(3).repeat(3, 1))  # (9, 3): sum the 3 axes per channel
 
     def mix(self, half: torch.Tensor) -> torch.Tensor:
         """(K, 1, bases) coefficients of every look's basis LUTs, from every 2nd pixel of the frame (1, 3, H/2, W/2), 0..255.
@@ -225,32 +232,61 @@ class LookEngine(nn.Module):
         a = self.head(self.body(thumb).mean(dim=(2, 3), keepdim=True))  # (1, K*m, 1, 1)
         return a.reshape(self.n_looks, 1, self.cfg.bases)
 
-    def table(self, coeffs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """The frame's lookup table, float32 (table**3, 3) of levels in [0, 256); row b*T*T + g*T + r.
+    def lattice(self, coeffs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The frame's blended lattice in levels (+0.5 for rounding), float32 (G, G, G, 3) ``[b, g, r, c]``.
 
-        ``basis`` is stored channel-last ``[b, g, r, c]`` and pre-scaled by
-        127.5, so each look's lattice plus 128 is in levels (+0.5 for rounding:
-        the final cast truncates).  Each look's lattice is clipped to 0..255
-        on its own, then the looks are blended by ``weights`` (so a blend is
-        exactly the blend of the looks, clipping included); each axis is then
-        resampled by one broadcast MatMul (a convex combination, so the range
-        holds), keeping the channel last: no large transpose and no per-entry
-        op on the big table.
+        ``basis`` is stored channel-last and pre-scaled by 127.5, so each look's
+        lattice plus 128 is in levels.  Each look's lattice is clipped to
+        0..255 on its own, then the looks are blended by ``weights``: a blend
+        is exactly the blend of the looks, clipping included.
+        """
+        g = self.cfg.grid
+        looks = torch.clamp(coeffs @ self.basis + 128.0, 0.0, 255.0)       # (K, 1, 3 G^3)
+        return (weights @ looks.reshape(self.n_looks, 3 * g ** 3)).reshape(g, g, g, 3)
+
+    def table(self, lat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per table cell: its value, float32 (table**3, 3), and slopes (table**3, 9) = [d/db c, d/dg c, d/dr c].
+
+        Row b*T*T + g*T + r.
+
+        Entry 0 is the trilinear value at the cell's centre; entries 1..3 are
+        d(out)/d(b, g, r) in levels per level, the slopes of the lattice cell
+        holding it (each table cell is one of ``T/(G-1)`` per lattice cell
+        along each axis).  With them the lookup is first order inside a cell,
+        so a colour drifting across a cell boundary does not step (a nearest
+        lookup added measurable flicker).  Each axis is resampled by one
+        broadcast MatMul keeping the channel last: no large transpose.
         """
         g, t = self.cfg.grid, self.cfg.table
-        looks = torch.clamp(coeffs @ self.basis + 128.0, 0.0, 255.0)      # (K, 1, 3 G^3): each look clipped
-        lut = (weights @ looks.reshape(self.n_looks, 3 * g ** 3)).reshape(g * g, g, 3)  # the blend: [b g, r, c]
-        lut = (self.interp @ lut).reshape(g, g, t * 3)            # [b, g, R c]
-        lut = (self.interp @ lut).reshape(g, t * t * 3)           # [b, G R c]
-        return (self.interp @ lut).reshape(t * t * t, 3)          # [B G R, c]
+        lut = lat.reshape(g * g, g, 3)                               # [b g, r, c]
+        lut = (self.interp @ lut).reshape(g, g, t * 3)                # [b, g, R c]
+        lut = (self.interp @ lut).reshape(g, t * t * 3)               # [b, G R c]
+        value = (self.interp @ lut).reshape(t, t, t, 3)               # [B, G, R, c]
+        n, rep = g - 1, t // (g - 1)
+        slopes = []
+        for axis in range(3):                                           # b, g, r
+            d = (lat.narrow(axis, 1, n) - lat.narrow(axis, 0, n)) * ((g - 1) / 255.0)  # levels per level
+            for other in range(3):                                      # the cell's mean slope
+                if other != axis:
+                    d = 0.5 * (d.narrow(other, 0, n) + d.narrow(other, 1, n))
+            slopes.append(d)                                            # (n, n, n, 3)
+        jac = torch.stack(slopes, 3).reshape(n, 1, n, 1, n, 1, 9)      # lattice cells x [axis, c]
+        jac = jac.expand(n, rep, n, rep, n, rep, 9).reshape(t, t, t, 3, 3)
+        return value.reshape(t * t * t, 3), jac.reshape(t * t * t, 9)
 
     def forward(self, bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         half = bgr[:, ::2, ::2, :].permute(0, 3, 1, 2).to(torch.float32)   # (1, 3, H/2, W/2) 0..255
-        table = self.table(self.mix(half), weights)
-        cells = torch.floor(bgr.to(torch.float32) * (self.cfg.table / 256.0))  # (1, H, W, 3) 0..T-1
-        index = (cells @ self.index_scale).to(torch.int64)                 # (1, H, W, 1)
-        out = table[index.squeeze(3)]                                      # (1, H, W, 3)
-        return out.to(torch.uint8)
+        value, slope = self.table(self.lattice(self.mix(half), weights))
+        xf = bgr.to(torch.float32)                                          # (1, H, W, 3) 0..255
+        cell = 256.0 / self.cfg.table
+        cells = torch.floor(xf * (1.0 / cell))                              # (1, H, W, 3) 0..T-1
+        index = (cells @ self.index_scale).to(torch.int64)                  # (1, H, W, 1)
+        index = index.squeeze(3)
+        frac = xf - (cells * cell + (cell - 1.0) / 2.0)                     # levels from the cell's centre
+        # (f_b, f_b, f_b, f_g, ...) lined up with the slopes by one small MatMul (no broadcasting kernels)
+        coef = frac @ self.spread                                           # (1, H, W, 9)
+        out = value[index] + (slope[index] * coef) @ self.gather_sum        # value + slopes . frac: (1, H, W, 3)
+        return torch.clamp(out, 0.0, 255.0).to(torch.uint8)
 
 
 def engine_reference(looks: list[AdaptiveLUT], bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
