@@ -202,3 +202,14 @@ def test_bundled_packs_record_no_machine_paths():
 
 def test_errors_are_livestyle_errors():
     assert issubclass(StyleError, LivestyleError) and issubclass(UsageError, LivestyleError)
+
+
+def test_a_blend_and_a_mix_play_through_livestyle_run(home):
+    """The runtime takes engine looks, blends and saved mixes by name (one inference per engine)."""
+    assert cli(["mix", "mymix", "--from", "cold:0.5,grey:0.5"], home).returncode == 0
+    for style in ("rosy:0.7,cold:0.3", "mymix", "grey"):
+        r = cli(["run", "--input", "demo", "--output", "null", "--max-frames", "5", "--size", "320x180",
+                 "--style", style, "--quiet"], home)
+        assert r.returncode == 0, (style, r.stderr)
+    bad = cli(["run", "--input", "demo", "--output", "null", "--max-frames", "5", "--style", "rosy:-1"], home)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and ">= 0" in bad.stderr
