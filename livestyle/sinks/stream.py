@@ -293,12 +293,17 @@ class StreamSink(Sink):
         self._write_record()
 
     def _write_record(self) -> None:
-        from livestyle.fsutil import write_json_atomic
+        from livestyle.fsutil import atomic_path
 
         path = stream_record_path()
+        text = json.dumps({"url": self.url, "mjpeg_url": self.mjpeg_url, "pid": os.getpid()}) + "\n"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(path, {"url": self.url, "mjpeg_url": self.mjpeg_url, "pid": os.getpid()})
+            with atomic_path(path) as tmp:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+                os.chmod(tmp, 0o600)  # the token is in it: for the user's eyes only
             self._record = path
         except OSError as e:
             log.debug("network output: could not write %s: %s", path, e)
