@@ -210,6 +210,19 @@ def test_obs_link_sets_the_offset_by_the_rules_and_restores_it(obs, client, tmp_
     assert link.state()["restored"] is True and link.state()["applied_offset_ms"] == 350
 
 
+def test_obs_link_restores_on_a_fresh_connection_when_its_own_dropped(obs, client, tmp_path):
+    _make_mic(client, "Mic-drop", 40)
+    link = ObsLink(obs.url, obs.password, "Mic-drop", state_path=tmp_path / "offsets.json")
+    link.start()
+    link.update_delay(0.1)
+    assert _poll(lambda: link.state()["changes"] == 1, 10)
+    assert _offset(client, "Mic-drop") == 140
+    link._client._ws.close()  # the websocket goes away under the link (as when OBS's server restarts)
+    link.close()
+    assert link.state()["restored"] is True
+    assert _offset(client, "Mic-drop") == 40
+
+
 def test_obs_link_unknown_mic_names_the_inputs(obs, client, caplog, tmp_path):
     _make_mic(client, "Desk Mic", 0)
     link = ObsLink(obs.url, obs.password, "No Such Mic", state_path=tmp_path / "offsets.json")

@@ -151,22 +151,39 @@ class ObsLink:
         if thread is not None:
             thread.join(timeout=10)
         client = self._client
-        if client is not None and client.connected and self.mic and self._applied_offset_ms is not None \
-                and self._user_offset_ms is not None:
-            try:
-                client.call("SetInputAudioSyncOffset", {"inputName": self.mic,
-                                                        "inputAudioSyncOffset": int(self._user_offset_ms)})
-                with self._lock:
-                    self._restored = True
-                self._record.put(None)
-                log.info("OBS: restored %r sync offset to %d ms", self.mic, self._user_offset_ms)
-            except ObsError as e:
-                log.warning("OBS: could not restore the sync offset of %r to %d ms (%s); set it back by hand in "
-                            "OBS (Advanced Audio Properties).", self.mic, self._user_offset_ms, e.message)
+        if self.mic and self._applied_offset_ms is not None and self._user_offset_ms is not None:
+            self._restore(client)
         if client is not None:
             client.close()
         with self._lock:
             self._connected = False
+
+    def _restore(self, client: ObsClient | None) -> None:
+        """Put the user's offset back: on the link's connection, else (it dropped) on one fresh connection."""
+        args = {"inputName": self.mic, "inputAudioSyncOffset": int(self._user_offset_ms)}
+        error = "not connected"
+        for fresh in (False, True):
+            if not fresh and (client is None or not client.connected):
+                continue
+            c = ObsClient(self.url, self.password, timeout=3.0) if fresh else client
+            try:
+                if fresh:
+                    c.connect()
+                c.call("SetInputAudioSyncOffset", args)
+            except ObsError as e:
+                error = e.message
+                continue
+            finally:
+                if fresh:
+                    c.close()
+            with self._lock:
+                self._restored = True
+            self._record.put(None)
+            log.info("OBS: restored %r sync offset to %d ms", self.mic, self._user_offset_ms)
+            return
+        log.warning("OBS: could not put the sync offset of %r back to %d ms (%s); set it back by hand in OBS "
+                    "(Edit -> Advanced Audio Properties), or the next livestyle run with --obs does it.",
+                    self.mic, self._user_offset_ms, error)
 
     def state(self) -> dict:
         """A snapshot for the summary, the report and the control API.
