@@ -43,7 +43,7 @@ from livestyle.stats import STAGES, FrameRecord, LatencyHistogram, RunStats
 
 log = logging.getLogger(__name__)
 
-FADE_S = 0.3  # cross-fade between looks on preview keys / next-previous
+FADE_S = 0.15  # cross-fade between looks on preview keys / next-previous (about 5 frames at 30 fps)
 ADAPT_AFTER_S = 3.0  # the adaptive controller ignores start-up (first inferences, looks loading in the background)
 QUALITY_MODES = ("auto", "fixed")
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None),
@@ -519,6 +519,7 @@ class Pipeline:
             "cpu_percent": self.cpu_percent(),
             "looks": list(self.controls.looks),
             "version": s.version,
+            "obs": self.obs.state() if self.obs is not None else None,
         }
 
     def report(self, *, backend_choice=None) -> dict:
@@ -661,6 +662,8 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
         bank.add(first, choice.runner)
         controls = Controls([s.name for s in styles], weights=weights, strength=cfg.strength)
         sink.open(out_size, fps)
+        if getattr(sink, "url", None):  # a network output: say where to point OBS or a browser
+            print(f"livestyle: network output {sink.url}", flush=True)
         pipe = Pipeline(cfg, source=source, sink=sink, bank=bank, controls=controls, out_size=out_size,
                         infer_size=infer_size, fps=fps, backend=choice.backend, on_frame=on_frame)
         bank.load(weights)  # every look of the start blend is loaded before the first frame
