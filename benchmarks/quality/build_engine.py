@@ -39,6 +39,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("livestyle/styles/packs"))
     ap.add_argument("--name", default="looks")
     ap.add_argument("--default", default="pastel")
+    ap.add_argument("--evals", type=Path, help="folder of eval-NAME.json to record (default: --runs); e.g. the "
+                                               "evaluations of the bundled engine itself, for a second pass")
     args = ap.parse_args()
     from livestyle.styles.engine import merge_looks
     from livestyle.styles.pack import load_pack
@@ -47,9 +49,10 @@ def main() -> int:
     packs, extra = [], {}
     for n in names:
         packs.append(load_pack(args.runs / "packs" / n))
-        rep = json.loads((args.runs / f"eval-{n}.json").read_text())
-        cmd = (f"livestyle eval {args.runs}/packs/{n} --data runs/data/{n} "
-               f"(benchmarks/quality/train_looks_v2.sh)")
+        evals = args.evals or args.runs
+        rep = json.loads((evals / f"eval-{n}.json").read_text())
+        cmd = (f"livestyle eval {n} --data runs/data/{n} (the bundled engine)" if args.evals else
+               f"livestyle eval {args.runs}/packs/{n} --data runs/data/{n} (benchmarks/quality/train_looks_v2.sh)")
         metrics = dict(packs[-1].meta.get("metrics", {}))
         metrics["quality"] = quality(rep, cmd)
         extra[n] = {"metrics": metrics, "default": n == args.default}
