@@ -55,6 +55,8 @@ class RunnerBank:
         self._loading: set[str] = set()
         self._failed: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._closing = threading.Event()
 
     # -- bookkeeping ----------------------------------------------------------------------
     def add(self, pack, runner: Runner) -> None:
@@ -111,8 +113,14 @@ class RunnerBank:
                 if key in self._loading:
                     continue
                 self._loading.add(key)
-            threading.Thread(target=self._load, args=(key, members[0][0]), name="look-loader", daemon=True).start()
+            self._start(threading.Thread(target=self._load, args=(key, members[0][0]), name="look-loader",
+                                         daemon=True))
         return state
+
+    def _start(self, t: threading.Thread) -> None:
+        with self._lock:
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        t.start()
 
     def load(self, weights: Mapping[str, float]) -> None:
         """Load every model ``weights`` needs now, on this thread; raises the loader's LivestyleError."""
@@ -128,6 +136,8 @@ class RunnerBank:
         """Load the models of ``names`` one after another on one background thread (switches are then instant)."""
         def work():
             for name in names:
+                if self._closing.is_set():
+                    return
                 try:
                     groups = self._groups({name: 1.0})
                 except LivestyleError:
@@ -139,7 +149,7 @@ class RunnerBank:
                         self._loading.add(key)
                     self._load(key, members[0][0])
         t = threading.Thread(target=work, name="look-preloader", daemon=True)
-        t.start()
+        self._start(t)
         return t
 
     def _load(self, key: str, pack) -> None:
@@ -154,8 +164,11 @@ class RunnerBank:
                 self._loading.discard(key)
             return
         with self._lock:
-            self._runners[key] = runner
             self._loading.discard(key)
+            if self._closing.is_set():
+                runner.deactivate()
+                return
+            self._runners[key] = runner
 
     def error(self, weights: Mapping[str, float]) -> str | None:
         """Why ``weights`` cannot be shown (a load failed), else None."""
@@ -218,6 +231,12 @@ class RunnerBank:
         return True
 
     def close(self) -> None:
+        """Wait for loads in flight (a model being built must not be torn down mid-way), then release all."""
+        self._closing.set()
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(timeout=60)
         with self._lock:
             runners, self._runners = list(self._runners.values()), {}
         for r in runners:
