@@ -27,7 +27,7 @@ order) in [-1, 1] at input colour (b, g, r) on a ``grid``-point lattice over
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -181,13 +181,14 @@ class LookEngine(nn.Module):
     the weight CNNs of all looks run as one grouped CNN on one thumbnail.
     """
 
-    def __init__(self, looks: list[AdaptiveLUT]):
+    def __init__(self, looks: list[AdaptiveLUT], table: int | None = None):
         super().__init__()
         if not looks:
             raise ValueError("an engine needs at least one look")
-        cfg = looks[0].cfg
-        if any(lk.cfg != cfg for lk in looks):
-            raise ValueError("all looks of an engine must share one LutConfig")
+        # the table side is a runtime choice (training never uses it): the engine's own, the current default
+        cfg = replace(looks[0].cfg, table=table or LutConfig().table)
+        if any(replace(lk.cfg, table=cfg.table) != cfg for lk in looks):
+            raise ValueError("all looks of an engine must share one LutConfig (grid, bases, thumbnail, width)")
         self.cfg = cfg
         k, m, w = len(looks), cfg.bases, cfg.width
         self.n_looks = k
