@@ -278,7 +278,11 @@ def main(argv=None) -> int:
     if report is None:
         errors.append({"t_s": None, "what": "no report.json was written"})
     minutes, verdicts = analyse(samples, duration, errors)
-    confirmed = sum(1 for c in changes if any(s["look"] == c["look"] and s["t_s"] > c["t_s"] for s in samples))
+    confirmed = 0  # changes whose look the state reported by the last sample before the next change
+    for i, c in enumerate(changes):
+        end = changes[i + 1]["t_s"] if i + 1 < len(changes) else float("inf")
+        inside = [s for s in samples if c["t_s"] < s["t_s"] < end]
+        confirmed += bool(inside) and inside[-1]["look"] == c["look"]
     result = {
         "command": shown_cmd, "soak_command": " ".join([sys.executable, *sys.argv]), "duration_s": duration,
         "interval_s": args.interval, "cpu_model": cpu_model(), "host": platform.node(), "versions": versions(),
