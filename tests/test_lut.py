@@ -136,3 +136,17 @@ def test_weight_cnn_adapts_to_the_frame():
 def test_uint8_round_trip_is_exact():
     img = _frame(33, 47)[None]
     assert np.array_equal(unit_to_frames(frames_to_unit(img)), img)
+
+
+def test_every_basis_learns():
+    """No zero-initialisation saddle: every basis gets a gradient at once, every mixing weight after a step."""
+    lk = AdaptiveLUT(LutConfig(grid=5)).train()
+    opt = torch.optim.SGD(lk.parameters(), lr=0.1)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    for step in range(2):
+        opt.zero_grad()
+        ((lk(x) - (0.5 * x + 0.2)) ** 2).mean().backward()
+        if step == 0:
+            assert all(lk.basis.grad[m].abs().sum() > 0 for m in range(lk.cfg.bases))
+        opt.step()
+    assert lk.weights.head.bias.grad.abs().min() > 0

@@ -77,7 +77,11 @@ def thumbnail(x: torch.Tensor, side: int) -> torch.Tensor:
 class WeightNet(nn.Module):
     """Tiny CNN: thumbnail (N, 3, T, T) in [-1, 1] -> basis weights (N, bases).
 
-    Starts at (1, 0, 0, ...): the first basis (initialised to the identity) alone.
+    Starts at (1, 0.01, 0.01, ...) whatever the frame: the first basis (initialised to the identity)
+    and a little of the others (initialised to zero), so the output starts as the identity.  The
+    small non-zero start matters: with both a basis and its weight at exactly zero neither gets a
+    gradient (a saddle), and the look silently stays a single global LUT (measured: the looks
+    trained before this fix use only basis 0, with a near-constant weight).
     """
 
     def __init__(self, cfg: LutConfig):
@@ -91,7 +95,7 @@ class WeightNet(nn.Module):
         self.head = nn.Linear(2 * w, cfg.bases)
         nn.init.zeros_(self.head.weight)
         with torch.no_grad():
-            self.head.bias.zero_()
+            self.head.bias.fill_(0.01)
             self.head.bias[0] = 1.0
 
     def forward(self, thumb: torch.Tensor) -> torch.Tensor:
