@@ -414,22 +414,3 @@ def test_bad_flags_fail_before_training_in_one_line(tmp_path, env, flags, words)
     assert "colour look:" not in r.stderr and "teacher:" not in r.stderr  # nothing trained
     assert not (tmp_path / "runs" / "x" / "checkpoint.safetensors").exists()
 
-
-def test_near_monochrome_style_photos_turn_the_cycle_term_off(tmp_path, env):
-    """A black-and-white look cannot be inverted: the colour path drops the cycle term for it, and says so."""
-    style, content = make_photos(tmp_path / "data")
-    grey = tmp_path / "grey"
-    grey.mkdir()
-    for p in sorted(style.rglob("*.jpg")):
-        g = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2GRAY)
-        cv2.imwrite(str(grey / p.name), cv2.cvtColor(g, cv2.COLOR_GRAY2BGR))
-    r = livestyle(["train", "--style-images", grey, "--content-images", content, "--name", "bw", "--steps", 5,
-                   *COLOUR_TINY], env, tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "near-monochrome" in r.stderr and "cycle term is off" in r.stderr
-    meta = json.loads((tmp_path / "home" / "styles" / "bw" / "style.json").read_text())
-    assert meta["looks"][0]["recipe"]["losses"]["w_cycle"] == 0.0
-    assert json.loads((tmp_path / "runs" / "bw" / "checkpoint.json").read_text())["w_cycle_used"] == 0.0
-    r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "col", "--steps", 5,
-                   *COLOUR_TINY], env, tmp_path)
-    assert r.returncode == 0 and "near-monochrome" not in r.stderr
