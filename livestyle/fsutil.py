@@ -185,6 +185,7 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     if final.exists() and not replace:
         raise FileExistsError(str(final))
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; the user's outputs get the usual mode
     try:
         yield tmp
         old = None

@@ -408,7 +408,7 @@ class Pipeline:
             last_image, last_send = out, t2
             self._poll(sink)
             if cfg.max_frames is not None and st.frames_out >= cfg.max_frames:
-                self._request_stop("max-frames reached")
+                self.request_stop("max-frames reached")
                 break
 
     def _poll(self, sink) -> None:
@@ -425,14 +425,15 @@ class Pipeline:
             elif cmd.kind == "quit":
                 c.request_quit()
         if c.quit_requested:
-            self._request_stop("quit key")
+            self.request_stop("quit key")
 
     # -- control ---------------------------------------------------------------------------
     @property
     def dropped_total(self) -> int:
         return self._slot_in.dropped + self._slot_out.dropped + int(getattr(self.source, "skipped", 0) or 0)
 
-    def _request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str) -> None:
+        """Stop the run soon (from any thread): the threads drain, the sink is finalised by the caller."""
         if not self.stop.is_set():
             self.stop_reason = reason
             self.stop.set()
@@ -440,7 +441,7 @@ class Pipeline:
     def _on_signal(self, signum, _frame) -> None:
         if self.stop_signal is None:
             self.stop_signal = signum
-        self._request_stop(signal.Signals(signum).name)
+        self.request_stop(signal.Signals(signum).name)
 
     def cpu_percent(self) -> float | None:
         """Process CPU use over the last few seconds, in % of one core."""

@@ -168,7 +168,7 @@ def live(livestyle_home):
     while pipe.stats.frames_out < 5 and time.time() < deadline:
         time.sleep(0.05)
     yield pipe, server, sink
-    pipe._request_stop("test over")
+    pipe.request_stop("test over")
     t.join(10)
     server.stop()
     src.close()

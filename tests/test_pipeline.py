@@ -326,7 +326,7 @@ def test_live_url_reconnects_and_keeps_output_fed(tmp_path, livestyle_home):
         while time.time() < deadline and src.reconnects < 1:
             time.sleep(0.1)
         time.sleep(1.5)
-        pipe._request_stop("test over")
+        pipe.request_stop("test over")
         t.join(10)
         src.close()
     finally:

@@ -111,7 +111,7 @@ class _Recorder:
         pipe = self.pipe
         if pipe is None:
             return
-        request = getattr(pipe, "request_stop", None) or getattr(pipe, "_request_stop")
+        request = pipe.request_stop
         request(reason)
 
     def progress_loop(self, finished: threading.Event) -> None:
