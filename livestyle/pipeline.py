@@ -211,6 +211,7 @@ class Pipeline:
         if cfg.quality == "auto" and self.live and cfg.infer_size is None and bank.resizable:
             from livestyle.adaptive import AdaptiveQuality
             self.adaptive = AdaptiveQuality(infer_size, fps)
+        self._status, self._status_t = "", -1.0
         self.server = None  # the ControlServer, when --control is on
         self.obs = None     # the ObsLink, when --obs is on
         self._cpu = deque(maxlen=64)  # (perf_counter, process_time) samples for the recent CPU %
@@ -287,6 +288,7 @@ class Pipeline:
                 bank.forget_failure(wanted)
         wanted = shown.wanted or shown.weights
         if wanted != shown.weights:
+            before = (self.on_screen, self.loading, self.look_error)
             status = bank.request(wanted)
             if status == "ready":
                 if state.fade and self.live:
@@ -303,6 +305,8 @@ class Pipeline:
             else:
                 self.loading = None
                 self.look_error = bank.error(wanted)
+            if (self.on_screen, self.loading, self.look_error) != before:
+                self._status_t = -1.0  # the status line says what changed at once
         if shown.fade_from is not None:
             t = (now - shown.t_fade) / FADE_S
             if t < 1.0:
@@ -334,7 +338,8 @@ class Pipeline:
             frame.stages["preprocess"] = t1 - t0
             frame.stages["infer"] = t2 - t1
             frame.stages["postprocess"] = t3 - t2
-            item = Styled(frame, small, styled, state, format_weights(weights), state.effective_strength)
+            label = self.on_screen if weights is self._shown.weights else format_weights(weights)
+            item = Styled(frame, small, styled, state, label, state.effective_strength)
             before_in, before_out = self._slot_in.dropped, self._slot_out.dropped
             self._slot_out.put(item)
             if self._slot_out.dropped > before_out and self._steady(t3):
@@ -351,14 +356,20 @@ class Pipeline:
                         self._temporal.reset()
 
     def status_line(self) -> str:
-        rec = self.stats.recent()
+        """The preview's status strip; rebuilt at most 4 times a second (it costs a percentile over the window)."""
+        now = time.perf_counter()
+        if now - self._status_t < 0.25:
+            return self._status
+        rec = self.stats.recent(now)
         s = self.controls.snapshot()
         mode = "BYPASS" if s.bypass else f"{self.on_screen} x{s.strength:.1f}"
         extra = f" | loading {self.loading}" if self.loading else ""
         if self.look_error:
             extra += " | LOOK NOT CHANGED: " + self.look_error
         p50 = rec["p50_ms"] or 0.0
-        return f"{mode} | {rec['fps']:.1f} fps | {p50:.0f} ms | {self.backend}{extra}"
+        self._status = f"{mode} | {rec['fps']:.1f} fps | {p50:.0f} ms | {self.backend}{extra}"
+        self._status_t = now
+        return self._status
 
     def _output_loop(self) -> None:
         st, sink, cfg = self.stats, self.sink, self.cfg
