@@ -140,7 +140,7 @@ def test_uint8_round_trip_is_exact():
 
 def test_every_basis_learns():
     """No zero-initialisation saddle: every basis gets a gradient at once, every mixing weight after a step."""
-    lk = AdaptiveLUT(LutConfig(grid=5)).train()
+    lk = AdaptiveLUT(LutConfig(grid=5, bases=3)).train()
     opt = torch.optim.SGD(lk.parameters(), lr=0.1)
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     for step in range(2):

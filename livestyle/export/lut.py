@@ -83,7 +83,8 @@ def random_looks(n: int, *, seed: int = 0, cfg=None) -> list:
     """
     from livestyle.models.lut import AdaptiveLUT, LutConfig, identity_lut
 
-    cfg = cfg or LutConfig()
+    cfg = cfg or LutConfig(bases=2)  # two bases, so the adaptive mixing path is exercised too
+    torch.manual_seed(seed)  # the weight CNN's initialisation
     gen = torch.Generator().manual_seed(seed)
     looks = []
     for _ in range(n):

@@ -78,7 +78,8 @@ class Blend(nn.Module):
         self.blend_weights = [float(w) for w in weights]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sum(w * net(x) for w, net in zip(self.blend_weights, self.nets))
+        # each look's output is an image (clipped to [-1, 1]) before the blend, as in the engine
+        return sum(w * torch.clamp(net(x), -1.0, 1.0) for w, net in zip(self.blend_weights, self.nets))
 
 
 def load_look_net(pack) -> nn.Module:

@@ -41,7 +41,7 @@ class LutConfig:
     """Architecture of one look's colour student; saved in every pack so it can be rebuilt without flags."""
 
     grid: int = 17          # lattice nodes per axis of each basis LUT
-    bases: int = 3          # basis LUTs mixed per frame
+    bases: int = 1          # basis LUTs mixed per frame (3 adaptive bases measured worse: see RESULTS, Looks v2)
     thumb: int = 32         # side of the thumbnail the weight CNN sees
     width: int = 16         # weight CNN channels
     table: int = 32         # runtime table side (cells of 256/table levels per axis)
