@@ -9,9 +9,11 @@ ways, interleaved and repeated so machine noise hits each alike:
   event stream read continuously, ``/api/snapshot.jpg`` every 0.5 s,
   ``/api/state`` every second, plus a command (strength) every 0.5 s.
 
-The frame loop's cost is the process CPU time per sent frame (the report's
-``cpu_ms_per_frame``; the server's threads count too) and capture->send
-latency.  Command -> first output frame that shows it comes from the
+What the server costs is measured two ways: the CPU time its request
+threads used (``thread_time``, summed by the server and divided by the frames
+sent: the report's ``control.cpu_ms_per_frame``), and side by side, the
+process CPU time per frame (noisier: the machine's other work moves it by
+more than the server does) and capture->send latency.  Command -> first output frame that shows it comes from the
 report's ``latency_ms.control_to_frame`` (measured inside the pipeline: the
 time from the control change to the send of the first frame made with it).
 
@@ -123,9 +125,9 @@ def main() -> None:
     med = statistics.median
     print(f"Machine: {cpu_name()}, {os.cpu_count()} cores. 1280x720 30 fps paced, {args.seconds:.0f} s, "
           f"{args.repeats} interleaved runs each, medians.\n")
-    print("| mode | fps out | steady drops | CPU ms/frame p50 | capture->send p50 / p95 ms | command->frame p50 / p95 ms "
-          "(n) |")
-    print("|---|---|---|---|---|---|")
+    print("| mode | fps out | steady drops | process CPU ms/frame p50 | server CPU ms/frame | requests | "
+          "capture->send p50 / p95 ms | command->frame p50 / p95 ms (n) |")
+    print("|---|---|---|---|---|---|---|---|")
     for m, reps in results.items():
         ctf = [r["latency_ms"]["control_to_frame"] for r in reps]
         ctf_txt = "-"
@@ -134,8 +136,12 @@ def main() -> None:
             ctf_txt = (f"{med([c['p50'] for c in got]):.1f} / {med([c['p95'] for c in got]):.1f} "
                        f"({sum(c['count'] for c in got)})")
         lat = [r["latency_ms"]["capture_to_send"] for r in reps]
+        server = [r["control"]["cpu_ms_per_frame"] for r in reps if "control" in r]
+        reqs = [r["control"]["requests"] for r in reps if "control" in r]
+        server_txt = f"{med(server):.3f} (max {max(server):.3f})" if server else "-"
         print(f"| {m} | {med([r['fps_out'] for r in reps]):.2f} | {med([r['dropped_steady'] for r in reps])} | "
-              f"{med([r['cpu_ms_per_frame']['p50'] for r in reps]):.2f} | {med([x['p50'] for x in lat]):.1f} / "
+              f"{med([r['cpu_ms_per_frame']['p50'] for r in reps]):.2f} | {server_txt} | "
+              f"{med(reqs) if reqs else '-'} | {med([x['p50'] for x in lat]):.1f} / "
               f"{med([x['p95'] for x in lat]):.1f} | {ctf_txt} |")
     base = med([r["cpu_ms_per_frame"]["p50"] for r in results["no control"]])
     for m in modes[1:]:

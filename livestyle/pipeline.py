@@ -728,7 +728,9 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
     if obs is not None:
         rep["obs"] = obs.state()
     if server is not None:
-        rep["control"] = {"url": server.base_url}
+        n = max(1, rep["frames_out"])
+        rep["control"] = {"url": server.base_url, "requests": server.requests, "cpu_s": round(server.cpu_s, 4),
+                          "cpu_ms_per_frame": round(1000.0 * server.cpu_s / n, 4)}
     if cfg.report:
         write_json_atomic(cfg.report, rep)
     return rep

@@ -53,7 +53,7 @@ MAX_BODY = 16 * 1024
 EVENTS_MIN_INTERVAL_S = 0.1  # at most 10 events per second
 EVENTS_MAX_INTERVAL_S = 0.5  # and at least 2, so the panel's graph moves
 THUMB_SIZE = (160, 96)
-SNAPSHOT_MAX_WIDTH = 960
+SNAPSHOT_MAX_WIDTH = 640  # the panel shows it at most ~560 px wide
 _WEB_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
               "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
               "/panel.css": ("panel.css", "text/css; charset=utf-8")}
@@ -61,7 +61,8 @@ _ACTIONS = ("next-style", "prev-style", "bypass", "strength-up", "strength-down"
 
 
 class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = False  # server_close() joins the request threads, so their CPU time is all counted
+    block_on_close = True
     allow_reuse_address = True
 
     def handle_error(self, request, client_address):  # a broken client must not print a traceback
@@ -87,6 +88,9 @@ class ControlServer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.requests = 0
+        self.cpu_s = 0.0  # CPU time the request threads used (thread_time), for the overhead figure
+        self._cpu_lock = threading.Lock()
+        self._snap_cache: tuple | None = None
 
     @property
     def base_url(self) -> str:
@@ -166,17 +170,24 @@ class ControlServer:
         return out
 
     def snapshot_jpeg(self, which: str = "output") -> bytes | None:
+        """The last sent frame (or its input) as JPEG, at most 640 wide; encoded once per frame and kind."""
         import cv2
 
         latest = self.pipeline.latest
         if latest is None:
             return None
+        cached = self._snap_cache
+        if cached is not None and cached[0] is latest and cached[1] == which:
+            return cached[2]
         img = latest[1] if which == "input" else latest[0]
         h, w = img.shape[:2]
         if w > SNAPSHOT_MAX_WIDTH:
             img = cv2.resize(img, (SNAPSHOT_MAX_WIDTH, round(h * SNAPSHOT_MAX_WIDTH / w)), interpolation=cv2.INTER_AREA)
-        ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        return jpg.tobytes() if ok else None
+        ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            return None
+        self._snap_cache = (latest, which, jpg.tobytes())
+        return self._snap_cache[2]
 
     def state(self) -> dict:
         return self.pipeline.state()
@@ -197,9 +208,21 @@ class ControlServer:
 
 class _Handler(BaseHTTPRequestHandler):
     server_ref: ControlServer
+    timeout = 10  # a client that stops reading cannot hold a thread (or the shutdown) for longer
     protocol_version = "HTTP/1.1"
     server_version = "livestyle"
     sys_version = ""
+
+    def handle(self):
+        t0 = time.thread_time()
+        try:
+            super().handle()
+        except OSError:  # a client that went away or timed out
+            pass
+        finally:
+            srv = self.server_ref
+            with srv._cpu_lock:
+                srv.cpu_s += time.thread_time() - t0
 
     def log_message(self, fmt, *args):  # the library never prints; debug log only
         log.debug("control API %s: " + fmt, self.address_string(), *args)
