@@ -213,3 +213,26 @@ def test_a_blend_and_a_mix_play_through_livestyle_run(home):
         assert r.returncode == 0, (style, r.stderr)
     bad = cli(["run", "--input", "demo", "--output", "null", "--max-frames", "5", "--style", "rosy:-1"], home)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and ">= 0" in bad.stderr
+
+
+def test_the_bundled_engine_holds_the_bundled_looks(monkeypatch, tmp_path):
+    import onnxruntime as ort
+
+    from livestyle.export.lut import TRT10_SUPPORTED_OPS, graph_ops
+    from livestyle.styles import default_style
+
+    monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path / "empty"))
+    packs = {p.name: p for p in discover()}
+    engine = BUNDLED_DIR / "looks"
+    for name in ("pastel", "vintage"):
+        p = packs[name]
+        assert p.bundled and p.path == engine and p.format_version == 2 and p.onnx == engine / "engine.onnx"
+        q = p.meta["metrics"]["quality"]
+        assert q["student_gain_db"] >= 6.0 and q["warping_error_ratio"]["student"] <= 1.15  # the targets it met
+    assert default_style().name == "pastel"
+    assert not graph_ops(engine / "engine.onnx") - TRT10_SUPPORTED_OPS
+    sess = ort.InferenceSession(str(engine / "engine.onnx"), providers=["CPUExecutionProvider"])
+    k = len(packs["pastel"].engine_looks)
+    out = sess.run(None, {"bgr": np.full((1, 36, 64, 3), 128, np.uint8),
+                          "weights": np.eye(k, dtype=np.float32)[:1]})[0]
+    assert out.shape == (1, 36, 64, 3) and out.dtype == np.uint8

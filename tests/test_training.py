@@ -414,3 +414,28 @@ def test_bad_flags_fail_before_training_in_one_line(tmp_path, env, flags, words)
     assert "colour look:" not in r.stderr and "teacher:" not in r.stderr  # nothing trained
     assert not (tmp_path / "runs" / "x" / "checkpoint.safetensors").exists()
 
+
+
+def test_sigterm_on_the_texture_path_saves_and_says_how_to_resume(tmp_path, env):
+    style, content = make_photos(tmp_path / "data")
+    args = ["train", "--style-images", style, "--content-images", content, "--name", "t", "--teacher-steps", 5000,
+            "--student-steps", 10, "--checkpoint-every", 1000, *TINY]
+    p = subprocess.Popen([sys.executable, "-m", "livestyle", *map(str, args)], env=env, cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        log = tmp_path / "runs" / "t" / "losses.jsonl"
+        deadline = time.time() + 90
+        while time.time() < deadline and not (log.is_file() and log.read_text().count("\n") >= 3):
+            assert p.poll() is None, p.communicate()
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 143, err
+    line = [ln for ln in err.splitlines() if ln.startswith("livestyle: error:")]
+    assert len(line) == 1 and "stopped by SIGTERM" in line[0]
+    assert line[0].endswith("Resume exactly where it stopped with: livestyle train --name t --resume")
+    state = json.loads((tmp_path / "runs" / "t" / "checkpoint.json").read_text())
+    assert state["teacher_step"] >= 3
