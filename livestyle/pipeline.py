@@ -670,7 +670,9 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
 
         from livestyle.styles import expand
 
-        bank = RunnerBank(packs, make_runner, expand=lambda name: expand(name, packs=styles))
+        # ONNX Runtime runs a multi-look engine with its weight vector; the torch runner builds one look's network
+        engines = choice.backend == "onnxruntime"
+        bank = RunnerBank(packs, make_runner, expand=lambda name: expand(name, packs=styles), engines=engines)
         bank.add(first, choice.runner)
         controls = Controls([s.name for s in styles], weights=weights, strength=cfg.strength)
         sink.open(out_size, fps)

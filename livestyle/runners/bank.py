@@ -29,11 +29,15 @@ from livestyle.runners.base import Runner
 log = logging.getLogger(__name__)
 
 
-def _model_key(pack) -> str:
+def _model_key(pack, engines: bool = True) -> str:
+    """Which runner serves ``pack``: its model file, or (``engines=False``) its own look within that file."""
     try:
-        return str(Path(pack.onnx).resolve())
+        key = str(Path(pack.onnx).resolve())
     except OSError:  # pragma: no cover
-        return str(pack.onnx)
+        key = str(pack.onnx)
+    if not engines and getattr(pack, "look_index", None) is not None:
+        key += f"#{pack.name}"
+    return key
 
 
 class RunnerBank:
@@ -42,14 +46,17 @@ class RunnerBank:
     ``packs`` maps every selectable look name to its StylePack; ``make_runner``
     builds and activates a runner for a pack (on the backend and inference
     size the run picked); ``expand(name)`` resolves a saved mix into base-look
-    weights (default: the look itself).
+    weights (default: the look itself).  ``engines=False`` is for backends
+    whose runners hold one look (the torch runner builds the look's own
+    network): each look of an engine then gets a runner of its own.
     """
 
     def __init__(self, packs: Mapping[str, object], make_runner: Callable[[object], Runner], *,
-                 expand: Callable[[str], Mapping[str, float]] | None = None):
+                 expand: Callable[[str], Mapping[str, float]] | None = None, engines: bool = True):
         self.packs = dict(packs)
         self.make_runner = make_runner
         self._expand = expand
+        self.engines = engines
         self._expanded: dict[str, dict[str, float]] = {}  # look name -> base looks (mixes are few and fixed)
         self._runners: dict[str, Runner] = {}
         self._loading: set[str] = set()
@@ -62,7 +69,7 @@ class RunnerBank:
     def add(self, pack, runner: Runner) -> None:
         """Register an already activated runner (the first one, built while picking the backend)."""
         with self._lock:
-            self._runners[_model_key(pack)] = runner
+            self._runners[_model_key(pack, self.engines)] = runner
 
     @property
     def runners(self) -> list[Runner]:
@@ -87,7 +94,7 @@ class RunnerBank:
             pack = self.packs.get(name)
             if pack is None:
                 raise LivestyleError(f"Unknown look {name!r}.", fix="Pick an installed look (`livestyle styles`).")
-            groups.setdefault(_model_key(pack), []).append((pack, w))
+            groups.setdefault(_model_key(pack, self.engines), []).append((pack, w))
         return groups
 
     # -- loading --------------------------------------------------------------------------
@@ -200,7 +207,7 @@ class RunnerBank:
         for key, members in groups.items():
             runner = self._runners[key]
             total = sum(w for _, w in members)
-            if runner.n_looks is not None:
+            if runner.n_looks is not None and self.engines:
                 vec = np.zeros(runner.n_looks, np.float32)
                 for pack, w in members:
                     idx = getattr(pack, "look_index", None)

@@ -114,6 +114,9 @@ class TensorRTRunner(Runner):
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if "weights" in inputs:
+            raise BackendError(f"Style {self.style.name!r} is a multi-look engine; the TensorRT runner does not bind its "
+                               "'weights' input yet.", fix="Use --backend torch or --backend onnxruntime for it.")
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"The engine for style {self.style.name!r} has {len(inputs)} inputs and {len(outputs)} "
                              "outputs; expected 1 and 1.", fix="Re-export the style pack.")
