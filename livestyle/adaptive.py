@@ -3,11 +3,13 @@
 The inference thread reports, per frame, how long its work took (downscale,
 inference, temporal filter) and whether a frame was dropped in front of it.
 When the work no longer fits the frame interval (the 90th percentile over the
-last second above 85 % of it) or frames are being dropped, the controller
+last second above 85 % of it), frames are being dropped, or capture->send
+latency over the last second passes two frame intervals, the controller
 steps the inference size down one level; when there has been room to spare
 for a while (the work, scaled to the next size up, below 60 % of the
-interval, no drops for 3 s), it steps back up.  At least a second passes
-between steps, so one slow frame never causes a change.
+interval, no drops for 3 s), it steps back up.  Half a second at least
+passes between steps down (each judged on the frames since the last step)
+and 3 s before a step up, so one slow frame never causes a change.
 
 A level that proved too slow is held off for a while before the controller
 tries it again (3 s, then 6, 12 ... up to 2 minutes on repeated bounces), so
@@ -59,7 +61,7 @@ class QualityChange:
 class AdaptiveQuality:
     """Decides the inference size from measured work time and drops; see the module docstring."""
 
-    def __init__(self, base: tuple[int, int], fps: float, *, window_s: float = 1.0, min_gap_s: float = 1.0,
+    def __init__(self, base: tuple[int, int], fps: float, *, window_s: float = 1.0, min_gap_s: float = 0.5,
                  calm_s: float = 3.0):
         self.levels = levels_for(base)
         self.level = 0
@@ -77,8 +79,14 @@ class AdaptiveQuality:
     def size(self) -> tuple[int, int]:
         return self.levels[self.level]
 
-    def observe(self, now: float, work_s: float, dropped: int, t_run: float) -> tuple[int, int] | None:
-        """Record one frame's work (s) and drops since the last call; return a new size when it should change."""
+    def observe(self, now: float, work_s: float, dropped: int, t_run: float,
+                latency_p95: float | None = None) -> tuple[int, int] | None:
+        """Record one frame's work (s) and drops since the last call; return a new size when it should change.
+
+        ``latency_p95`` (s), when given, is capture->send over the last second: above two frame
+        intervals it steps down too (the other threads need the core as well), and stepping up
+        waits until it is below one and a half.
+        """
         self._work.append((now, work_s))
         for _ in range(min(dropped, 8)):
             self._drops.append(now)
@@ -92,16 +100,19 @@ class AdaptiveQuality:
         drops_calm = sum(1 for t in self._drops if now - t <= self.calm_s)
         new_level = self.level
         reason = ""
-        if (p90 > 0.85 * self.budget or drops_1s >= 2) and self.level + 1 < len(self.levels):
+        late = latency_p95 is not None and latency_p95 > 2.0 * self.budget
+        if (p90 > 0.85 * self.budget or drops_1s >= 2 or late) and self.level + 1 < len(self.levels):
             new_level = self.level + 1
             # this level did not fit: come back to it only after a hold that doubles on every bounce
             hold = min(120.0, self._backoff.get(self.level, self.calm_s / 2) * 2)
             self._backoff[self.level] = hold
             self._hold_until[self.level] = now + hold
             reason = (f"work p90 {p90 * 1000:.1f} ms of a {self.budget * 1000:.1f} ms frame interval, "
-                      f"{drops_1s} drops in the last {self.window_s:.0f} s")
+                      f"{drops_1s} drops in the last {self.window_s:.0f} s"
+                      + (f", capture->send p95 {latency_p95 * 1000:.0f} ms" if late else ""))
         elif (self.level > 0 and drops_calm == 0 and now - self._t_change >= self.calm_s
-              and now >= self._hold_until.get(self.level - 1, 0.0)):
+              and now >= self._hold_until.get(self.level - 1, 0.0)
+              and (latency_p95 is None or latency_p95 < 1.5 * self.budget)):
             cur, up = self.levels[self.level], self.levels[self.level - 1]
             scaled = p90 * (up[0] * up[1]) / (cur[0] * cur[1])
             if scaled < 0.6 * self.budget:

@@ -44,7 +44,7 @@ from livestyle.stats import STAGES, FrameRecord, LatencyHistogram, RunStats
 log = logging.getLogger(__name__)
 
 FADE_S = 0.15  # cross-fade between looks on preview keys / next-previous (about 5 frames at 30 fps)
-ADAPT_AFTER_S = 3.0  # the adaptive controller ignores start-up (first inferences, looks loading in the background)
+ADAPT_AFTER_S = 1.5  # the adaptive controller ignores start-up (first inferences, looks loading in the background)
 QUALITY_MODES = ("auto", "fixed")
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None),
                                  getattr(signal, "SIGHUP", None)) if s is not None)
@@ -316,6 +316,7 @@ class Pipeline:
 
     def _infer_frames(self) -> None:
         controls, bank = self.controls, self.bank
+        t_lat, lat_p95 = 0.0, None
         while True:
             try:
                 frame = self._slot_in.get(timeout=0.1)
@@ -346,7 +347,11 @@ class Pipeline:
                 self.stats.dropped_steady += 1
             if self.adaptive is not None and t0 - self.stats.t_start > ADAPT_AFTER_S:
                 dropped = (self._slot_in.dropped - before_in) + (self._slot_out.dropped - before_out)
-                new = self.adaptive.observe(t3, t3 - t0, dropped, t3 - self.stats.t_start)
+                if t3 - t_lat >= 0.5:  # capture->send p95 over the last second, twice a second
+                    lats = self.stats.recent_latency.values(t3, 1.0)
+                    lat_p95 = float(np.percentile(lats, 95)) if len(lats) >= 5 else None
+                    t_lat = t3
+                new = self.adaptive.observe(t3, t3 - t0, dropped, t3 - self.stats.t_start, lat_p95)
                 if new is not None and bank.set_infer_size(new):
                     change = self.adaptive.changes[-1]
                     log.warning("quality: inference size %dx%d -> %dx%d (%s)", *change.from_size, *change.to_size,

@@ -88,10 +88,12 @@ class RecentWindow:
         with self._lock:
             self._items.append((t, value))
 
-    def values(self, now: float | None = None) -> list[float]:
+    def values(self, now: float | None = None, seconds: float | None = None) -> list[float]:
+        """Values from the last ``seconds`` (default: the window's length)."""
         now = time.perf_counter() if now is None else now
+        span = self.seconds if seconds is None else seconds
         with self._lock:
-            return [v for t, v in self._items if now - t <= self.seconds]
+            return [v for t, v in self._items if now - t <= span]
 
     def times(self, now: float | None = None) -> list[float]:
         now = time.perf_counter() if now is None else now
