@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from livestyle.errors import UsageError
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write", "check_output_path", "same_file",
+__all__ = ["atomic_dir", "atomic_path", "atomic_write", "check_output_path", "fsync_dir", "same_file",
            "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
 
@@ -97,7 +97,8 @@ def _tmp_name(final: Path, suffix: str = "", *, private: bool = False) -> Path:
     return Path(name)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entry list to disk (after a rename into it); a no-op where folders cannot be opened."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # pragma: no cover - not every platform opens folders
@@ -132,7 +133,7 @@ def atomic_path(path: str | os.PathLike, *, check: Callable[[Path], None] | None
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -194,7 +195,7 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
             os.rmdir(old)
             os.replace(final, old)
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

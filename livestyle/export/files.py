@@ -1,10 +1,9 @@
-"""Private, atomic files for the engine cache and the TensorRT build (standard library only)."""
+"""Private, atomic files for the engine cache and the TensorRT build (through :mod:`livestyle.fsutil`)."""
 
 from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -12,35 +11,19 @@ __all__ = ["atomic_write", "fsync_dir", "private_file_ok"]
 
 
 def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - not POSIX
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+    """Flush a folder's entry list to disk (after a rename into it)."""
+    from livestyle.fsutil import fsync_dir as _fsync
+
+    _fsync(path)
 
 
 def atomic_write(path: Path, writer: Callable[[BinaryIO], None]) -> None:
-    """Write a file through ``writer(f)`` into a temp file next to ``path``, fsync, then ``os.replace``.
+    """Write a private file (mode 0600) through ``writer(f)``, atomically: the one write path of
+    :mod:`livestyle.fsutil`; if ``writer`` raises, nothing appears under ``path``."""
+    from livestyle.fsutil import atomic_write as _atomic_write
 
-    The temp file is created with mode 0o600; if ``writer`` raises, it is
-    removed and nothing appears under ``path``.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with _atomic_write(path, "wb", private=True) as f:
+        writer(f)
 
 
 def private_file_ok(path: Path) -> str | None:
