@@ -26,8 +26,18 @@ from typing import IO, Any
 
 from livestyle.errors import UsageError
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write", "check_output_path", "fsync_dir", "same_file",
+__all__ = ["atomic_dir", "atomic_path", "atomic_write", "check_output_path", "fsync_dir", "same_file", "state_path",
            "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
+
+
+def state_path(name: str) -> Path:
+    """Where livestyle keeps a small state file: ``$LIVESTYLE_HOME/NAME``, else
+    ``$XDG_STATE_HOME/livestyle/NAME``, else ``~/.local/state/livestyle/NAME``."""
+    home = os.environ.get("LIVESTYLE_HOME")
+    if home:
+        return Path(home) / name
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "livestyle" / name
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

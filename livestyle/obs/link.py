@@ -43,12 +43,10 @@ RECONNECT_INTERVAL_S = 5.0
 
 
 def default_state_path() -> Path:
-    """``$LIVESTYLE_HOME/obs-offsets.json``, else ``$XDG_STATE_HOME/livestyle/...``, else ``~/.local/state/livestyle/...``."""
-    home = os.environ.get("LIVESTYLE_HOME")
-    if home:
-        return Path(home) / "obs-offsets.json"
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "livestyle" / "obs-offsets.json"
+    """``obs-offsets.json`` in livestyle's state folder (:func:`livestyle.fsutil.state_path`)."""
+    from livestyle.fsutil import state_path
+
+    return state_path("obs-offsets.json")
 
 
 class _OffsetRecord:

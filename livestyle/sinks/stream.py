@@ -71,12 +71,10 @@ BOUNDARY = "livestyleframe"
 
 
 def stream_record_path() -> Path:
-    """``$LIVESTYLE_HOME/stream.json``, else ``$XDG_STATE_HOME/livestyle/stream.json``, else ``~/.local/state/...``."""
-    home = os.environ.get("LIVESTYLE_HOME")
-    if home:
-        return Path(home) / "stream.json"
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "livestyle" / "stream.json"
+    """``stream.json`` in livestyle's state folder (:func:`livestyle.fsutil.state_path`)."""
+    from livestyle.fsutil import state_path
+
+    return state_path("stream.json")
 
 
 def running_stream_url() -> str | None:
