@@ -354,8 +354,12 @@ class Pipeline:
                 new = self.adaptive.observe(t3, t3 - t0, dropped, t3 - self.stats.t_start, lat_p95)
                 if new is not None and bank.set_infer_size(new):
                     change = self.adaptive.changes[-1]
-                    log.warning("quality: inference size %dx%d -> %dx%d (%s)", *change.from_size, *change.to_size,
-                                change.reason)
+                    if change.to_size[0] < change.from_size[0]:
+                        log.warning("quality: busy machine, styling at %dx%d instead of %dx%d to hold %g fps (%s)",
+                                    *change.to_size, *change.from_size, self.fps, change.reason)
+                    else:
+                        log.warning("quality: the load eased, styling at %dx%d again (%s)", *change.to_size,
+                                    change.reason)
                     self.infer_size = new
                     if self._temporal is not None:
                         self._temporal.reset()
