@@ -682,6 +682,10 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
         # ONNX Runtime runs a multi-look engine with its weight vector; the torch runner builds one look's network
         engines = choice.backend == "onnxruntime"
         bank = RunnerBank(packs, make_runner, expand=lambda name: expand(name, packs=styles), engines=engines)
+        if cfg.quality == "auto" and source.live and cfg.infer_size is None and choice.runner.resizable:
+            from livestyle.adaptive import levels_for
+
+            bank.warm_sizes = levels_for(infer_size)
         bank.add(first, choice.runner)
         controls = Controls([s.name for s in styles], weights=weights, strength=cfg.strength)
         sink.open(out_size, fps)

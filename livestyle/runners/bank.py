@@ -64,10 +64,26 @@ class RunnerBank:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closing = threading.Event()
+        # sizes the adaptive controller may switch to: every runner runs each once before it is used, so
+        # ONNX Runtime allocates its buffers for them at start (~20 MB once), not in the middle of a stream
+        self.warm_sizes: list[tuple[int, int]] = []
 
     # -- bookkeeping ----------------------------------------------------------------------
+    def warm(self, runner: Runner) -> Runner:
+        """Run ``runner`` once at every size in :attr:`warm_sizes` (not yet shared: no other thread uses it)."""
+        if not self.warm_sizes or not getattr(runner, "resizable", False):
+            return runner
+        size = runner.infer_size
+        for w, h in self.warm_sizes:
+            runner.set_infer_size((w, h))
+            weights = None if runner.n_looks is None else np.full(runner.n_looks, 1.0 / runner.n_looks, np.float32)
+            runner.infer(np.zeros((h, w, 3), np.uint8), weights)
+        runner.set_infer_size(size)
+        return runner
+
     def add(self, pack, runner: Runner) -> None:
         """Register an already activated runner (the first one, built while picking the backend)."""
+        self.warm(runner)
         with self._lock:
             self._runners[_model_key(pack, self.engines)] = runner
 
@@ -135,7 +151,7 @@ class RunnerBank:
             with self._lock:
                 if key in self._runners:
                     continue
-            runner = self.make_runner(members[0][0])
+            runner = self.warm(self.make_runner(members[0][0]))
             with self._lock:
                 self._runners[key] = runner
 
@@ -161,7 +177,7 @@ class RunnerBank:
 
     def _load(self, key: str, pack) -> None:
         try:
-            runner = self.make_runner(pack)
+            runner = self.warm(self.make_runner(pack))
         except Exception as e:  # a loader thread must never die silently: every failure is reported
             why = str(e) if isinstance(e, LivestyleError) else f"{type(e).__name__}: {e}"
             msg = f"cannot load look {getattr(pack, 'name', '?')!r}: {why}"
