@@ -57,6 +57,7 @@ class RunnerBank:
         self.make_runner = make_runner
         self._expand = expand
         self.engines = engines
+        self._keys: dict[str, str] = {}  # look name -> runner key (the packs are fixed for a run)
         self._expanded: dict[str, dict[str, float]] = {}  # look name -> base looks (mixes are few and fixed)
         self._runners: dict[str, Runner] = {}
         self._loading: set[str] = set()
@@ -85,7 +86,7 @@ class RunnerBank:
         """Register an already activated runner (the first one, built while picking the backend)."""
         self.warm(runner)
         with self._lock:
-            self._runners[_model_key(pack, self.engines)] = runner
+            self._runners[self._key(pack)] = runner
 
     @property
     def runners(self) -> list[Runner]:
@@ -110,8 +111,16 @@ class RunnerBank:
             pack = self.packs.get(name)
             if pack is None:
                 raise LivestyleError(f"Unknown look {name!r}.", fix="Pick an installed look (`livestyle styles`).")
-            groups.setdefault(_model_key(pack, self.engines), []).append((pack, w))
+            groups.setdefault(self._key(pack), []).append((pack, w))
         return groups
+
+    def _key(self, pack) -> str:
+        """The runner key of ``pack``, resolved once per look (a path resolve is syscalls: not per frame)."""
+        name = getattr(pack, "name", None)
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = _model_key(pack, self.engines)
+        return key
 
     # -- loading --------------------------------------------------------------------------
     def request(self, weights: Mapping[str, float]) -> str:
