@@ -58,6 +58,10 @@ def test_regularisers_see_hue_flips_and_bends():
     assert monotonicity(-ident).item() > 0.05          # a falling channel curve: what flips a hue
     assert curvature(0.7 * ident + 0.2).item() < 1e-12  # affine grades cost nothing
     assert curvature(torch.sin(3 * ident)).item() > 1e-4
+    # linear along every axis but bent across axes (out depends on b*g): only the mixed differences see it
+    cross = ident + 0.3 * ident[:, 0:1] * ident[:, 1:2]
+    assert all((cross.diff(n=2, dim=k) ** 2).max().item() < 1e-12 for k in (2, 3, 4))
+    assert curvature(cross).item() > 1e-5
 
 
 def test_sliced_wasserstein_is_zero_for_equal_sets_and_grows_with_a_shift():

@@ -439,3 +439,32 @@ def test_sigterm_on_the_texture_path_saves_and_says_how_to_resume(tmp_path, env)
     assert line[0].endswith("Resume exactly where it stopped with: livestyle train --name t --resume")
     state = json.loads((tmp_path / "runs" / "t" / "checkpoint.json").read_text())
     assert state["teacher_step"] >= 3
+
+
+def test_train_help_states_the_colour_defaults_that_apply():
+    """`livestyle train --help` is read by people choosing flags: its stated defaults must be the real ones."""
+    import argparse
+    import re
+
+    from livestyle.training.cli import add_parsers
+    from livestyle.training.colour import ColourConfig
+
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="cmd"))
+    helps = {a.dest: a.help for a in parser._subparsers._group_actions[0].choices["train"]._actions}
+    assert re.search(r"\(default (\d+)\)", helps["steps"]).group(1) == str(ColourConfig.steps)
+    assert re.search(r"colour: default (\d+)", helps["size"]).group(1) == str(ColourConfig.size)
+
+
+def test_black_and_white_style_photos_pick_their_own_settings():
+    from livestyle.training.colour import GREY_SETTINGS, ColourConfig, auto_settings
+
+    rng = np.random.default_rng(0)
+    content = torch.from_numpy(rng.uniform(-1, 1, (5000, 3)).astype(np.float32))
+    grey = content.mean(dim=1, keepdim=True).expand(-1, 3) + 0.01 * torch.randn(5000, 3)
+    base = ColourConfig(style_images="s", content_images="c", name="n", out_dir="o", run_dir="r")
+    cfg, line = auto_settings(base, grey, content, explicit=set())
+    assert {k: getattr(cfg, k) for k in GREY_SETTINGS} == GREY_SETTINGS and "black and white" in line
+    assert auto_settings(base, content.flip(0), content, explicit=set()) == (base, None)   # a colour look: unchanged
+    cfg, _ = auto_settings(base, grey, content, explicit={"w_cycle"})                      # what the user set stays
+    assert cfg.w_cycle == base.w_cycle and cfg.w_pool == GREY_SETTINGS["w_pool"]

@@ -2,6 +2,7 @@
 """Inference time of a K-look colour engine through ONNX Runtime (CPU), one look vs blends, interleaved.
 
     .venv/bin/python benchmarks/quality/engine_speed.py [--engine PACK_DIR] [--size 512x288] [--threads 2]
+        [--cnn PACK_DIR] [--also PACK_DIR ...]
 
 Without --engine, a random 6-look engine is built (same graph and cost as a
 trained one).  Each round runs every case once on the same frame (a photo
@@ -49,6 +50,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engine", type=Path, help="an engine pack folder (default: a random 6-look engine)")
     ap.add_argument("--cnn", type=Path, help="a format-1 pack to time alongside (its student.onnx)")
+    ap.add_argument("--also", type=Path, action="append", default=[],
+                    help="another engine pack (e.g. the same looks exported by an older commit) to time in the same "
+                         "rounds, one look; repeatable")
     ap.add_argument("--size", default="512x288")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=200)
@@ -79,6 +83,11 @@ def main() -> int:
         cnn = ort.InferenceSession(str(args.cnn / "student.onnx"), sess_options=session_options(args.threads),
                                    providers=["CPUExecutionProvider"])
         runs["CNN student (format 1)"] = lambda: cnn.run(None, {"bgr": frame})
+    for extra in args.also:
+        other = ort.InferenceSession(str(extra / "engine.onnx"), sess_options=session_options(args.threads),
+                                     providers=["CPUExecutionProvider"])
+        wt = np.eye(other.get_inputs()[1].shape[1], dtype=np.float32)[:1]
+        runs[f"{extra}: one look"] = lambda other=other, wt=wt: other.run(None, {"bgr": frame, "weights": wt})
     for f in runs.values():
         for _ in range(10):
             f()

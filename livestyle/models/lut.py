@@ -14,11 +14,15 @@ Two ways to evaluate the same look:
 * :class:`LookEngine` (runtime, exported to ONNX): K looks in one graph.  The
   per-frame LUT is ``sum_k weights[k] * sum_m a_km * basis_km`` (one small
   MatMul: a blend of LUTs is exact, and costs nothing extra), resampled once
-  per frame to a ``table``\\ :sup:`3` uint8-valued table by three small
-  MatMuls (separable linear interpolation), then every pixel is one Gather
-  (nearest cell).  Only Conv, Relu, Resize, AveragePool, ReduceMean, MatMul,
-  Gather, Floor, Clip, Cast, Reshape, Transpose, Mul, Add, Unsqueeze
-  and Concat appear: all are in the TensorRT 10 ONNX parser's supported list.
+  per frame to a ``table``\ :sup:`3` table of cell values and slopes by
+  three small MatMuls (separable linear interpolation); every pixel is then
+  two Gathers (its cell's value and slopes) and a first-order correction
+  from the cell's centre.  Only operators in the TensorRT 10 ONNX parser's
+  supported list appear (:data:`livestyle.export.lut.TRT10_SUPPORTED_OPS`,
+  checked by a test).  One 12-wide Gather of a per-cell affine map (slopes
+  and intercept) was measured as fast as this, not faster: at 512x288 the
+  Gemm that spreads the pixel over 12 lanes costs what the second Gather
+  saved (ORT profiling, RESULTS "Looks v2").
 
 LUT layout everywhere: ``lut[c, b, g, r]`` = output channel ``c`` (B, G, R
 order) in [-1, 1] at input colour (b, g, r) on a ``grid``-point lattice over

@@ -52,8 +52,8 @@ def add_parsers(sub) -> None:
                    help="colour: adaptive 3D LUT look (minutes); texture: CycleGAN teacher + CNN student (hours); "
                         "auto (default): colour unless a teacher/student flag is given")
     g = p.add_argument_group("schedule")
-    g.add_argument("--steps", type=int, help="colour look: training steps (default 1200)")
-    g.add_argument("--size", type=int, help="crop side in px (colour: default 96, at least 32; texture: teacher crop, "
+    g.add_argument("--steps", type=int, help="colour look: training steps (default 800)")
+    g.add_argument("--size", type=int, help="crop side in px (colour: default 64, at least 32; texture: teacher crop, "
                                              "multiple of 4, default 128)")
     g.add_argument("--student-size", type=int, help="student crop side in px (default: --size)")
     g.add_argument("--teacher-steps", type=int, help="CycleGAN steps (default 20000)")
