@@ -468,3 +468,32 @@ def test_black_and_white_style_photos_pick_their_own_settings():
     assert auto_settings(base, content.flip(0), content, explicit=set()) == (base, None)   # a colour look: unchanged
     cfg, _ = auto_settings(base, grey, content, explicit={"w_cycle"})                      # what the user set stays
     assert cfg.w_cycle == base.w_cycle and cfg.w_pool == GREY_SETTINGS["w_pool"]
+
+
+def test_without_a_round_trip_the_reverse_student_is_not_trained():
+    """w_cycle = 0 (black-and-white looks): F and its discriminator only cost time, so they are skipped."""
+    from livestyle.training import dist
+    from livestyle.training.colour import ColourConfig, _Run, _step, colour_pool
+    from livestyle.training.data import ImageSet
+
+    rng = np.random.default_rng(0)
+    colour = [rng.integers(0, 256, (80, 80, 3), dtype=np.uint8) for _ in range(4)]
+    grey = [np.repeat(im.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2) for im in colour]
+    content = ImageSet(folder=Path("c"), images=colour, files=4, skipped=0, crop=64)
+    style = ImageSet(folder=Path("s"), images=grey, files=4, skipped=0, crop=64)
+    cfg = ColourConfig(style_images="s", content_images="c", name="n", out_dir="o", run_dir="r", steps=4,
+                       w_cycle=0.0, w_pool=10.0, pool_pixels=512, device="cpu")
+    ctx = dist.setup("cpu")
+    try:
+        run = _Run(cfg, ctx)
+        before = {k: v.clone() for k, v in {**run.G.state_dict(), **{f"F.{k}": v for k, v in run.F.state_dict().items()},
+                                            **{f"DA.{k}": v for k, v in run.D_A.state_dict().items()}}.items()}
+        pools = (colour_pool(content.images), colour_pool(style.images))
+        for step in range(2):
+            values = _step(run, style, content, step, pools)
+        assert values["cycle"] == 0.0 and values["pool"] > 0.0
+        assert not torch.equal(run.G.basis, before["basis"])                       # G learns
+        assert all(torch.equal(v, before[f"F.{k}"]) for k, v in run.F.state_dict().items())
+        assert all(torch.equal(v, before[f"DA.{k}"]) for k, v in run.D_A.state_dict().items())
+    finally:
+        ctx.close()
