@@ -10,7 +10,7 @@
 # "few photos" target); it is measured but not bundled.
 set -u
 PY=${PY:-.venv/bin/python}
-LOOKS=${LOOKS:-"pastel soft_glow vintage mono teal_orange pastel12"}
+LOOKS=${LOOKS:-"pastel soft_glow vintage mono teal_orange pastel12 vintage12 mono12"}
 DATA=${DATA:-runs/data}
 RUNS=${RUNS:-runs/v2}
 mkdir -p "$RUNS" benchmarks/quality/results
