@@ -98,13 +98,49 @@ def _umask() -> int:
 
 def _tmp_name(final: Path, suffix: str = "", *, private: bool = False) -> Path:
     """A new empty file beside ``final``: mode 0600 when ``private``, else what a plain open() would give."""
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
+    # the writer's PID in the name lets a later run tell an abandoned temporary file (its writer was
+    # killed) from one being written right now (see stale_temps)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=f".tmp{suffix}", dir=final.parent)
     try:
         if not private:  # mkstemp makes 0600 files; the user's outputs get the usual 0666 & ~umask
             os.fchmod(fd, 0o666 & ~_umask())
     finally:
         os.close(fd)
     return Path(name)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Temporary files that :func:`atomic_path` made for ``path`` and whose writing process is gone.
+
+    A SIGKILL or power cut during a write leaves ``.NAME.PID.XXXX.tmp...``
+    beside the target; no process will ever finish it.  A file whose PID is
+    still running (this process included) is never listed.
+    """
+    final = Path(path)
+    prefix = f".{final.name}."
+    out = []
+    try:
+        entries = list(final.parent.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and ".tmp" in name[len(prefix):]):
+            continue
+        pid_text = name[len(prefix):].split(".", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _pid_alive(int(pid_text)) and entry.is_file():
+            out.append(entry)
+    return out
 
 
 def fsync_dir(folder: Path) -> None:

@@ -121,3 +121,47 @@ def test_report_states_what_was_written(tmp_path, livestyle_home, video):
     ok, img = cap.read()
     assert ok
     assert r["size"] == [img.shape[1], img.shape[0]]
+
+
+def test_a_recording_killed_with_sigkill_is_cleaned_up_by_the_next_run(tmp_path, livestyle_home, video):
+    """kill -9 leaves only the hidden temporary file (never a broken NAME.mp4); the next run to that name removes it."""
+    import signal
+    import time
+
+    out = tmp_path / "rec.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "livestyle", "run", "--style", "random", "--input", "demo",
+                             "--realtime", "--size", "160x96", "--fps", "30", "--max-frames", "100000",
+                             "--output", str(out)], env=cli_env(livestyle_home),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        temps: list[Path] = []
+        while time.monotonic() < deadline and not any(t.stat().st_size > 0 for t in temps):
+            time.sleep(0.2)
+            temps = list(tmp_path.glob(".rec.mp4.*.tmp.mp4"))
+        assert temps, "the run never started writing"
+        assert f".rec.mp4.{proc.pid}." in temps[0].name  # the writer's PID is in the name
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert not out.exists() and list(tmp_path.glob(".rec.mp4.*.tmp.mp4")) == temps   # nothing under the real name
+
+    p = run_cli(livestyle_home, "--input", str(video), "--output", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "unfinished recording of an earlier run" in p.stderr
+    assert list(tmp_path.glob(".rec.mp4.*")) == [] and cv2.VideoCapture(str(out)).isOpened()
+
+
+def test_a_temporary_file_of_a_live_writer_is_left_alone(tmp_path):
+    from livestyle.fsutil import atomic_path, stale_temps
+
+    target = tmp_path / "x.bin"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        assert stale_temps(target) == []             # ours: this process is alive
+        dead = tmp_path / ".x.bin.999999999.abcd.tmp"  # no such PID
+        dead.write_bytes(b"left by a killed run")
+        other = tmp_path / f".x.bin.{os.getppid()}.efgh.tmp"  # a living process (the test runner's parent)
+        other.write_bytes(b"being written")
+        assert stale_temps(target) == [dead]
+    assert target.read_bytes() == b"partial"

@@ -2,7 +2,7 @@
 
 Never a broken file under the final name:
 
-* Frames go to a temporary file beside the target (``.NAME.XXXX.tmp.mp4``,
+* Frames go to a temporary file beside the target (``.NAME.PID.XXXX.tmp.mp4``,
   made by :func:`livestyle.fsutil.atomic_path`, which keeps the suffix so
   OpenCV picks the container).  The pipeline calls :meth:`FileSink.close` on
   every way out (end of input, Ctrl+C, SIGTERM, errors).
@@ -18,7 +18,9 @@ Never a broken file under the final name:
   decode, and the size to be :attr:`written_size`.  An .mp4 whose index
   could not be written, or an .avi truncated by the disk, fails this check.
   A process killed hard (SIGKILL, power loss) leaves the hidden temporary
-  file behind, never a file under the final name.
+  file behind, never a file under the final name; the next recording to the
+  same name removes it, with a warning, once its process (the PID in its
+  name) is gone.
 
 Odd sizes: OpenCV's FFmpeg writer can only store even widths and heights
 (measured: 1281x721 is stored as 1280x720, 134x135 as 134x134), so the sink
@@ -41,7 +43,7 @@ import numpy as np
 
 from livestyle.errors import SinkError
 from livestyle.frame import Frame
-from livestyle.fsutil import atomic_path
+from livestyle.fsutil import atomic_path, stale_temps
 from livestyle.sinks.base import Sink
 
 log = logging.getLogger(__name__)
@@ -174,6 +176,12 @@ class FileSink(Sink):
             if len(codec) != 4:
                 raise SinkError(f"A FourCC codec code has 4 characters, got {codec!r}.",
                                 fix="Use a code such as mp4v, MJPG or avc1.")
+        for leftover in stale_temps(self.path):  # an earlier run on this target was killed mid-write
+            try:
+                leftover.unlink()
+                log.warning("removed %s, the unfinished recording of an earlier run that was killed", leftover)
+            except OSError as exc:
+                log.warning("could not remove %s, the unfinished recording of an earlier run: %s", leftover, exc)
         atomic = atomic_path(self.path, keep_suffix=True, check=self._verify)
         try:
             tmp = atomic.__enter__()
