@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -26,8 +27,10 @@ from typing import IO, Any
 
 from livestyle.errors import UsageError
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write", "check_output_path", "fsync_dir", "same_file", "state_path",
-           "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
+log = logging.getLogger(__name__)
+
+__all__ = ["atomic_dir", "atomic_path", "atomic_write", "check_output_path", "fsync_dir", "remove_stale_temps",
+           "same_file", "stale_temps", "state_path", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
 
 def state_path(name: str) -> Path:
@@ -157,9 +160,19 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def remove_stale_temps(path: str | os.PathLike, what: str = "file") -> None:
+    """Delete :func:`stale_temps` of ``path``, with a warning naming each (``what`` words it: "recording")."""
+    for leftover in stale_temps(path):
+        try:
+            leftover.unlink()
+            log.warning("removed %s, the unfinished %s of an earlier run that was killed", leftover, what)
+        except OSError as exc:
+            log.warning("could not remove %s, the unfinished %s of an earlier run: %s", leftover, what, exc)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, check: Callable[[Path], None] | None = None,
-                keep_suffix: bool = False, private: bool = False) -> Iterator[Path]:
+                keep_suffix: bool = False, private: bool = False, what: str = "file") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on a clean exit check it and move it onto ``path``.
 
     For writers that need a file name (OpenCV's VideoWriter, safetensors,
@@ -167,10 +180,13 @@ def atomic_path(path: str | os.PathLike, *, check: Callable[[Path], None] | None
     for writers that pick the format from it.  ``check(tmp)`` may raise to
     refuse the result; then, as on any exception, the temporary file is
     removed and ``path`` is left as it was.  ``private`` keeps the file
-    readable by its owner only (mode 0600: caches, tokens).
+    readable by its owner only (mode 0600: caches, tokens).  Temporary files
+    that an earlier, killed process left for the same ``path`` are removed
+    first (:func:`remove_stale_temps`; ``what`` names the file in the warning).
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(final, what)
     tmp = _tmp_name(final, final.suffix if keep_suffix else "", private=private)
     try:
         yield tmp

@@ -211,6 +211,7 @@ class Pipeline:
         if cfg.quality == "auto" and self.live and cfg.infer_size is None and bank.resizable:
             from livestyle.adaptive import AdaptiveQuality
             self.adaptive = AdaptiveQuality(infer_size, fps)
+            bank.warm_at(self.adaptive.levels)  # ONNX Runtime's buffers for every size now, not mid-stream
         self._status, self._status_t = "", -1.0
         self.server = None  # the ControlServer, when --control is on
         self.obs = None     # the ObsLink, when --obs is on
@@ -682,10 +683,6 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
         # ONNX Runtime runs a multi-look engine with its weight vector; the torch runner builds one look's network
         engines = choice.backend == "onnxruntime"
         bank = RunnerBank(packs, make_runner, expand=lambda name: expand(name, packs=styles), engines=engines)
-        if cfg.quality == "auto" and source.live and cfg.infer_size is None and choice.runner.resizable:
-            from livestyle.adaptive import levels_for
-
-            bank.warm_sizes = levels_for(infer_size)
         bank.add(first, choice.runner)
         controls = Controls([s.name for s in styles], weights=weights, strength=cfg.strength)
         sink.open(out_size, fps)

@@ -7,22 +7,16 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from livestyle import fsutil
+from livestyle.fsutil import fsync_dir
+
 __all__ = ["atomic_write", "fsync_dir", "private_file_ok"]
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a folder's entry list to disk (after a rename into it)."""
-    from livestyle.fsutil import fsync_dir as _fsync
-
-    _fsync(path)
 
 
 def atomic_write(path: Path, writer: Callable[[BinaryIO], None]) -> None:
     """Write a private file (mode 0600) through ``writer(f)``, atomically: the one write path of
     :mod:`livestyle.fsutil`; if ``writer`` raises, nothing appears under ``path``."""
-    from livestyle.fsutil import atomic_write as _atomic_write
-
-    with _atomic_write(path, "wb", private=True) as f:
+    with fsutil.atomic_write(path, "wb", private=True) as f:
         writer(f)
 
 

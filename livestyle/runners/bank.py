@@ -75,12 +75,21 @@ class RunnerBank:
         if not self.warm_sizes or not getattr(runner, "resizable", False):
             return runner
         size = runner.infer_size
+        weights = None if runner.n_looks is None else np.full(runner.n_looks, 1.0 / runner.n_looks, np.float32)
         for w, h in self.warm_sizes:
             runner.set_infer_size((w, h))
-            weights = None if runner.n_looks is None else np.full(runner.n_looks, 1.0 / runner.n_looks, np.float32)
             runner.infer(np.zeros((h, w, 3), np.uint8), weights)
         runner.set_infer_size(size)
         return runner
+
+    def warm_at(self, sizes) -> None:
+        """From now on warm every runner at ``sizes`` (the adaptive controller's levels); the ones held already too.
+
+        Call before the runners are shared with other threads (before :meth:`load` and :meth:`preload`).
+        """
+        self.warm_sizes = list(sizes)
+        for runner in self.runners:
+            self.warm(runner)
 
     def add(self, pack, runner: Runner) -> None:
         """Register an already activated runner (the first one, built while picking the backend)."""

@@ -43,7 +43,7 @@ import numpy as np
 
 from livestyle.errors import SinkError
 from livestyle.frame import Frame
-from livestyle.fsutil import atomic_path, stale_temps
+from livestyle.fsutil import atomic_path
 from livestyle.sinks.base import Sink
 
 log = logging.getLogger(__name__)
@@ -176,13 +176,7 @@ class FileSink(Sink):
             if len(codec) != 4:
                 raise SinkError(f"A FourCC codec code has 4 characters, got {codec!r}.",
                                 fix="Use a code such as mp4v, MJPG or avc1.")
-        for leftover in stale_temps(self.path):  # an earlier run on this target was killed mid-write
-            try:
-                leftover.unlink()
-                log.warning("removed %s, the unfinished recording of an earlier run that was killed", leftover)
-            except OSError as exc:
-                log.warning("could not remove %s, the unfinished recording of an earlier run: %s", leftover, exc)
-        atomic = atomic_path(self.path, keep_suffix=True, check=self._verify)
+        atomic = atomic_path(self.path, keep_suffix=True, check=self._verify, what="recording")
         try:
             tmp = atomic.__enter__()
         except OSError as exc:
