@@ -122,12 +122,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def stale_temps(path: str | os.PathLike) -> list[Path]:
+def stale_temps(path: str | os.PathLike, *, folders: bool = False) -> list[Path]:
     """Temporary files that :func:`atomic_path` made for ``path`` and whose writing process is gone.
 
     A SIGKILL or power cut during a write leaves ``.NAME.PID.XXXX.tmp...``
     beside the target; no process will ever finish it.  A file whose PID is
-    still running (this process included) is never listed.
+    still running (this process included) is never listed.  ``folders=True``
+    lists instead the folders :func:`atomic_dir` left: ``.NAME.PID.XXXX.tmp``
+    (a folder being assembled) and ``.NAME.PID.XXXX.old`` (the previous
+    folder, set aside for the swap).
     """
     final = Path(path)
     prefix = f".{final.name}."
@@ -138,10 +141,15 @@ def stale_temps(path: str | os.PathLike) -> list[Path]:
         return []
     for entry in entries:
         name = entry.name
-        if not (name.startswith(prefix) and ".tmp" in name[len(prefix):]):
+        rest = name[len(prefix):]
+        if not name.startswith(prefix):
             continue
-        pid_text = name[len(prefix):].split(".", 1)[0]
-        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _pid_alive(int(pid_text)) and entry.is_file():
+        if not (".tmp" in rest or (folders and rest.endswith(".old"))):
+            continue
+        pid_text = rest.split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        if (entry.is_dir() and not entry.is_symlink()) if folders else entry.is_file():
             out.append(entry)
     return out
 
@@ -235,6 +243,27 @@ def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None 
     write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
 
 
+def recover_stale_dirs(path: str | os.PathLike) -> None:
+    """Tidy what a killed :func:`atomic_dir` left beside ``path``, with a warning for each.
+
+    A folder being assembled (``.tmp``) is removed.  A previous folder set
+    aside for the swap (``.old``) is put back when ``path`` is missing (the
+    writer died between the two renames: the old version is the last
+    complete one), else removed.
+    """
+    final = Path(path)
+    for leftover in sorted(stale_temps(final, folders=True), key=lambda p: not p.name.endswith(".old")):
+        try:
+            if leftover.name.endswith(".old") and not final.exists():
+                os.replace(leftover, final)
+                log.warning("restored %s from %s, set aside by an earlier run that was killed", final, leftover.name)
+            else:
+                shutil.rmtree(leftover)
+                log.warning("removed %s, left unfinished by an earlier run that was killed", leftover)
+        except OSError as exc:
+            log.warning("could not tidy %s, left by an earlier run that was killed: %s", leftover, exc)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path``; on success it becomes ``path``.
@@ -242,18 +271,23 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     With ``replace=True`` an existing ``path`` is swapped out (renamed aside,
     then removed once the new folder is in place); otherwise an existing
     ``path`` raises :class:`FileExistsError` before anything is written.
+    The temporary names carry the writer's PID, so what a killed writer
+    left is tidied by the next write to the same ``path``
+    (:func:`recover_stale_dirs`).
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    recover_stale_dirs(final)
     if final.exists() and not replace:
         raise FileExistsError(str(final))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    prefix = f".{final.name}.{os.getpid()}."
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; the user's outputs get the usual mode
     try:
         yield tmp
         old = None
         if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=final.parent))
             os.rmdir(old)
             os.replace(final, old)
         os.replace(tmp, final)

@@ -22,6 +22,7 @@ import pytest
 from livestyle.errors import BackendError, UsageError
 from livestyle.export import engine as eng
 from livestyle.export.engine import BuildTarget, EngineCache, engine_key, ensure_engine_entry
+from livestyle.runners.contract import still_feeds
 from tests.conftest import ROOT, cli_env
 
 TARGET = BuildTarget(trt_version="10.9.0.34", gpu_name="Fake GPU", compute_capability="9.0",
@@ -484,13 +485,26 @@ def _fake_tensorrt(major: int, calls: dict):
             self.name, self.dtype = name, dtype
 
     class Network:
-        num_inputs = num_outputs = 1
+        """The parsed ONNX's inputs and outputs (uint8 stays uint8, anything else is a float)."""
+
+        def _io(self, which):
+            g = calls["parsed"].graph
+            return [Tensor(v.name, trt.uint8 if v.type.tensor_type.elem_type == onnx.TensorProto.UINT8 else "float")
+                    for v in getattr(g, which)]
+
+        @property
+        def num_inputs(self):
+            return len(self._io("input"))
+
+        @property
+        def num_outputs(self):
+            return len(self._io("output"))
 
         def get_input(self, i):
-            return Tensor("bgr", trt.uint8)
+            return self._io("input")[i]
 
         def get_output(self, i):
-            return Tensor("out", trt.uint8)
+            return self._io("output")[i]
 
     class Parser:
         num_errors = 0
@@ -636,6 +650,26 @@ def test_tensorrt_preparation_keeps_a_multi_look_engine_within_one_level(tmp_pat
     assert types["weights"] == ("tensor(float16)" if fp16 else "tensor(float)")
     x = np.random.default_rng(0).integers(0, 256, (1, 72, 128, 3), dtype=np.uint8)
     w = np.array([[0.3, 0.7]], np.float32)
-    a = ref.run(None, {"bgr": x, "weights": w})[0].astype(int)
-    b = got.run(None, {"bgr": x, "weights": w.astype(np.float16) if fp16 else w})[0].astype(int)
+    a = ref.run(None, still_feeds(ref, x, w))[0].astype(int)
+    feeds = still_feeds(ref, x, w)
+    if fp16:  # every float input is float16 there
+        feeds = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in feeds.items()}
+    b = got.run(None, feeds)[0].astype(int)
     assert np.abs(a - b).max() <= 1
+
+
+def test_builder_takes_an_engine_with_weights_and_mix_state(tmp_path, monkeypatch):
+    """A colour engine's extra inputs have fixed shapes: only the image gets an optimisation profile."""
+    from livestyle.export.lut import random_engine_pack
+
+    calls: dict = {}
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt(10, calls))
+    folder = random_engine_pack(tmp_path, ["a", "b"], seed=1)
+    target = BuildTarget(trt_version="10.1.0.5", gpu_name="Fake GPU", compute_capability="9.0")
+    cache = EngineCache(tmp_path / "engines")
+    cache.ensure_private()
+    entry = ensure_engine_entry(folder / "engine.onnx", (160, 96), "fp16", cache=cache, target=target)
+    assert entry.path.read_bytes() == b"ENGINE-BYTES"
+    assert calls["profile"] == ("bgr", (1, 96, 160, 3), (1, 96, 160, 3), (1, 96, 160, 3))
+    assert [i.name for i in calls["parsed"].graph.input] == ["bgr", "weights", "mix_state", "mix_rate"]
+    assert [o.name for o in calls["parsed"].graph.output] == ["out", "mix_next"]

@@ -12,6 +12,7 @@ from livestyle.export.lut import (TRT10_SUPPORTED_OPS, check_engine_parity, expo
 from livestyle.models.convert import frames_to_unit, unit_to_frames
 from livestyle.models.lut import (AdaptiveLUT, LookEngine, LutConfig, apply_lut, engine_reference, identity_lut,
                                   monotonicity)
+from livestyle.runners.contract import still_feeds
 from livestyle.training.colour import curvature, sliced_wasserstein
 
 
@@ -94,10 +95,10 @@ def test_blend_of_two_looks_is_the_blend_of_their_outputs(engine_file):
     _, _, path = engine_file
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     img = _frame(96, 160, seed=5)[None]
-    a = sess.run(None, {"bgr": img, "weights": np.array([[1, 0, 0]], np.float32)})[0].astype(np.float64)
-    b = sess.run(None, {"bgr": img, "weights": np.array([[0, 1, 0]], np.float32)})[0].astype(np.float64)
+    a = sess.run(None, still_feeds(sess, img, np.array([[1, 0, 0]], np.float32)))[0].astype(np.float64)
+    b = sess.run(None, still_feeds(sess, img, np.array([[0, 1, 0]], np.float32)))[0].astype(np.float64)
     for w in (0.0, 0.25, 0.5, 0.8, 1.0):
-        mixed = sess.run(None, {"bgr": img, "weights": np.array([[w, 1 - w, 0]], np.float32)})[0]
+        mixed = sess.run(None, still_feeds(sess, img, np.array([[w, 1 - w, 0]], np.float32)))[0]
         expect = w * a + (1 - w) * b
         assert np.abs(mixed - expect).max() <= 1.0 + 1e-9, w
     assert np.abs(a - b).mean() > 3  # the two looks really differ
@@ -107,13 +108,14 @@ def test_engine_graph_contract_and_dynamic_size(engine_file):
     _, _, path = engine_file
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     ins = {i.name: i for i in sess.get_inputs()}
-    assert set(ins) == {"bgr", "weights"}
+    assert set(ins) == {"bgr", "weights", "mix_state", "mix_rate"}
     assert ins["bgr"].type == "tensor(uint8)" and ins["weights"].type == "tensor(float)"
-    assert ins["weights"].shape == [1, 3]
+    assert ins["weights"].shape == [1, 3] and ins["mix_state"].shape == [3, 2] and ins["mix_rate"].shape == [1]
+    assert [o.name for o in sess.get_outputs()] == ["out", "mix_next"]
     out = sess.get_outputs()[0]
     assert out.name == "out" and out.type == "tensor(uint8)"
     for h, w in ((17, 31), (288, 512)):  # a LUT has no stride: any size
-        got = sess.run(None, {"bgr": np.zeros((1, h, w, 3), np.uint8), "weights": np.array([[0, 0, 1]], np.float32)})
+        got = sess.run(None, still_feeds(sess, np.zeros((1, h, w, 3), np.uint8), np.array([[0, 0, 1]], np.float32)))
         assert got[0].shape == (1, h, w, 3) and got[0].dtype == np.uint8
 
 
@@ -154,3 +156,114 @@ def test_every_basis_learns():
             assert all(lk.basis.grad[m].abs().sum() > 0 for m in range(lk.cfg.bases))
         opt.step()
     assert lk.weights.head.bias.grad.abs().min() > 0
+
+
+def _brightness_look() -> AdaptiveLUT:
+    """A look whose grade follows the frame's brightness strongly: a bright frame is lifted, a dark one is not.
+
+    Basis 0 is the identity and basis 1 a flat +0.5 lift; the weight CNN
+    averages the thumbnail (every conv a box filter, no bias), so basis 1's
+    coefficient is about the thumbnail's mean in [-1, 1] where positive.
+    """
+    cfg = LutConfig(grid=9, bases=2)
+    lk = AdaptiveLUT(cfg)
+    with torch.no_grad():
+        lk.basis[1] = 0.5
+        for conv in lk.weights.body[::2]:
+            conv.weight.fill_(1.0 / conv.weight[0].numel())
+            conv.bias.zero_()
+        lk.weights.head.weight.zero_()
+        lk.weights.head.weight[1] = 1.0 / lk.weights.head.weight.shape[1]
+        lk.weights.head.bias.copy_(torch.tensor([1.0, 0.0]))
+    return lk.eval()
+
+
+@pytest.fixture(scope="module")
+def brightness_engine(tmp_path_factory):
+    from livestyle.styles.engine import write_engine_pack
+    from livestyle.styles.pack import load_pack
+
+    lk = _brightness_look()
+    folder, parity = write_engine_pack(tmp_path_factory.mktemp("bright"), [("lift", lk, {})])
+    assert parity <= 1
+    return lk, load_pack(folder)
+
+
+def test_runner_smooths_the_per_frame_grade_and_starts_afresh(brightness_engine, monkeypatch):
+    """One bright frame after many dark ones moves the grade a fifth of the way, as the exported state says."""
+    from livestyle.runners import contract
+    from livestyle.runners.onnxrt import OnnxRuntimeRunner
+
+    lk, pack = brightness_engine
+    w = np.ones(1, np.float32)
+    img = _frame(64, 96, seed=3)
+    dark, bright = img // 5, np.clip(img.astype(int) + 90, 0, 255).astype(np.uint8)
+    runner = OnnxRuntimeRunner(pack, infer_size=(96, 64))
+    runner.activate()
+    fresh = runner.infer(bright, w).copy()            # the first frame: its own grade
+    runner.reset_state()
+    dark_out = [runner.infer(dark, w).copy() for _ in range(30)][-1]
+    first = runner.infer(bright, w).copy()             # a sudden bright frame after a dark scene
+    assert np.abs(fresh.astype(int) - first).mean() > 5     # it is not graded as if alone ...
+    # ... but exactly as the smoothed state says: 0.2 of the way from the dark frame's coefficients
+    engine = LookEngine([lk]).eval()
+    with torch.no_grad():
+        half = torch.from_numpy(bright)[None, ::2, ::2].permute(0, 3, 1, 2).float()
+        half_dark = torch.from_numpy(dark)[None, ::2, ::2].permute(0, 3, 1, 2).float()
+        c_dark, c_bright = engine.mix(half_dark).reshape(1, 2), engine.mix(half).reshape(1, 2)
+        assert c_bright[0, 1] - c_dark[0, 1] > 0.1               # the look really adapts to brightness
+        ref, state = engine(torch.from_numpy(bright)[None], torch.ones(1, 1), c_dark,
+                            torch.tensor([contract.SMOOTHING_RATE]))
+    assert np.abs(ref.numpy()[0].astype(int) - first).max() <= 1
+    assert torch.allclose(state, c_dark + contract.SMOOTHING_RATE * (c_bright - c_dark), atol=1e-5)
+    later = [runner.infer(bright, w).copy() for _ in range(40)][-1]
+    assert np.abs(later.astype(int) - fresh).max() <= 1       # it settles on the frame's own grade
+    runner.reset_state()
+    assert np.array_equal(runner.infer(bright, w), fresh)     # a reset starts afresh
+    assert not np.array_equal(dark_out, runner.infer(dark, w))  # (and the dark grade moved toward it)
+    # a runner left idle (a look switched away and back) starts afresh too
+    for _ in range(30):
+        runner.infer(dark, w)
+    runner._smoother.stale_s = 0.05
+    import time
+
+    time.sleep(0.1)
+    assert np.array_equal(runner.infer(bright, w), fresh)
+
+
+def test_evaluation_grades_each_still_on_its_own(brightness_engine):
+    """`livestyle eval` scores held-out stills through the run's runner, reset before each (not a video)."""
+    from livestyle.quality.evaluate import runner_stylizer
+
+    _, pack = brightness_engine
+    img = _frame(64, 96, seed=3)
+    dark, bright = img // 5, np.clip(img.astype(int) + 90, 0, 255).astype(np.uint8)
+    run = runner_stylizer(pack)
+    alone = run(bright)
+    for _ in range(10):
+        run(dark)
+    assert not np.array_equal(run(bright), alone)
+    for _ in range(10):
+        run(dark)
+    run.reset()
+    assert np.array_equal(run(bright), alone)
+
+
+def test_bank_warm_up_frames_do_not_steer_the_first_real_frame(brightness_engine):
+    from livestyle.runners.bank import RunnerBank
+    from livestyle.runners.onnxrt import OnnxRuntimeRunner
+
+    _, pack = brightness_engine
+
+    def make(p):
+        r = OnnxRuntimeRunner(p, infer_size=(96, 64))
+        r.activate()
+        return r
+
+    img = _frame(64, 96, seed=3)
+    bright = np.clip(img.astype(int) + 90, 0, 255).astype(np.uint8)
+    alone = make(pack).infer(bright, np.ones(1, np.float32)).copy()
+    bank = RunnerBank({"lift": pack}, make)
+    bank.warm_at([(48, 32), (64, 48)])      # black frames at the adaptive controller's sizes
+    bank.load({"lift": 1.0})
+    assert np.array_equal(bank.infer(bright, {"lift": 1.0}), alone)

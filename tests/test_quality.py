@@ -15,6 +15,7 @@ import pytest
 from livestyle import looks
 from livestyle.quality.dataset import DatasetConfig, make_dataset, read_clip, read_test_set
 from livestyle.quality.metrics import clip_flows, psnr, ssim, warping_error, warping_error_ratio
+from livestyle.runners.contract import still_feeds
 
 
 def _texture(h, w, seed=0):
@@ -274,7 +275,7 @@ def test_eval_of_an_engine_look_goes_through_the_runtime_runner(small_dataset, t
     for _, inp, target in read_test_set(small_dataset):
         h, w = inp.shape[0] // 4 * 4, inp.shape[1] // 4 * 4
         inp, target = inp[:h, :w], target[:h, :w]
-        out = sess.run(None, {"bgr": np.ascontiguousarray(inp)[None], "weights": np.array([[0, 1]], np.float32)})[0][0]
+        out = sess.run(None, still_feeds(sess, np.ascontiguousarray(inp)[None], np.array([[0, 1]], np.float32)))[0][0]
         vals.append(psnr(out, target))
     assert reps["b"]["images"]["student"]["psnr"] == pytest.approx(float(np.mean(vals)), abs=1e-6)
 

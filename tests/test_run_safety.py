@@ -165,3 +165,42 @@ def test_a_temporary_file_of_a_live_writer_is_left_alone(tmp_path):
         other.write_bytes(b"being written")
         assert stale_temps(target) == [dead]
     assert target.read_bytes() == b"partial"
+
+
+def test_a_folder_write_killed_with_sigkill_is_tidied_and_the_old_folder_survives(tmp_path):
+    """A pack export killed mid-way (a real SIGKILL) leaves the old pack whole; the next export removes the rest."""
+    import signal
+
+    from livestyle.fsutil import atomic_dir, stale_temps
+
+    final = tmp_path / "mylook"
+    final.mkdir()
+    (final / "style.json").write_text("old")
+    child = ("import sys, time; from livestyle.fsutil import atomic_dir\n"
+             "with atomic_dir(sys.argv[1], replace=True) as d:\n"
+             "    (d / 'style.json').write_text('new, half written')\n"
+             "    print('inside', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", child, str(final)], stdout=subprocess.PIPE, text=True,
+                            env=cli_env(tmp_path / "home"))
+    try:
+        assert proc.stdout.readline().strip() == "inside"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    left = stale_temps(final, folders=True)
+    assert [p.name.split(".")[2] for p in left] == [str(proc.pid)] and left[0].name.endswith(".tmp")
+    assert (final / "style.json").read_text() == "old"       # the user's pack is untouched
+    with atomic_dir(final, replace=True) as d:
+        (d / "style.json").write_text("new")
+    assert (final / "style.json").read_text() == "new" and not left[0].exists()
+    assert {p.name for p in tmp_path.iterdir()} - {"home"} == {"mylook"}
+
+    # killed between the two renames: the previous folder is set aside and the new one not yet in place
+    aside = tmp_path / ".mylook.999999999.abcd.old"            # no such PID
+    final.rename(aside)
+    (tmp_path / ".mylook.999999999.efgh.tmp").mkdir()
+    with pytest.raises(FileExistsError):                       # the old folder is restored first ...
+        with atomic_dir(final):
+            pass
+    assert (final / "style.json").read_text() == "new" and not aside.exists()
+    assert not (tmp_path / ".mylook.999999999.efgh.tmp").exists()

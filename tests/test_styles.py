@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from livestyle.errors import LivestyleError, StyleError, UsageError
+from livestyle.runners.contract import still_feeds
 from livestyle.styles import discover, expand, find_style, parse_blend
 from livestyle.styles.blend import engine_weights
 from livestyle.styles.pack import BUNDLED_DIR, load_packs
@@ -48,7 +49,7 @@ def test_every_look_of_an_engine_is_its_own_style(home):
     packs = {p.name: p for p in discover()}
     for i, n in enumerate(NAMES):
         p = packs[n]
-        assert p.look_index == i and p.engine_looks == tuple(NAMES) and p.format_version == 2
+        assert p.look_index == i and p.engine_looks == tuple(NAMES) and p.format_version == 3
         assert p.onnx == home / "myengine" / "engine.onnx" and p.mix is None
     assert find_style("cold").look_index == 1
     assert find_style("cold").to_json()["engine_looks"] == NAMES
@@ -121,7 +122,7 @@ def test_mix_output_matches_the_engine_blend(home):
     img = np.random.default_rng(0).integers(0, 256, (1, 40, 64, 3), dtype=np.uint8)
     sess = ort.InferenceSession(str(pack.onnx), providers=["CPUExecutionProvider"])
     w = np.asarray([engine_weights(expand(pack), pack.engine_looks)], np.float32)
-    got = sess.run(None, {"bgr": img, "weights": w})[0].astype(int)
+    got = sess.run(None, still_feeds(sess, img, w))[0].astype(int)
     with torch.no_grad():
         ref = UInt8BGR(load_look_net(pack))(torch.from_numpy(img)).numpy().astype(int)
     assert np.abs(got - ref).max() <= 4 and np.abs(got - ref).mean() < 1.5
@@ -226,13 +227,13 @@ def test_the_bundled_engine_holds_the_bundled_looks(monkeypatch, tmp_path):
     engine = BUNDLED_DIR / "looks"
     for name in ("pastel", "vintage"):
         p = packs[name]
-        assert p.bundled and p.path == engine and p.format_version == 2 and p.onnx == engine / "engine.onnx"
+        assert p.bundled and p.path == engine and p.format_version == 3 and p.onnx == engine / "engine.onnx"
         q = p.meta["metrics"]["quality"]
         assert q["student_gain_db"] >= 6.0 and q["warping_error_ratio"]["student"] <= 1.15  # the targets it met
     assert default_style().name == "pastel"
     assert not graph_ops(engine / "engine.onnx") - TRT10_SUPPORTED_OPS
     sess = ort.InferenceSession(str(engine / "engine.onnx"), providers=["CPUExecutionProvider"])
     k = len(packs["pastel"].engine_looks)
-    out = sess.run(None, {"bgr": np.full((1, 36, 64, 3), 128, np.uint8),
-                          "weights": np.eye(k, dtype=np.float32)[:1]})[0]
+    out = sess.run(None, still_feeds(sess, np.full((1, 36, 64, 3), 128, np.uint8),
+                                          np.eye(k, dtype=np.float32)[:1]))[0]
     assert out.shape == (1, 36, 64, 3) and out.dtype == np.uint8

@@ -305,7 +305,7 @@ def test_colour_look_by_default_installs_an_engine_and_reports_what_it_learned(t
     pack = tmp_path / "home" / "styles" / "warmish"
     assert sorted(p.name for p in pack.iterdir()) == ["engine.onnx", "engine.safetensors", "style.json"]
     meta = json.loads((pack / "style.json").read_text())
-    assert meta["format_version"] == 2 and [lk["name"] for lk in meta["looks"]] == ["warmish"]
+    assert meta["format_version"] == 3 and [lk["name"] for lk in meta["looks"]] == ["warmish"]
     look = meta["looks"][0]
     assert look["recipe"]["trainer"] == "colour" and look["recipe"]["steps"] == 40
     assert meta["engine"]["export_parity_uint8"] <= 1

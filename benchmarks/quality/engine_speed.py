@@ -59,6 +59,7 @@ def main() -> int:
     args = ap.parse_args()
     import onnxruntime as ort
 
+    from livestyle.runners.contract import still_feeds
     from livestyle.runners.onnxrt import session_options
 
     w, h = (int(v) for v in args.size.lower().split("x"))
@@ -78,7 +79,7 @@ def main() -> int:
     if k >= 3:
         cases["blend of 3"] = np.array([[0.5, 0.3, 0.2] + [0.0] * (k - 3)], np.float32)
     cases[f"blend of all {k}"] = np.full((1, k), 1.0 / k, np.float32)
-    runs = {name: (lambda wt=wt: sess.run(None, {"bgr": frame, "weights": wt})) for name, wt in cases.items()}
+    runs = {name: (lambda wt=wt: sess.run(None, still_feeds(sess, frame, wt))) for name, wt in cases.items()}
     if args.cnn is not None:
         cnn = ort.InferenceSession(str(args.cnn / "student.onnx"), sess_options=session_options(args.threads),
                                    providers=["CPUExecutionProvider"])
@@ -86,8 +87,8 @@ def main() -> int:
     for extra in args.also:
         other = ort.InferenceSession(str(extra / "engine.onnx"), sess_options=session_options(args.threads),
                                      providers=["CPUExecutionProvider"])
-        wt = np.eye(other.get_inputs()[1].shape[1], dtype=np.float32)[:1]
-        runs[f"{extra}: one look"] = lambda other=other, wt=wt: other.run(None, {"bgr": frame, "weights": wt})
+        wt = np.eye(other.get_inputs()[1].shape[1], dtype=np.float32)[:1]  # inputs: bgr, weights, ...
+        runs[f"{extra}: one look"] = lambda other=other, wt=wt: other.run(None, still_feeds(other, frame, wt))
     for f in runs.values():
         for _ in range(10):
             f()

@@ -61,6 +61,7 @@ def main() -> int:
     import onnxruntime as ort
 
     from livestyle import looks as true_looks
+    from livestyle.runners.contract import still_feeds
 
     meta = json.loads((args.engine / "style.json").read_text())
     names = [lk["name"] for lk in meta["looks"]]
@@ -69,7 +70,7 @@ def main() -> int:
     k = len(names)
 
     def run(img: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return sess.run(None, {"bgr": img[None], "weights": w[None].astype(np.float32)})[0][0]
+        return sess.run(None, still_feeds(sess, img[None], w[None]))[0][0]
 
     rows = []
     for title, img in images():

@@ -1,8 +1,9 @@
 """Export a :class:`~livestyle.models.lut.LookEngine` (K colour looks) to ONNX, and check it.
 
-The graph takes ``bgr`` uint8 (1, H, W, 3) BGR and ``weights`` float32 (1, K)
-and returns ``out`` uint8 (1, H, W, 3) BGR; H and W are dynamic.  Needs torch
-and onnx.
+The graph takes ``bgr`` uint8 (1, H, W, 3) BGR, ``weights`` float32 (1, K),
+``mix_state`` float32 (K, bases) and ``mix_rate`` float32 (1,), and returns
+``out`` uint8 (1, H, W, 3) BGR and ``mix_next`` float32 (K, bases) (see
+:mod:`livestyle.runners.contract`); H and W are dynamic.  Needs torch and onnx.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from livestyle.fsutil import atomic_path
 from livestyle.models.lut import LookEngine
+from livestyle.runners.contract import MIX_NEXT, MIX_RATE, MIX_STATE, WEIGHTS
 
 OPSET = 17
 
@@ -39,10 +41,13 @@ def export_engine(engine: LookEngine, path: str | os.PathLike, *, sample_size: t
     x = torch.zeros((1, h, w, 3), dtype=torch.uint8)
     wt = torch.zeros((1, engine.n_looks), dtype=torch.float32)
     wt[0, 0] = 1.0
+    state = torch.zeros((engine.n_looks, engine.cfg.bases), dtype=torch.float32)
+    rate = torch.ones(1, dtype=torch.float32)
     with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            engine, (x, wt), str(tmp), input_names=["bgr", "weights"], output_names=["out"],
+            engine, (x, wt, state, rate), str(tmp), input_names=["bgr", WEIGHTS, MIX_STATE, MIX_RATE],
+            output_names=["out", MIX_NEXT],
             dynamic_axes={"bgr": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}},
             opset_version=OPSET, dynamo=False,
         )
@@ -59,19 +64,32 @@ def graph_ops(path: str | os.PathLike) -> set[str]:
 
 def check_engine_parity(engine: LookEngine, onnx_path: str | os.PathLike, *, sizes=((256, 144), (320, 180)),
                         seed: int = 0) -> int:
-    """Max abs difference (uint8 levels) between the torch engine and ONNX Runtime on random frames and blends."""
+    """Max abs difference (uint8 levels) between the torch engine and ONNX Runtime on random frames and blends.
+
+    Each size is run twice: a first frame (``mix_rate`` 1) and a second,
+    different frame smoothed toward the first's state (``mix_rate`` 0.3), so
+    the state path is checked too.  The returned states must agree as well:
+    one off by more than 1e-4 counts as 255 levels.
+    """
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(seed)
     worst = 0
     for w, h in sizes:
-        x = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)
         wt = rng.dirichlet(np.ones(engine.n_looks)).astype(np.float32)[None]
-        with torch.no_grad():
-            ref = engine(torch.from_numpy(x), torch.from_numpy(wt)).numpy()
-        got = sess.run(None, {"bgr": x, "weights": wt})[0]
-        worst = max(worst, int(np.abs(ref.astype(np.int16) - got.astype(np.int16)).max()))
+        state = np.zeros((engine.n_looks, engine.cfg.bases), np.float32)
+        for rate in (1.0, 0.3):
+            x = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)
+            r = np.array([rate], np.float32)
+            with torch.no_grad():
+                ref, ref_state = engine(torch.from_numpy(x), torch.from_numpy(wt), torch.from_numpy(state),
+                                        torch.from_numpy(r))
+            got, got_state = sess.run(None, {"bgr": x, WEIGHTS: wt, MIX_STATE: state, MIX_RATE: r})
+            worst = max(worst, int(np.abs(ref.numpy().astype(np.int16) - got.astype(np.int16)).max()))
+            if not np.allclose(ref_state.numpy(), got_state, atol=1e-4):
+                worst = 255
+            state = got_state
     return worst
 
 

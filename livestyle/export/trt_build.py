@@ -15,6 +15,7 @@ from typing import BinaryIO
 from livestyle.errors import BackendError, ModelError
 from livestyle.export.files import atomic_write, private_file_ok
 from livestyle.export.onnx_rewrite import prepare_onnx_for_tensorrt
+from livestyle.runners import contract
 from livestyle.export.target import BuildRequest, BuildTarget, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -180,13 +181,15 @@ def tensorrt_builder(request: BuildRequest, out: BinaryIO) -> None:
         raise BackendError(f"TensorRT could not parse {request.onnx_path.name}: {errors[:400]}.",
                            fix="Re-export the style with `livestyle train --resume`, or use --backend torch.")
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
-    images = [t for t in inputs if t.name != "weights"]
-    looks = [t for t in inputs if t.name == "weights"]  # a multi-look engine: float32 (1, K), a fixed shape
-    if len(images) != 1 or len(looks) > 1 or network.num_outputs != 1:
-        raise ModelError(f"{request.onnx_path.name} has {network.num_inputs} inputs and {network.num_outputs} "
-                         "outputs; expected an image input (plus an optional 'weights' input) and 1 output.",
-                         fix="Re-export the style pack.")
-    inp, outp = images[0], network.get_output(0)
+    outputs = [network.get_output(i) for i in range(network.num_outputs)]
+    # an engine's 'weights', 'mix_state' and 'mix_rate' have fixed shapes: only the image needs a profile
+    images = [t for t in inputs if t.name not in contract.AUX_INPUTS]
+    images_out = [t for t in outputs if t.name != contract.MIX_NEXT]
+    if len(images) != 1 or len(images_out) != 1:
+        raise ModelError(f"{request.onnx_path.name} has inputs {[t.name for t in inputs]} and outputs "
+                         f"{[t.name for t in outputs]}; expected one image in and out (plus an engine's weights "
+                         "and mix state).", fix="Re-export the style pack.")
+    inp, outp = images[0], images_out[0]
     if inp.dtype != trt.uint8 or outp.dtype != trt.uint8:
         raise ModelError(f"{request.onnx_path.name} takes {inp.dtype} and returns {outp.dtype}; expected uint8 "
                          "BGR in and out.", fix="Re-export the style pack.")

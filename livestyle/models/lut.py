@@ -14,8 +14,8 @@ Two ways to evaluate the same look:
 * :class:`LookEngine` (runtime, exported to ONNX): K looks in one graph.  The
   per-frame LUT is ``sum_k weights[k] * sum_m a_km * basis_km`` (one small
   MatMul: a blend of LUTs is exact, and costs nothing extra), resampled once
-  per frame to a ``table``\ :sup:`3` table of cell values and slopes by
-  three small MatMuls (separable linear interpolation); every pixel is then
+  per frame by three small MatMuls (separable linear interpolation) to a
+  table of ``table`` cells per axis holding values and slopes; every pixel is then
   two Gathers (its cell's value and slopes) and a first-order correction
   from the cell's centre.  Only operators in the TensorRT 10 ONNX parser's
   supported list appear (:data:`livestyle.export.lut.TRT10_SUPPORTED_OPS`,
@@ -181,9 +181,11 @@ class LookEngine(nn.Module):
     """K looks in one runtime graph.
 
     Inputs: ``bgr`` uint8 (1, H, W, 3) BGR 0..255 and ``weights`` float32
-    (1, K), one weight per look (a blend: non-negative, summing to 1).
-    Output: uint8 (1, H, W, 3) BGR.  Any H, W (multiples of
-    ``cfg.size_multiple``).
+    (1, K), one weight per look (a blend: non-negative, summing to 1); in
+    the exported graph also ``mix_state`` float32 (K, bases), the smoothed
+    coefficients of the previous frame, and ``mix_rate`` float32 (1,).
+    Output: uint8 (1, H, W, 3) BGR (and ``mix_next``, the new state).  Any
+    H, W (multiples of ``cfg.size_multiple``).
 
     Built from K trained :class:`AdaptiveLUT` of the same :class:`LutConfig`;
     the weight CNNs of all looks run as one grouped CNN on one thumbnail.
@@ -283,9 +285,33 @@ class LookEngine(nn.Module):
         jac = jac.expand(n, rep, n, rep, n, rep, 9).reshape(t, t, t, 3, 3)
         return value.reshape(t * t * t, 3), jac.reshape(t * t * t, 9)
 
-    def forward(self, bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def smoothed_mix(self, half: torch.Tensor, mix_state: torch.Tensor, mix_rate: torch.Tensor) -> torch.Tensor:
+        """This frame's coefficients moved from ``mix_state`` (K, bases) toward :meth:`mix` by ``mix_rate`` (1,).
+
+        An exponential moving average over frames: ``mix_rate`` 1 takes this
+        frame's coefficients as they are (the first frame, or after a pause);
+        the runners' default (:data:`livestyle.runners.contract.SMOOTHING_RATE`)
+        follows a change of scene within a few frames, so the grade never
+        pumps from one frame to the next.  Returns (K, bases).
+        """
+        now = self.mix(half).reshape(self.n_looks, self.cfg.bases)
+        return mix_state + mix_rate * (now - mix_state)
+
+    def forward(self, bgr: torch.Tensor, weights: torch.Tensor, mix_state: torch.Tensor | None = None,
+                mix_rate: torch.Tensor | None = None):
+        """uint8 (1, H, W, 3) -> uint8 (1, H, W, 3); with ``mix_state`` and ``mix_rate`` also the new state.
+
+        Without a state (tests, the exact reference) the frame's own
+        coefficients are used; the exported graph always takes and returns
+        the state (see :meth:`smoothed_mix`).
+        """
         half = bgr[:, ::2, ::2, :].permute(0, 3, 1, 2).to(torch.float32)   # (1, 3, H/2, W/2) 0..255
-        value, slope = self.table(self.lattice(self.mix(half), weights))
+        if mix_state is None:
+            coeffs = self.mix(half)
+        else:
+            state = self.smoothed_mix(half, mix_state, mix_rate)
+            coeffs = state.reshape(self.n_looks, 1, self.cfg.bases)
+        value, slope = self.table(self.lattice(coeffs, weights))
         xf = bgr.to(torch.float32)                                          # (1, H, W, 3) 0..255
         cell = 256.0 / self.cfg.table
         cells = torch.floor(xf * (1.0 / cell))                              # (1, H, W, 3) 0..T-1
@@ -295,7 +321,8 @@ class LookEngine(nn.Module):
         # (f_b, f_b, f_b, f_g, ...) lined up with the slopes by one small MatMul (no broadcasting kernels)
         coef = frac @ self.spread                                           # (1, H, W, 9)
         out = value[index] + (slope[index] * coef) @ self.gather_sum        # value + slopes . frac: (1, H, W, 3)
-        return torch.clamp(out, 0.0, 255.0).to(torch.uint8)
+        out = torch.clamp(out, 0.0, 255.0).to(torch.uint8)
+        return out if mix_state is None else (out, state)
 
 
 def engine_reference(looks: list[AdaptiveLUT], bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -92,7 +92,10 @@ def look_weights(pack: StylePack) -> np.ndarray | None:
 def runner_stylizer(pack: StylePack, backend: str = "onnxruntime") -> Stylizer:
     """The look through the same runner ``livestyle run`` uses (:func:`create_runner`), one per frame size.
 
-    uint8 BGR (H, W, 3) -> uint8 BGR (H, W, 3) (a copy).
+    uint8 BGR (H, W, 3) -> uint8 BGR (H, W, 3) (a copy).  Frames passed one
+    after another are a video to the runner (an engine smooths its per-frame
+    grade over them, as in ``livestyle run``); ``run.reset()`` starts afresh,
+    before an unrelated image or a new clip.
     """
     from livestyle.runners.registry import create_runner
 
@@ -111,6 +114,11 @@ def runner_stylizer(pack: StylePack, backend: str = "onnxruntime") -> Stylizer:
                              f"{image.shape}.", fix="Re-export the pack under the runtime contract.")
         return out.copy()
 
+    def reset() -> None:
+        for r in runners.values():
+            r.reset_state()
+
+    run.reset = reset
     return run
 
 
@@ -176,6 +184,7 @@ def evaluate(pack: StylePack, cfg: EvalConfig = EvalConfig()) -> dict:
     per_image = []
     for name, inp, target in tests:
         inp, target = _crop4(inp, pack.size_multiple), _crop4(target, pack.size_multiple)
+        student.reset()  # held-out images are unrelated stills, not a video
         stu = student(inp)
         tea = teacher(inp) if teacher else None
         entry = {"name": name, "input": {"psnr": psnr(inp, target), "ssim": ssim(inp, target)},
@@ -202,6 +211,7 @@ def evaluate(pack: StylePack, cfg: EvalConfig = EvalConfig()) -> dict:
     strip_source = None
     for clip_name, frames in clip_frames.items():
         flows = clip_flows(frames)
+        student.reset()
         stu = [student(f) for f in frames]
         tf = TemporalFilter(cfg.filter_strength)
         stu_f = [tf.apply(a, b) for a, b in zip(frames, stu)]

@@ -80,6 +80,7 @@ class RunnerBank:
             runner.set_infer_size((w, h))
             runner.infer(np.zeros((h, w, 3), np.uint8), weights)
         runner.set_infer_size(size)
+        runner.reset_state()  # the black warm-up frames must not steer the first real frame's grade
         return runner
 
     def warm_at(self, sizes) -> None:

@@ -126,6 +126,13 @@ class Runner(abc.ABC):
             raise BackendError(f"The {self.name} runner expects uint8 ({h}, {w}, 3) frames; got {image.dtype} "
                                f"{tuple(image.shape)}.", fix="Resize frames to the inference size first.")
 
+    def reset_state(self) -> None:
+        """Forget the frames seen so far: the next frame's grade is its own (an unrelated image, a new clip).
+
+        Only engines that smooth their per-frame LUT mix keep such state
+        (:mod:`livestyle.runners.contract`); for the others this does nothing.
+        """
+
     def deactivate(self) -> None:
         """Release resources; idempotent."""
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from livestyle.errors import BackendError, ModelError
+from livestyle.runners import contract
 from livestyle.runners.base import BackendStatus, Runner
 
 log = logging.getLogger(__name__)
@@ -39,31 +41,56 @@ def session_options(threads: int | None = None):
     return so
 
 
-def check_contract(sess, source: str) -> tuple[str, str, str | None, int | None]:
-    """Check the runtime contract; returns (image input, output, weights input or None, K or None).
+@dataclass(frozen=True)
+class Contract:
+    """What a look graph takes and returns (see :mod:`livestyle.runners.contract`)."""
+
+    image: str                              # the uint8 (1, H, W, 3) input
+    output: str                             # the uint8 (1, H, W, 3) output
+    weights: str | None = None              # "weights" float32 (1, K) of an engine, else None
+    n_looks: int | None = None              # K
+    state_shape: tuple[int, int] | None = None  # (K, bases) of an engine that smooths its mix (format 3)
+
+
+def check_contract(sess, source: str) -> Contract:
+    """Check the runtime contract of an ONNX Runtime session; ModelError (one line) when it is broken.
 
     A single look: one input uint8 [1, H, W, 3] and one output uint8 [1, H, W, 3].
-    An engine of K looks also takes ``weights`` float32 [1, K].  Anything else
-    raises ModelError.
+    An engine of K looks also takes ``weights`` float32 [1, K]; a format-3
+    engine also ``mix_state`` float32 [K, bases] and ``mix_rate`` float32 [1]
+    and returns ``mix_next`` [K, bases] after the image.
     """
     ins, outs = sess.get_inputs(), sess.get_outputs()
     fix = "Re-export it with `livestyle train --resume` (the runtime needs uint8 BGR NHWC in and out)."
-    images = [t for t in ins if t.name != "weights"]
-    weights = [t for t in ins if t.name == "weights"]
-    if len(images) != 1 or len(outs) != 1:
-        raise ModelError(f"{source} has {len(ins)} inputs and {len(outs)} outputs; expected an image input "
-                         "(plus an optional 'weights' input) and 1 output.", fix=fix)
-    for kind, t in (("input", images[0]), ("output", outs[0])):
+    by_name = {t.name: t for t in ins}
+    images = [t for t in ins if t.name not in contract.AUX_INPUTS]
+    images_out = [t for t in outs if t.name != contract.MIX_NEXT]
+    has_state = contract.MIX_STATE in by_name
+    if len(images) != 1 or len(images_out) != 1 or has_state != (contract.MIX_RATE in by_name) \
+            or has_state != any(t.name == contract.MIX_NEXT for t in outs):
+        raise ModelError(f"{source} has inputs {sorted(by_name)} and outputs {[t.name for t in outs]}; expected an "
+                         "image input (plus 'weights', or 'weights', 'mix_state' and 'mix_rate' for an engine) and "
+                         "an image output (plus 'mix_next' with a state).", fix=fix)
+    for kind, t in (("input", images[0]), ("output", images_out[0])):
         shape = t.shape
         if t.type != "tensor(uint8)" or len(shape) != 4 or shape[3] != 3:
             raise ModelError(f"{source} {kind} {t.name!r} is {t.type} {shape}; expected uint8 [1, H, W, 3].", fix=fix)
-    if not weights:
-        return images[0].name, outs[0].name, None, None
-    w = weights[0]
+    if contract.WEIGHTS not in by_name:
+        if has_state:
+            raise ModelError(f"{source} carries a mix state but has no 'weights' input.", fix=fix)
+        return Contract(images[0].name, images_out[0].name)
+    w = by_name[contract.WEIGHTS]
     if w.type != "tensor(float)" or len(w.shape) != 2 or not isinstance(w.shape[1], int) or w.shape[1] < 1:
         raise ModelError(f"{source} input 'weights' is {w.type} {w.shape}; expected float32 [1, K] with a fixed K.",
                          fix=fix)
-    return images[0].name, outs[0].name, "weights", int(w.shape[1])
+    k = int(w.shape[1])
+    if not has_state:
+        return Contract(images[0].name, images_out[0].name, contract.WEIGHTS, k)
+    st = by_name[contract.MIX_STATE]
+    if st.type != "tensor(float)" or len(st.shape) != 2 or st.shape[0] != k or not isinstance(st.shape[1], int):
+        raise ModelError(f"{source} input 'mix_state' is {st.type} {st.shape}; expected float32 [{k}, bases].",
+                         fix=fix)
+    return Contract(images[0].name, images_out[0].name, contract.WEIGHTS, k, (k, int(st.shape[1])))
 
 
 class OnnxRuntimeRunner(Runner):
@@ -105,14 +132,19 @@ class OnnxRuntimeRunner(Runner):
             reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise ModelError(f"Style {self.style.name!r}: {path} is not a loadable ONNX model ({reason}).",
                              fix="Re-export the pack with `livestyle train --resume`, or pick another style.") from None
-        self._in_name, self._out_name, self._weights_name, self.n_looks = check_contract(
-            sess, f"Style {self.style.name!r} ({path.name})")
+        self._contract = c = check_contract(sess, f"Style {self.style.name!r} ({path.name})")
+        self._in_name, self._out_name, self._weights_name, self.n_looks = c.image, c.output, c.weights, c.n_looks
         w, h = self.infer_size
         feeds = {self._in_name: np.zeros((1, h, w, 3), np.uint8)}
         if self._weights_name is not None:
             self._weights = np.zeros((1, self.n_looks), np.float32)
             self._weights[0, 0] = 1.0
             feeds[self._weights_name] = self._weights
+        self._smoother = None
+        if c.state_shape is not None:
+            self._smoother = contract.MixSmoother(c.state_shape)
+            feeds[contract.MIX_STATE] = self._smoother.state
+            feeds[contract.MIX_RATE] = np.ones(1, np.float32)
         try:  # one warm-up run also proves the graph keeps the frame's shape
             got = sess.run(None, feeds)[0]
         except Exception as e:
@@ -126,6 +158,9 @@ class OnnxRuntimeRunner(Runner):
         self._sess = sess
         self._binding = sess.io_binding()
         self._bind_output()
+        if self._smoother is not None:
+            sm = self._smoother
+            self._binding.bind_output(contract.MIX_NEXT, "cpu", 0, np.float32, sm.next.shape, sm.next.ctypes.data)
 
     def _bind_output(self) -> None:
         w, h = self.infer_size
@@ -146,8 +181,18 @@ class OnnxRuntimeRunner(Runner):
         if self._weights_name is not None:
             self._weights[0] = weights
             self._binding.bind_cpu_input(self._weights_name, self._weights)
+        sm = self._smoother
+        if sm is not None:
+            self._binding.bind_cpu_input(contract.MIX_STATE, sm.state)
+            self._binding.bind_cpu_input(contract.MIX_RATE, sm.before())
         self._sess.run_with_iobinding(self._binding)
+        if sm is not None:
+            sm.after()
         return self._out[0]
+
+    def reset_state(self) -> None:
+        if getattr(self, "_smoother", None) is not None:
+            self._smoother.reset()
 
     def deactivate(self) -> None:
         self._sess = None

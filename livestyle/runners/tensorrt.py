@@ -16,6 +16,7 @@ import logging
 import numpy as np
 
 from livestyle.errors import BackendError, ModelError
+from livestyle.runners import contract
 from livestyle.runners.base import NO_DRIVER_FIX, NO_DRIVER_REASON, BackendStatus, Runner, nvidia_driver
 from livestyle.runners.pytorch import TorchRunner
 
@@ -114,13 +115,15 @@ class TensorRTRunner(Runner):
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
-        if "weights" in inputs:
-            raise BackendError(f"Style {self.style.name!r} is a multi-look engine; the TensorRT runner does not bind its "
-                               "'weights' input yet.", fix="Use --backend torch or --backend onnxruntime for it.")
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelError(f"The engine for style {self.style.name!r} has {len(inputs)} inputs and {len(outputs)} "
-                             "outputs; expected 1 and 1.", fix="Re-export the style pack.")
-        self._in_name, self._out_name = inputs[0], outputs[0]
+        images = [n for n in inputs if n not in contract.AUX_INPUTS]
+        images_out = [n for n in outputs if n != contract.MIX_NEXT]
+        has_state = contract.MIX_STATE in inputs
+        if len(images) != 1 or len(images_out) != 1 or has_state != (contract.MIX_RATE in inputs) \
+                or has_state != (contract.MIX_NEXT in outputs) or (has_state and contract.WEIGHTS not in inputs):
+            raise ModelError(f"The engine for style {self.style.name!r} has inputs {inputs} and outputs {outputs}; "
+                             "expected one image in and out (plus an engine's weights and mix state).",
+                             fix="Re-export the style pack.")
+        self._in_name, self._out_name = images[0], images_out[0]
         for n in (self._in_name, self._out_name):
             if engine.get_tensor_dtype(n) != trt.uint8:
                 raise ModelError(f"The engine's tensor {n!r} is {engine.get_tensor_dtype(n)}; expected uint8.",
@@ -148,6 +151,26 @@ class TensorRTRunner(Runner):
         self._host_out_np = self._host_out.numpy()[0]
         context.set_tensor_address(self._in_name, self._dev_in.data_ptr())
         context.set_tensor_address(self._out_name, self._dev_out.data_ptr())
+        # an engine's small float tensors, in the engine's own float type (float16 in a TensorRT 11 FP16 build):
+        # weights and rate are copied up per frame from pinned memory; the mix state stays on the device
+        self._aux: dict[str, tuple] = {}
+        for n in [x for x in inputs if x in contract.AUX_INPUTS] + ([contract.MIX_NEXT] if has_state else []):
+            dt = engine.get_tensor_dtype(n)
+            if dt not in (trt.float32, trt.float16):
+                raise ModelError(f"The engine's tensor {n!r} is {dt}; expected float32 or float16.",
+                                 fix="Re-export the style pack.")
+            tshape = tuple(int(d) for d in engine.get_tensor_shape(n))
+            if any(d < 0 for d in tshape):
+                raise ModelError(f"The engine's tensor {n!r} has no fixed shape ({tshape}).",
+                                 fix="Re-export the style pack.")
+            tdt = torch.float16 if dt == trt.float16 else torch.float32
+            dev_t = torch.zeros(tshape, dtype=tdt, device=dev)
+            host_t = torch.zeros(tshape, dtype=tdt, pin_memory=True)
+            context.set_tensor_address(n, dev_t.data_ptr())
+            self._aux[n] = (dev_t, host_t)
+        self.n_looks = int(self._aux[contract.WEIGHTS][0].shape[1]) if contract.WEIGHTS in self._aux else None
+        self._smoother = contract.MixSmoother(tuple(self._aux[contract.MIX_STATE][0].shape), host=False) \
+            if has_state else None
         self._context = context
         s = self._stream
         for _ in range(2):  # the first enqueue applies shape/address changes; it must not be captured
@@ -166,9 +189,17 @@ class TensorRTRunner(Runner):
             except Exception as e:
                 log.warning("CUDA graph capture of the TensorRT engine failed (%s); enqueueing per frame", e)
                 self._graph = None
-        self.infer(np.zeros((h, w, 3), np.uint8))
+        weights = None if self.n_looks is None else np.eye(self.n_looks, dtype=np.float32)[0]
+        self.infer(np.zeros((h, w, 3), np.uint8), weights)
+        self.reset_state()
         log.info("tensorrt runner ready: %s, %dx%d%s", self.engine_path.name if self.engine_path else "?", w, h,
                  ", CUDA graph" if self._graph is not None else "")
+
+    def _put(self, name: str, values) -> None:
+        """Copy ``values`` into the engine's input ``name`` (on the runner's stream, from pinned memory)."""
+        dev_t, host_t = self._aux[name]
+        host_t.numpy()[...] = np.asarray(values).reshape(host_t.shape)
+        dev_t.copy_(host_t, non_blocking=True)
 
     def _infer(self, image: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
         """uint8 BGR (h, w, 3) -> uint8 BGR (h, w, 3); the result is reused by the next call."""
@@ -178,20 +209,33 @@ class TensorRTRunner(Runner):
 
         np.copyto(self._host_in_np, image)
         s = self._stream
+        sm = self._smoother
         with torch.cuda.stream(s):
             self._dev_in.copy_(self._host_in, non_blocking=True)
+            if weights is not None:
+                self._put(contract.WEIGHTS, weights)
+            if sm is not None:
+                self._put(contract.MIX_RATE, sm.before())
             if self._graph is not None:
                 self._graph.replay()
             elif not self._context.execute_async_v3(s.cuda_stream):
                 raise BackendError("TensorRT failed to run the engine.", fix="Run with -vv for TensorRT's log.")
+            if sm is not None:  # this frame's smoothed coefficients are the next frame's state
+                self._aux[contract.MIX_STATE][0].copy_(self._aux[contract.MIX_NEXT][0])
             self._host_out.copy_(self._dev_out, non_blocking=True)
         s.synchronize()
+        if sm is not None:
+            sm.after()
         return self._host_out_np
+
+    def reset_state(self) -> None:
+        if getattr(self, "_smoother", None) is not None:
+            self._smoother.reset()
 
     def deactivate(self) -> None:
         self._graph = None
         self._context = None
         for attr in ("_engine", "_runtime", "_dev_in", "_dev_out", "_host_in", "_host_out", "_host_in_np",
-                     "_host_out_np", "_stream"):
+                     "_host_out_np", "_stream", "_aux"):
             if hasattr(self, attr):
                 delattr(self, attr)

@@ -24,7 +24,7 @@ def cmd_mix(args: argparse.Namespace) -> int:
     from livestyle.errors import UsageError
     from livestyle.fsutil import atomic_dir, write_json_atomic
     from livestyle.styles.blend import expand, parse_blend
-    from livestyle.styles.pack import FORMAT_VERSION, META_FILE, discover, user_styles_dir
+    from livestyle.styles.pack import META_FILE, MIX_FORMAT_VERSION, discover, user_styles_dir
 
     if not _NAME.match(args.name):
         raise UsageError(f"NAME {args.name!r} is not a usable look name.",
@@ -41,7 +41,7 @@ def cmd_mix(args: argparse.Namespace) -> int:
                              "hidden behind yours).")
     if args.name in base:
         raise UsageError(f"The mix {args.name!r} cannot contain a look of the same name.", fix="Pick another NAME.")
-    meta = {"format_version": FORMAT_VERSION, "name": args.name, "mix": {k: round(v, 6) for k, v in base.items()},
+    meta = {"format_version": MIX_FORMAT_VERSION, "name": args.name, "mix": {k: round(v, 6) for k, v in base.items()},
             "from": args.blend}
     with atomic_dir(target, replace=True) as tmp:
         write_json_atomic(tmp / META_FILE, meta)

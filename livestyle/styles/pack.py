@@ -10,14 +10,19 @@ absent means 1):
       student.onnx          input "bgr" uint8 (1, H, W, 3) BGR -> output "out" uint8 (1, H, W, 3) BGR
       student.safetensors   the student's float weights (for the torch backends)
 
-**Engine, format 2** (K colour looks in one graph)::
+**Engine, format 3** (K colour looks in one graph)::
 
     NAME/
-      style.json            format_version 2, name, engine {lut: LutConfig},
+      style.json            format_version 3, name, engine {lut: LutConfig},
                             looks: [{name, look, default, metrics, recipe}, ...] in weight order
-      engine.onnx           inputs "bgr" uint8 (1, H, W, 3) BGR and "weights" float32 (1, K)
-                            -> output "out" uint8 (1, H, W, 3) BGR; H, W dynamic
+      engine.onnx           inputs "bgr" uint8 (1, H, W, 3) BGR, "weights" float32 (1, K),
+                            "mix_state" float32 (K, bases), "mix_rate" float32 (1,)
+                            -> outputs "out" uint8 (1, H, W, 3) BGR, "mix_next" float32 (K, bases);
+                            H, W dynamic (the state: :mod:`livestyle.runners.contract`)
       engine.safetensors    the looks' float weights, tensor names "look.<index>.<param>"
+
+  A format-2 engine is the same without the state (inputs "bgr" and
+  "weights", output "out"); it still loads and runs unsmoothed.
 
   Every look of an engine is listed as its own :class:`StylePack` (name =
   the look's name, ``look_index`` its place in the weight vector,
@@ -55,7 +60,8 @@ ONNX_FILE = "student.onnx"
 WEIGHTS_FILE = "student.safetensors"
 ENGINE_ONNX = "engine.onnx"
 ENGINE_WEIGHTS = "engine.safetensors"
-FORMAT_VERSION = 2          # the newest format this livestyle reads and writes
+FORMAT_VERSION = 3          # the newest format this livestyle reads, and what it writes for an engine
+MIX_FORMAT_VERSION = 2      # a mix did not change with format 3: older livestyles read the mixes saved here
 BUNDLED_DIR = Path(__file__).resolve().parent / "packs"
 
 
