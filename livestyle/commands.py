@@ -154,7 +154,8 @@ def cmd_styles(args: argparse.Namespace) -> int:
         if p.problem is not None:
             print(f"{p.name:<{width}}  {'BROKEN':<16} {'':<18} {'':<34} {p.path}")
             continue
-        flags = ("default" if p.default else "") + (" bundled" if p.bundled else "")
+        flags = ("default" if p.default else "") + (" bundled" if p.bundled else "") + \
+            (" drawn" if p.meta.get("kind") == "texture" else "")
         if p.mix is not None:
             look = "mix " + "+".join(f"{k}:{v:.2f}" for k, v in p.mix.items())
         else:

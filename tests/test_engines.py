@@ -673,3 +673,44 @@ def test_builder_takes_an_engine_with_weights_and_mix_state(tmp_path, monkeypatc
     assert calls["profile"] == ("bgr", (1, 96, 160, 3), (1, 96, 160, 3), (1, 96, 160, 3))
     assert [i.name for i in calls["parsed"].graph.input] == ["bgr", "weights", "mix_state", "mix_rate"]
     assert [o.name for o in calls["parsed"].graph.output] == ["out", "mix_next"]
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_tensorrt_preparation_keeps_an_engine_with_a_texture_look(tmp_path, fp16):
+    """The FP16 rewrite reaches into the texture look's If branch; uint8 is only ever touched by casts."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from livestyle.export.lut import random_looks
+    from livestyle.models.student import Student, StudentConfig
+    from livestyle.styles.engine import write_engine_pack
+
+    torch.manual_seed(0)
+    student = Student(StudentConfig(stem=8, width=8, blocks=1, expansion=2)).eval()
+    folder, _ = write_engine_pack(tmp_path, [("a", random_looks(1, seed=2)[0], {}), ("drawn", student, {})],
+                                  folder_name="eng")
+    prepared = eng.prepare_onnx_for_tensorrt(folder / "engine.onnx", tmp_path / "trt.onnx", fp16=fp16)
+    model = onnx.load(str(prepared))
+
+    def uint8_readers(graph):
+        found = [n.op_type for n in graph.node if "bgr" in n.input]
+        for n in graph.node:
+            for a in n.attribute:
+                if a.HasField("g"):
+                    found += uint8_readers(a.g)
+        return found
+
+    assert set(uint8_readers(model.graph)) == {"Cast"}
+    ref = ort.InferenceSession(str(folder / "engine.onnx"), providers=["CPUExecutionProvider"])
+    got = ort.InferenceSession(str(prepared), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).integers(0, 256, (1, 72, 128, 3), dtype=np.uint8)
+    for w in ([1.0, 0.0], [0.0, 1.0], [0.4, 0.6]):
+        wt = np.array([w], np.float32)
+        feeds = still_feeds(ref, x, wt)
+        a = ref.run(None, feeds)[0].astype(int)
+        if fp16:
+            feeds = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in feeds.items()}
+        b = got.run(None, feeds)[0].astype(int)
+        diff = np.abs(a - b)
+        assert diff.max() <= (3 if fp16 else 0) and diff.mean() < (0.3 if fp16 else 1e-9), (w, diff.max())

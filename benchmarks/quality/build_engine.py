@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/quality/build_engine.py --runs runs/v2 --looks pastel,soft_glow,vintage,mono,teal_orange \
         --out livestyle/styles/packs --name looks --default pastel
 
-Each look comes from RUNS/packs/NAME (written by `livestyle train`) and its `livestyle eval` report
+Each look comes from RUNS/packs/NAME (written by `livestyle train`: a colour look, or a format-1 CNN pack, which
+joins as a texture look run only when chosen) and its `livestyle eval` report
 RUNS/eval-NAME.json; the report's numbers are stored as the look's ``metrics.quality`` (what
 `livestyle styles` shows).  The engine keeps the looks in the order given (the weight vector's order).
 """

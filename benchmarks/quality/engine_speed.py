@@ -9,7 +9,8 @@ trained one).  Each round runs every case once on the same frame (a photo
 resized to the size, not noise: the table lookup's cache behaviour depends on
 the colours), in turn; the medians over rounds are printed as JSON with the
 CPU model.  With --cnn PACK_DIR the format-1 CNN student of that pack is timed
-in the same rounds for comparison.
+in the same rounds for comparison; --also PACK_DIR [--every-look] times other
+engines (e.g. one holding a texture look) in the same rounds.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def main() -> int:
     ap.add_argument("--cnn", type=Path, help="a format-1 pack to time alongside (its student.onnx)")
     ap.add_argument("--also", type=Path, action="append", default=[],
                     help="another engine pack (e.g. the same looks exported by an older commit) to time in the same "
-                         "rounds, one look; repeatable")
+                         "rounds, its first look; repeatable")
+    ap.add_argument("--every-look", action="store_true",
+                    help="for each --also engine, time every look alone and a blend of its first and last")
     ap.add_argument("--size", default="512x288")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=200)
@@ -87,8 +90,16 @@ def main() -> int:
     for extra in args.also:
         other = ort.InferenceSession(str(extra / "engine.onnx"), sess_options=session_options(args.threads),
                                      providers=["CPUExecutionProvider"])
-        wt = np.eye(other.get_inputs()[1].shape[1], dtype=np.float32)[:1]  # inputs: bgr, weights, ...
-        runs[f"{extra}: one look"] = lambda other=other, wt=wt: other.run(None, still_feeds(other, frame, wt))
+        names = [lk["name"] for lk in json.loads((extra / "style.json").read_text())["looks"]]
+        looks = range(len(names)) if args.every_look else range(1)
+        for i in looks:  # each look alone (a texture look runs its CNN branch only when chosen)
+            wt = np.eye(len(names), dtype=np.float32)[i:i + 1]
+            runs[f"{extra}: {names[i]}"] = lambda other=other, wt=wt: other.run(None, still_feeds(other, frame, wt))
+        if args.every_look and len(names) >= 2:
+            wt = np.zeros((1, len(names)), np.float32)
+            wt[0, [0, -1]] = 0.5
+            runs[f"{extra}: {names[0]}:0.5,{names[-1]}:0.5"] = \
+                lambda other=other, wt=wt: other.run(None, still_feeds(other, frame, wt))
     for f in runs.values():
         for _ in range(10):
             f()

@@ -25,10 +25,15 @@ OPSET = 17
 # of onnx-tensorrt's docs/operators.md (github.com/onnx/onnx-tensorrt; read at commit 009d654, and
 # still listed for TensorRT 10, whose parser covers opsets 9-20; the engine is exported at opset 17).
 # Not used on purpose: GridSample (5-D trilinear: 11.2 ms at 512x288 on this CPU).
+# Added with texture looks (livestyle.export.compose), read in the same file at the ONNX-TensorRT 10.1 GA
+# release (commit 96e7811): Greater, Identity, If ("output tensors of the two conditional branches must
+# have the same rank and must have different names": both branches give rank 4), Pad (the student's
+# reflection padding; "`axes` must be an initializer") and Tanh.
 TRT10_SUPPORTED_OPS = frozenset({
     "Add", "AveragePool", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Equal",
-    "Expand", "Flatten", "Floor", "Gather", "Gemm", "MatMul", "Mul", "ReduceMean", "ReduceSum", "Relu",
-    "Reshape", "Resize", "Shape", "Slice", "Squeeze", "Sub", "Transpose", "Unsqueeze", "Where",
+    "Expand", "Flatten", "Floor", "Gather", "Gemm", "Greater", "Identity", "If", "MatMul", "Mul", "Pad",
+    "ReduceMean", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Slice", "Squeeze", "Sub", "Tanh",
+    "Transpose", "Unsqueeze", "Where",
 })
 
 
@@ -55,11 +60,21 @@ def export_engine(engine: LookEngine, path: str | os.PathLike, *, sample_size: t
 
 
 def graph_ops(path: str | os.PathLike) -> set[str]:
-    """The operator types used by the ONNX graph at ``path``."""
+    """The operator types used by the ONNX graph at ``path``, including those inside ``If`` branches."""
     import onnx
 
-    model = onnx.load(str(path))
-    return {node.op_type for node in model.graph.node}
+    def walk(graph) -> set[str]:
+        ops = set()
+        for node in graph.node:
+            ops.add(node.op_type)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    ops |= walk(attr.g)
+                for sub in attr.graphs:
+                    ops |= walk(sub)
+        return ops
+
+    return walk(onnx.load(str(path)).graph)
 
 
 def check_engine_parity(engine: LookEngine, onnx_path: str | os.PathLike, *, sizes=((256, 144), (320, 180)),

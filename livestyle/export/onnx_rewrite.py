@@ -40,12 +40,18 @@ def _load_onnx(path):
                          fix="Re-export the style pack with `livestyle train --resume`.") from None
 
 
-def _consumers(graph) -> dict[str, list[tuple[object, int]]]:
+def _consumers(graph, *, deep: bool = False) -> dict[str, list[tuple[object, int]]]:
+    """Every (node, input index) reading each value; ``deep`` also counts nodes inside ``If`` branches."""
     uses: dict[str, list] = {}
     for node in graph.node:
         for i, name in enumerate(node.input):
             if name:
                 uses.setdefault(name, []).append((node, i))
+        if deep:
+            for a in node.attribute:
+                for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    for name, found in _consumers(sub, deep=True).items():
+                        uses.setdefault(name, []).extend(found)
     return uses
 
 
@@ -83,9 +89,27 @@ def make_fp16_onnx(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 
     model = _load_onnx(src)
     graph = model.graph
-    uses = _consumers(graph)
     f32, f16 = TensorProto.FLOAT, TensorProto.FLOAT16
+    _graph_to_fp16(graph, onnx, helper, f32, f16)
+    for vi in list(graph.input) + list(graph.output):
+        if vi.type.tensor_type.elem_type == f32:
+            vi.type.tensor_type.elem_type = f16
+    del graph.value_info[:]  # stale float32 annotations; re-inferred below
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+        onnx.checker.check_model(inferred)
+    except Exception as e:
+        raise ModelError(f"The FP16 conversion of {Path(src).name} is not a consistent graph ({str(e)[:300]}).",
+                         fix="Build with --precision fp32.") from None
+    dst = Path(dst)
+    data = model.SerializeToString()
+    atomic_write(dst, lambda f: f.write(data))
+    return dst
 
+
+def _graph_to_fp16(graph, onnx, helper, f32, f16) -> None:
+    """Convert ``graph`` in place (see :func:`make_fp16_onnx`), and the ``If`` branches inside it."""
+    uses = _consumers(graph, deep=True)
     for init in graph.initializer:
         if init.data_type == f32 and not _stays_float32(init.name, uses):
             init.CopyFrom(_tensor_to_fp16(init))
@@ -115,20 +139,12 @@ def make_fp16_onnx(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         elif node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "EyeLike"):
             raise ModelError(f"{node.op_type} in the graph is not supported by the FP16 conversion.",
                              fix="Build with --precision fp32.")
-    for vi in list(graph.input) + list(graph.output):
-        if vi.type.tensor_type.elem_type == f32:
-            vi.type.tensor_type.elem_type = f16
-    del graph.value_info[:]  # stale float32 annotations; re-inferred below
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-        onnx.checker.check_model(inferred)
-    except Exception as e:
-        raise ModelError(f"The FP16 conversion of {Path(src).name} is not a consistent graph ({str(e)[:300]}).",
-                         fix="Build with --precision fp32.") from None
-    dst = Path(dst)
-    data = model.SerializeToString()
-    atomic_write(dst, lambda f: f.write(data))
-    return dst
+        for a in node.attribute:  # a texture look's branch: the same conversion, and its outputs in half
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                _graph_to_fp16(sub, onnx, helper, f32, f16)
+                for vi in sub.output:
+                    if vi.type.tensor_type.elem_type == f32:
+                        vi.type.tensor_type.elem_type = f16
 
 
 def move_casts_next_to_uint8_io(graph) -> int:

@@ -54,19 +54,24 @@ def lut_config(meta: dict, style_name: str) -> LutConfig:
                          fix="Re-export the engine pack.") from None
 
 
-def load_engine_luts(folder: str | os.PathLike, meta: dict, names: tuple[str, ...]) -> list[AdaptiveLUT]:
-    """Every look of the engine pack at ``folder`` as float :class:`AdaptiveLUT` modules, in weight order."""
+def load_engine_luts(folder: str | os.PathLike, meta: dict, names: tuple[str, ...],
+                     texture: frozenset[int] = frozenset()) -> list[AdaptiveLUT | None]:
+    """Every colour look of the engine pack at ``folder`` as a float :class:`AdaptiveLUT`, in weight order.
+
+    The places of texture looks (indices in ``texture``) hold None.
+    """
     folder = Path(folder)
     from livestyle.styles.pack import ENGINE_WEIGHTS
 
     cfg = lut_config(meta, folder.name)
     state = read_safetensors(folder / ENGINE_WEIGHTS, folder.name)
-    looks = []
-    for i, name in enumerate(names):
-        head = f"look.{i}."
-        sub = {k[len(head):]: v for k, v in state.items() if k.startswith(head)}
-        looks.append(fill(AdaptiveLUT(cfg), sub, name, ENGINE_WEIGHTS))
-    return looks
+    return [None if i in texture else fill(AdaptiveLUT(cfg), _look_state(state, i), name, ENGINE_WEIGHTS)
+            for i, name in enumerate(names)]
+
+
+def _look_state(state: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+    head = f"look.{index}."
+    return {k[len(head):]: v for k, v in state.items() if k.startswith(head)}
 
 
 class Blend(nn.Module):
@@ -91,20 +96,26 @@ def load_look_net(pack) -> nn.Module:
         installed = {p.name: p for p in discover()}
         blend = expand(pack)
         return Blend([load_look_net(installed[n]) for n in blend], list(blend.values())).eval()
-    if pack.look_index is not None:
-        luts = load_engine_luts(pack.path, pack.meta, pack.engine_looks)
-        return luts[pack.look_index]
+    if pack.look_index is not None:  # one look of an engine: its own tensors only
+        from livestyle.styles.pack import ENGINE_WEIGHTS
+
+        state = _look_state(read_safetensors(pack.path / ENGINE_WEIGHTS, pack.name), pack.look_index)
+        net = Student(student_config(pack)) if pack.meta.get("kind") == "texture" \
+            else AdaptiveLUT(lut_config(pack.meta, pack.name))
+        return fill(net, state, pack.name, ENGINE_WEIGHTS)
+    state = read_safetensors(pack.weights, pack.name)
+    return fill(Student(student_config(pack)), state, pack.name, pack.weights.name)
+
+
+def student_config(pack) -> StudentConfig:
+    """The CNN student's architecture of a format-1 pack or of an engine's texture look."""
     try:
-        cfg = StudentConfig.from_dict(pack.meta.get("student", {}) or {})
+        return StudentConfig.from_dict(pack.meta.get("student", {}) or {})
     except (TypeError, ValueError) as e:
         raise ModelError(f"Style {pack.name!r}: the student config in style.json is invalid ({e}).",
                          fix="Re-export the pack with `livestyle train --resume`.") from None
-    state = read_safetensors(pack.weights, pack.name)
-    return fill(Student(cfg), state, pack.name, pack.weights.name)
 
 
 def size_multiple(pack) -> int:
     """The frame-size multiple a look's network needs (4 for the CNN student, 1 for a LUT look)."""
-    if pack.look_index is not None or pack.mix is not None:
-        return lut_config(pack.meta, pack.name).size_multiple if pack.look_index is not None else 1
-    return StudentConfig.from_dict(pack.meta.get("student", {}) or {}).size_multiple
+    return pack.size_multiple

@@ -305,14 +305,26 @@ class LookEngine(nn.Module):
         coefficients are used; the exported graph always takes and returns
         the state (see :meth:`smoothed_mix`).
         """
-        half = bgr[:, ::2, ::2, :].permute(0, 3, 1, 2).to(torch.float32)   # (1, 3, H/2, W/2) 0..255
+        levels, state = self.levels(bgr, weights, mix_state, mix_rate)
+        out = torch.clamp(levels, 0.0, 255.0).to(torch.uint8)
+        return out if mix_state is None else (out, state)
+
+    def levels(self, bgr: torch.Tensor, weights: torch.Tensor, mix_state: torch.Tensor | None = None,
+               mix_rate: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The blend in float levels, (1, H, W, 3), *before* clipping, with +0.5 per unit of weight for rounding.
+
+        An engine that also holds texture looks adds their weighted outputs
+        to this before one clip and cast (:mod:`livestyle.export.compose`).
+        """
+        # the uint8 frame is touched by one Cast only (TensorRT takes uint8 at the network's edge, in casts)
+        xf = bgr.to(torch.float32)                                          # (1, H, W, 3) 0..255
+        half = xf[:, ::2, ::2, :].permute(0, 3, 1, 2)                       # (1, 3, H/2, W/2) 0..255
         if mix_state is None:
             coeffs = self.mix(half)
         else:
             state = self.smoothed_mix(half, mix_state, mix_rate)
             coeffs = state.reshape(self.n_looks, 1, self.cfg.bases)
         value, slope = self.table(self.lattice(coeffs, weights))
-        xf = bgr.to(torch.float32)                                          # (1, H, W, 3) 0..255
         cell = 256.0 / self.cfg.table
         cells = torch.floor(xf * (1.0 / cell))                              # (1, H, W, 3) 0..T-1
         index = (cells @ self.index_scale).to(torch.int64)                  # (1, H, W, 1)
@@ -321,8 +333,7 @@ class LookEngine(nn.Module):
         # (f_b, f_b, f_b, f_g, ...) lined up with the slopes by one small MatMul (no broadcasting kernels)
         coef = frac @ self.spread                                           # (1, H, W, 9)
         out = value[index] + (slope[index] * coef) @ self.gather_sum        # value + slopes . frac: (1, H, W, 3)
-        out = torch.clamp(out, 0.0, 255.0).to(torch.uint8)
-        return out if mix_state is None else (out, state)
+        return out, (None if mix_state is None else state)
 
 
 def engine_reference(looks: list[AdaptiveLUT], bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,7 @@ class Contract:
     output: str                             # the uint8 (1, H, W, 3) output
     weights: str | None = None              # "weights" float32 (1, K) of an engine, else None
     n_looks: int | None = None              # K
-    state_shape: tuple[int, int] | None = None  # (K, bases) of an engine that smooths its mix (format 3)
+    state_shape: tuple[int, int] | None = None  # (colour looks, bases) of an engine that smooths its mix (format 3)
 
 
 def check_contract(sess, source: str) -> Contract:
@@ -87,10 +87,11 @@ def check_contract(sess, source: str) -> Contract:
     if not has_state:
         return Contract(images[0].name, images_out[0].name, contract.WEIGHTS, k)
     st = by_name[contract.MIX_STATE]
-    if st.type != "tensor(float)" or len(st.shape) != 2 or st.shape[0] != k or not isinstance(st.shape[1], int):
-        raise ModelError(f"{source} input 'mix_state' is {st.type} {st.shape}; expected float32 [{k}, bases].",
-                         fix=fix)
-    return Contract(images[0].name, images_out[0].name, contract.WEIGHTS, k, (k, int(st.shape[1])))
+    if st.type != "tensor(float)" or len(st.shape) != 2 or not all(isinstance(d, int) for d in st.shape) \
+            or not 1 <= st.shape[0] <= k:
+        raise ModelError(f"{source} input 'mix_state' is {st.type} {st.shape}; expected float32 [colour looks "
+                         f"(1..{k}), bases].", fix=fix)
+    return Contract(images[0].name, images_out[0].name, contract.WEIGHTS, k, (int(st.shape[0]), int(st.shape[1])))
 
 
 class OnnxRuntimeRunner(Runner):

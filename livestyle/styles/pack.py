@@ -24,6 +24,12 @@ absent means 1):
   A format-2 engine is the same without the state (inputs "bgr" and
   "weights", output "out"); it still loads and runs unsmoothed.
 
+  A look entry with ``"kind": "texture"`` and ``student`` (a StudentConfig)
+  is a drawn look: a CNN student run inside the graph only when its weight
+  is above 0 (:mod:`livestyle.export.compose`); its tensors are
+  "look.<index>.<param>" too, and ``engine.size_multiple`` (4) applies to
+  every look of that engine.
+
   Every look of an engine is listed as its own :class:`StylePack` (name =
   the look's name, ``look_index`` its place in the weight vector,
   ``onnx`` the shared engine file).
@@ -120,9 +126,10 @@ class StylePack:
     def size_multiple(self) -> int:
         """Frame H and W must be multiples of this: 1 for a colour (LUT) look, 4 for the CNN student."""
         if self.look_index is not None or self.mix is not None:
-            lut = (self.meta.get("engine") or {}).get("lut") or {}
-            v = lut.get("size_multiple", 1) if isinstance(lut, dict) else 1
-            return v if isinstance(v, int) and v >= 1 else 1
+            engine = self.meta.get("engine") if isinstance(self.meta.get("engine"), dict) else {}
+            lut = engine.get("lut") if isinstance(engine.get("lut"), dict) else {}
+            v = engine.get("size_multiple", lut.get("size_multiple", 1))  # the engine's own: its texture looks
+            return v if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else 1
         return 4  # StudentConfig.size_multiple: two stride-2 stages
 
     @property
@@ -354,7 +361,8 @@ def discover(*, include_broken: bool = False) -> list[StylePack]:
                 out[i] = replace(pk, problem=problem)
                 continue
             engine = bases[0]
-            out[i] = replace(pk, engine_path=engine.path, engine_looks=engine.engine_looks)
+            out[i] = replace(pk, engine_path=engine.path, engine_looks=engine.engine_looks,
+                             meta={**pk.meta, "engine": engine.meta.get("engine")})  # (its size multiple)
     if not include_broken:
         out = [pk for pk in out if pk.problem is None]
     return out

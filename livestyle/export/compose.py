@@ -1,0 +1,241 @@
+"""An engine that holds texture looks (CNN students) beside its colour looks, as one ONNX graph.
+
+A drawn look (strokes, ink lines) is not a colour map, so it cannot be a LUT.
+It joins the engine as a *texture look*: its CNN student runs inside an ONNX
+``If`` whose condition is "this look's weight is above 0", so colour-only
+frames never pay for it, and a blend is still one inference::
+
+    levels = LookEngine.levels(bgr, weights[colour looks], mix_state, mix_rate)   # float, +0.5 per weight
+    for each texture look j:  levels += If(w_j > 0, w_j * (student_j(bgr) + 0.5), 0)
+    out = Cast<uint8>(Clip(levels, 0, 255))
+
+The graph keeps the engine contract (:mod:`livestyle.runners.contract`):
+inputs ``bgr``, ``weights`` (1, K) over *all* looks in the pack's order,
+``mix_state`` (colour looks, bases), ``mix_rate``; outputs ``out`` and
+``mix_next``.  A texture look alone gives exactly its student's output; a
+blend gives ``sum_k w_k out_k`` (the colour part exact, each texture part
+within rounding).  Every operator, including those inside the branches, is in
+:data:`livestyle.export.lut.TRT10_SUPPORTED_OPS`.  Needs torch and onnx.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from livestyle.fsutil import atomic_path
+from livestyle.models.lut import LookEngine
+from livestyle.runners.contract import MIX_NEXT, MIX_RATE, MIX_STATE, WEIGHTS
+
+OPSET = 17
+
+
+class _Levels(nn.Module):
+    """The colour part for export: float levels instead of uint8."""
+
+    def __init__(self, engine: LookEngine):
+        super().__init__()
+        self.engine = engine
+
+    def forward(self, bgr, weights, mix_state, mix_rate):
+        return self.engine.levels(bgr, weights, mix_state, mix_rate)
+
+
+class _FloatStudent(nn.Module):
+    """A texture look for export: float levels (1, H, W, 3) 0..255 in, its uint8 output as float out.
+
+    Exactly ``UInt8BGR(student)`` in value, but no uint8 tensor inside: the
+    composed graph casts the frame once, and TensorRT takes uint8 only in
+    casts at the network's edge.
+    """
+
+    def __init__(self, student: nn.Module):
+        super().__init__()
+        self.student = student
+
+    def forward(self, xf: torch.Tensor) -> torch.Tensor:
+        from livestyle.models.convert import SCALE
+
+        y = self.student(xf.permute(0, 3, 1, 2) * SCALE - 1.0)
+        return torch.floor(torch.clamp((y + 1.0) * 127.5 + 0.5, 0.0, 255.0)).permute(0, 2, 3, 1)
+
+
+class MixedEngine(nn.Module):
+    """The torch reference of a composed engine: colour looks (a :class:`LookEngine`) and texture looks.
+
+    ``colour_index`` / ``texture_index``: where each part's looks sit in the
+    engine's weight vector of ``n_looks``.  ``textures``: float students,
+    (N, 3, H, W) BGR in [-1, 1] -> same.
+    """
+
+    def __init__(self, colour: LookEngine, colour_index: list[int], textures: list[nn.Module],
+                 texture_index: list[int]):
+        super().__init__()
+        from livestyle.models.convert import UInt8BGR
+
+        self.colour = colour
+        self.students = nn.ModuleList(textures)
+        self.textures = nn.ModuleList([UInt8BGR(t).eval() for t in textures])
+        self.colour_index = list(colour_index)
+        self.texture_index = list(texture_index)
+        self.n_looks = len(colour_index) + len(texture_index)
+        self.cfg = colour.cfg
+
+    def forward(self, bgr, weights, mix_state=None, mix_rate=None):
+        levels, state = self.colour.levels(bgr, weights[:, self.colour_index], mix_state, mix_rate)
+        for i, net in zip(self.texture_index, self.textures):
+            w = weights[0, i]
+            if float(w) > 0:
+                levels = levels + w * (net(bgr).to(torch.float32) + 0.5)
+        out = torch.clamp(levels, 0.0, 255.0).to(torch.uint8)
+        return out if mix_state is None else (out, state)
+
+
+def _export(module: nn.Module, args: tuple, path: str, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                          opset_version=OPSET, dynamo=False)
+
+
+def _prefixed(graph, prefix: str, keep: set[str]):
+    """The nodes and initializers of ``graph`` with every value name (except ``keep``) prefixed."""
+    def rename(name: str) -> str:
+        return name if (not name or name in keep) else prefix + name
+
+    nodes = []
+    for node in graph.node:
+        n = type(node)()
+        n.CopyFrom(node)
+        n.name = prefix + (node.name or node.op_type)
+        n.input[:] = [rename(x) for x in node.input]
+        n.output[:] = [rename(x) for x in node.output]
+        nodes.append(n)
+    inits = []
+    for init in graph.initializer:
+        t = type(init)()
+        t.CopyFrom(init)
+        t.name = rename(init.name)
+        inits.append(t)
+    return nodes, inits
+
+
+def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
+                        sample_size: tuple[int, int] = (256, 144)) -> Path:
+    """Write ``engine`` as one ONNX graph to ``path`` atomically (see the module docstring); returns the path."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = sample_size
+    x = torch.zeros((1, h, w, 3), dtype=torch.uint8)
+    kc = len(engine.colour_index)
+    with tempfile.TemporaryDirectory(prefix="livestyle-compose-") as tmp:
+        colour_path = os.path.join(tmp, "colour.onnx")
+        wt = torch.zeros((1, kc), dtype=torch.float32)
+        wt[0, 0] = 1.0
+        state = torch.zeros((kc, engine.cfg.bases), dtype=torch.float32)
+        _export(_Levels(engine.colour).eval(), (x, wt, state, torch.ones(1)), colour_path,
+                ["bgr", "colour_weights", MIX_STATE, MIX_RATE], ["colour_levels", MIX_NEXT],
+                {"bgr": {1: "height", 2: "width"}, "colour_levels": {1: "height", 2: "width"}})
+        colour = onnx.load(colour_path)
+        textures = []
+        for j, net in enumerate(engine.students):
+            tpath = os.path.join(tmp, f"texture{j}.onnx")
+            _export(_FloatStudent(net).eval(), (x.to(torch.float32),), tpath, ["frame"], ["out"],
+                    {"frame": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}})
+            textures.append(onnx.load(tpath))
+
+    g = colour.graph
+    nodes = list(g.node)
+    inits = list(g.initializer)
+    inits.append(numpy_helper.from_array(np.asarray(engine.colour_index, np.int64), "colour_index"))
+    nodes.insert(0, helper.make_node("Gather", [WEIGHTS, "colour_index"], ["colour_weights"], axis=1,
+                                     name="compose/colour_weights"))
+    inits.append(numpy_helper.from_array(np.zeros((), np.float32), "compose/zero"))
+    inits.append(numpy_helper.from_array(np.full((1, 1, 1, 1), 0.0, np.float32), "compose/none"))
+    inits.append(numpy_helper.from_array(np.asarray(0.5, np.float32), "compose/half"))
+    inits.append(numpy_helper.from_array(np.zeros((0,), np.int64), "compose/scalar_shape"))
+    inits.append(numpy_helper.from_array(np.asarray([0.0], np.float32), "compose/lo"))
+    inits.append(numpy_helper.from_array(np.asarray([255.0], np.float32), "compose/hi"))
+    if textures:
+        nodes.append(helper.make_node("Cast", ["bgr"], ["compose/frame"], to=TensorProto.FLOAT, name="compose/frame"))
+    total = "colour_levels"
+    for j, (i, model) in enumerate(zip(engine.texture_index, textures)):
+        p = f"texture{i}/"
+        inits.append(numpy_helper.from_array(np.asarray([i], np.int64), p + "index"))
+        nodes += [
+            helper.make_node("Gather", [WEIGHTS, p + "index"], [p + "w11"], axis=1, name=p + "weight"),
+            helper.make_node("Reshape", [p + "w11", "compose/scalar_shape"], [p + "w"], name=p + "scalar"),
+            helper.make_node("Greater", [p + "w", "compose/zero"], [p + "on"], name=p + "on"),
+        ]
+        sub_nodes, sub_inits = _prefixed(model.graph, p, set())
+        for n in sub_nodes:  # the branch reads the frame the main graph cast once
+            n.input[:] = ["compose/frame" if x == p + "frame" else x for x in n.input]
+        sub_nodes += [
+            helper.make_node("Add", [p + "out", "compose/half"], [p + "rounded"], name=p + "round"),
+            helper.make_node("Mul", [p + "rounded", p + "w"], [p + "term"], name=p + "weighted"),
+        ]
+        then_branch = helper.make_graph(
+            sub_nodes, f"{p}on", [], [helper.make_tensor_value_info(p + "term", TensorProto.FLOAT, None)],
+            initializer=sub_inits)
+        else_branch = helper.make_graph(
+            [helper.make_node("Identity", ["compose/none"], [p + "nothing"], name=p + "off")], f"{p}off", [],
+            [helper.make_tensor_value_info(p + "nothing", TensorProto.FLOAT, None)])
+        nodes.append(helper.make_node("If", [p + "on"], [p + "levels"], then_branch=then_branch,
+                                      else_branch=else_branch, name=p + "if"))
+        nodes.append(helper.make_node("Add", [total, p + "levels"], [p + "sum"], name=p + "add"))
+        total = p + "sum"
+    nodes += [
+        helper.make_node("Clip", [total, "compose/lo", "compose/hi"], ["compose/clipped"], name="compose/clip"),
+        helper.make_node("Cast", ["compose/clipped"], ["out"], to=TensorProto.UINT8, name="compose/uint8"),
+    ]
+    inputs = [i for i in g.input if i.name != "colour_weights"]
+    weights_in = helper.make_tensor_value_info(WEIGHTS, TensorProto.FLOAT, [1, engine.n_looks])
+    inputs.insert(1, weights_in)
+    out_info = helper.make_tensor_value_info("out", TensorProto.UINT8, [1, "height", "width", 3])
+    outputs = [out_info] + [o for o in g.output if o.name == MIX_NEXT]
+    graph = helper.make_graph(nodes, "livestyle_engine", inputs, outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="livestyle")
+    model.ir_version = colour.ir_version
+    onnx.checker.check_model(model)
+    with atomic_path(path) as tmp_path:
+        onnx.save(model, str(tmp_path))
+    return path
+
+
+def check_mixed_parity(engine: MixedEngine, onnx_path: str | os.PathLike, *, sizes=((256, 144), (320, 180)),
+                       seed: int = 0) -> int:
+    """Max abs difference (uint8 levels) between the torch reference and ONNX Runtime.
+
+    For each size: every look alone, then a random blend of all looks (the
+    state path as in :func:`livestyle.export.lut.check_engine_parity`).
+    """
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    worst = 0
+    k = engine.n_looks
+    for w, h in sizes:
+        blends = [np.eye(k, dtype=np.float32)[i] for i in range(k)] + [rng.dirichlet(np.ones(k)).astype(np.float32)]
+        for wt in blends:
+            x = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)
+            state = np.zeros((len(engine.colour_index), engine.cfg.bases), np.float32)
+            r = np.ones(1, np.float32)
+            with torch.no_grad():
+                ref, ref_state = engine(torch.from_numpy(x), torch.from_numpy(wt[None]), torch.from_numpy(state),
+                                        torch.from_numpy(r))
+            got, got_state = sess.run(None, {"bgr": x, WEIGHTS: wt[None], MIX_STATE: state, MIX_RATE: r})
+            worst = max(worst, int(np.abs(ref.numpy().astype(np.int16) - got.astype(np.int16)).max()))
+            if not np.allclose(ref_state.numpy(), got_state, atol=1e-4):
+                worst = 255
+    return worst

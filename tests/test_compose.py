@@ -1,0 +1,154 @@
+"""Texture looks (CNN students) inside a colour engine: one ONNX graph, real ONNX Runtime sessions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from livestyle.errors import TrainingError
+from livestyle.export.lut import TRT10_SUPPORTED_OPS, graph_ops, random_looks
+from livestyle.models.student import Student, StudentConfig
+from livestyle.runners.onnxrt import OnnxRuntimeRunner
+from livestyle.styles.engine import write_engine_pack
+from livestyle.styles.pack import load_pack, load_packs
+
+SIZE = (96, 64)  # (w, h), multiples of 4
+
+
+def _student(seed: int) -> Student:
+    torch.manual_seed(seed)
+    net = Student(StudentConfig(stem=8, width=8, blocks=1, expansion=2))
+    with torch.no_grad():  # a visible change, so a blend of it and a colour look really differs
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn(p.shape))
+    return net.eval()
+
+
+def _frame(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (SIZE[1], SIZE[0], 3), dtype=np.uint8)
+
+
+def _runner(pack):
+    r = OnnxRuntimeRunner(pack, infer_size=SIZE, threads=1)
+    r.activate()
+    return r
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """An engine of colour look 'a', texture look 'drawn' and colour look 'b' (in that order), and its parts."""
+    root = tmp_path_factory.mktemp("mixed")
+    a, b = random_looks(2, seed=3)
+    drawn = _student(1)
+    folder, parity = write_engine_pack(root, [("a", a, {"look": "pastel"}), ("drawn", drawn, {"look": "pencil"}),
+                                              ("b", b, {})], folder_name="eng")
+    colour_only, _ = write_engine_pack(root, [("a", a, {}), ("b", b, {})], folder_name="colour")
+    from livestyle.export.onnx import export_onnx
+
+    single = root / "single"
+    single.mkdir()
+    export_onnx(drawn, single / "student.onnx")
+    (single / "style.json").write_text(json.dumps({"name": "drawn1"}))
+    return {"folder": folder, "parity": parity, "colour": colour_only, "single": single}
+
+
+def test_the_pack_lists_the_texture_look_and_needs_multiples_of_4(mixed):
+    packs = load_packs(mixed["folder"])
+    assert [(p.name, p.look_index, p.meta.get("kind")) for p in packs] == [
+        ("a", 0, None), ("drawn", 1, "texture"), ("b", 2, None)]
+    assert all(p.size_multiple == 4 for p in packs)              # the student has two stride-2 stages
+    assert load_packs(mixed["colour"])[0].size_multiple == 1     # a colour-only engine takes any size
+    meta = json.loads((mixed["folder"] / "style.json").read_text())
+    assert meta["format_version"] == 3 and meta["looks"][1]["student"]["width"] == 8
+    assert mixed["parity"] <= 1
+
+
+def test_every_operator_including_those_in_the_branches_is_on_the_tensorrt_list(mixed):
+    ops = graph_ops(mixed["folder"] / "engine.onnx")
+    assert {"If", "Conv", "Gather"} <= ops                       # Conv lives only inside the If branch
+    assert not ops - TRT10_SUPPORTED_OPS, sorted(ops - TRT10_SUPPORTED_OPS)
+
+
+def test_the_texture_look_alone_is_its_own_student_exactly(mixed):
+    engine = _runner(load_pack(mixed["folder"], look="drawn"))
+    single = _runner(load_pack(mixed["single"]))
+    for seed in range(3):
+        img = _frame(seed)
+        got = engine.infer(img, np.array([0, 1, 0], np.float32)).copy()
+        assert np.array_equal(got, single.infer(img))
+
+
+def test_colour_looks_are_untouched_by_the_texture_branch(mixed):
+    engine = _runner(load_pack(mixed["folder"]))
+    colour = _runner(load_pack(mixed["colour"]))
+    img = _frame(4)
+    for w in ([1, 0, 0], [0, 0, 1], [0.3, 0, 0.7]):
+        got = engine.infer(img, np.array(w, np.float32)).copy()
+        want = colour.infer(img, np.array([w[0], w[2]], np.float32))
+        assert np.array_equal(got, want), w
+
+
+def test_a_blend_of_a_colour_and_a_texture_look_is_the_blend_of_their_outputs(mixed):
+    engine = _runner(load_pack(mixed["folder"]))
+    img = _frame(5)
+    a = engine.infer(img, np.array([1, 0, 0], np.float32)).astype(np.float64)
+    d = engine.infer(img, np.array([0, 1, 0], np.float32)).astype(np.float64)
+    assert np.abs(a - d).mean() > 3                              # the two looks really differ
+    for w in (0.25, 0.5, 0.8):
+        got = engine.infer(img, np.array([w, 1 - w, 0], np.float32))
+        assert np.abs(got - (w * a + (1 - w) * d)).max() <= 1.0 + 1e-9, w
+
+
+def test_the_torch_backends_load_the_texture_look_as_its_student(mixed):
+    from livestyle.models.loading import load_look_net
+
+    assert isinstance(load_look_net(load_pack(mixed["folder"], look="drawn")), Student)
+    from livestyle.models.lut import AdaptiveLUT
+
+    assert isinstance(load_look_net(load_pack(mixed["folder"], look="b")), AdaptiveLUT)
+
+
+def test_a_mix_over_a_texture_engine_needs_multiples_of_4(mixed, tmp_path, monkeypatch):
+    import shutil
+
+    from livestyle.styles import find_style
+
+    monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path))
+    shutil.copytree(mixed["folder"], tmp_path / "styles" / "eng")
+    (tmp_path / "styles" / "half").mkdir()
+    (tmp_path / "styles" / "half" / "style.json").write_text(
+        json.dumps({"format_version": 2, "name": "half", "mix": {"a": 0.5, "drawn": 0.5}}))
+    assert find_style("half").size_multiple == 4
+
+
+def test_an_engine_of_texture_looks_only_is_refused(tmp_path):
+    with pytest.raises(TrainingError, match="at least one colour look"):
+        write_engine_pack(tmp_path, [("d", _student(2), {})])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_merging_an_installed_cnn_pack_makes_it_a_texture_look(tmp_path):
+    """`merge_looks` (how the bundle is built) takes a format-1 pack beside colour looks; its output is unchanged."""
+    from livestyle.export.lut import random_engine_pack
+    from livestyle.export.onnx import random_student_pack
+    from livestyle.styles.engine import merge_looks
+
+    colour = load_packs(random_engine_pack(tmp_path / "c", ["warm", "cold"], seed=5))
+    cnn = load_pack(random_student_pack(tmp_path / "drawn", name="sketchy", seed=2,
+                                        cfg=StudentConfig(stem=8, width=8, blocks=1, expansion=2),
+                                        meta={"look": "pencil"}))
+    folder, parity = merge_looks([colour[0], cnn, colour[1]], tmp_path / "out", "all")
+    assert parity <= 1
+    packs = {p.name: p for p in load_packs(folder)}
+    assert packs["sketchy"].meta["kind"] == "texture" and packs["sketchy"].look == "pencil"
+    img = _frame(7)
+    alone = _runner(cnn).infer(img).copy()
+    merged = _runner(packs["sketchy"]).infer(img, np.array([0, 1, 0], np.float32))
+    assert np.array_equal(merged, alone)
+    with pytest.raises(TrainingError, match="mix"):
+        from dataclasses import replace
+
+        merge_looks([colour[0], replace(colour[1], mix={"warm": 1.0})], tmp_path / "out", "bad")
