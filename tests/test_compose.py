@@ -152,3 +152,11 @@ def test_merging_an_installed_cnn_pack_makes_it_a_texture_look(tmp_path):
         from dataclasses import replace
 
         merge_looks([colour[0], replace(colour[1], mix={"warm": 1.0})], tmp_path / "out", "bad")
+
+
+def test_the_tensorrt_runner_does_not_capture_an_engine_with_branches_in_a_cuda_graph(mixed):
+    """A captured CUDA graph would replay one branch whatever the weights; such engines are enqueued per frame."""
+    from livestyle.runners.tensorrt import _has_conditionals
+
+    assert _has_conditionals(mixed["folder"] / "engine.onnx")
+    assert not _has_conditionals(mixed["colour"] / "engine.onnx")

@@ -26,6 +26,16 @@ _TRT_FIX = ("on a machine with an NVIDIA GPU: pip install 'livestyle[tensorrt]' 
             "fetch their libraries from pypi.nvidia.com)")
 
 
+def _has_conditionals(onnx_path) -> bool:
+    """Whether the ONNX graph at ``onnx_path`` has ``If``/``Loop`` nodes (False when onnx cannot read it)."""
+    try:
+        import onnx
+
+        return any(n.op_type in ("If", "Loop") for n in onnx.load(str(onnx_path)).graph.node)
+    except Exception:  # onnx missing or the file unreadable: the build itself reports a bad file
+        return False
+
+
 class TensorRTRunner(Runner):
     """The style's ``student.onnx`` as a TensorRT engine built for ``infer_size`` and this GPU.
 
@@ -179,7 +189,12 @@ class TensorRTRunner(Runner):
                 raise BackendError("TensorRT failed to run the engine.", fix="Run with -vv for TensorRT's log.")
         s.synchronize()
         self._graph = None
-        if self.use_cuda_graph:
+        branches = _has_conditionals(self.style.onnx)
+        if self.use_cuda_graph and branches:
+            # a texture look's If picks its branch from the weights at run time; a captured graph would replay
+            # whichever branch ran at capture, so such engines are enqueued per frame
+            log.info("the engine has conditional branches (a texture look): no CUDA graph")
+        if self.use_cuda_graph and not branches:
             try:
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph, stream=s):
