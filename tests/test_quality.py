@@ -302,3 +302,22 @@ def test_heldout_report_and_description_of_a_colour_look():
     rep = heldout_report(ident, content, content)
     assert rep["colour_distance_styled"] == pytest.approx(rep["colour_distance_input"], abs=0.01)
     assert rep["warping_error_ratio"] == pytest.approx(1.0, abs=0.02)  # the identity adds no flicker
+
+
+def test_flicker_target_follows_the_true_look_and_the_report_says_whether_it_is_met():
+    from livestyle.quality.cli import format_report
+    from livestyle.quality.evaluate import flicker_target
+
+    assert flicker_target("pastel", 0.51) == 1.15                        # a calm grade may add a little
+    assert flicker_target("teal_orange", 1.307) == pytest.approx(1.05 * 1.307)  # 1.05 x its own
+    assert flicker_target("pencil", 2.77) == 2.77                        # a drawn look: no more than its own
+    report = {"style": "s", "look": "pencil", "test_images": 1, "teacher": "absent",
+              "images": {"input": {"psnr": 13.0, "ssim": 0.7}, "teacher": None, "student": {"psnr": 22.0, "ssim": 0.8}},
+              "summary": {"student_gain_db": 9.0, "student_teacher_gap_db": None},
+              "temporal": {"filter_strength": 0.8, "clips": {},
+                           "mean_ratio": {"student": 2.9, "student_filtered": 1.2, "true_look": 2.77}},
+              "files": {"report": "r.json", "contact_sheet": "c.png", "strip": None}}
+    text = format_report(report)
+    assert "target <= 2.77" in text and "flicker target MISSED: 2.900 against 2.770" in text
+    report["temporal"]["mean_ratio"]["student"] = 1.5
+    assert "flicker target met" in format_report(report)

@@ -13,7 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from livestyle.quality.evaluate import flicker_target  # noqa: E402
 
 
 def main() -> int:
@@ -30,7 +35,7 @@ def main() -> int:
         rep = json.loads((evals / f"eval-{name}.json").read_text())
         im, t = rep["images"], rep["temporal"]["mean_ratio"]
         true = t["true_look"]
-        target = 1.15 if true < 1.1 else 1.05 * true
+        target = flicker_target(rep["look"], true)
         log = (args.runs / f"{name}.train.log")
         wall = cpu = "?"
         photos = "?"

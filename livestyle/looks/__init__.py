@@ -24,6 +24,9 @@ from livestyle.looks.grades import mono, pastel, soft_glow, teal_orange, vintage
 
 LookFunction = Callable[[np.ndarray], np.ndarray]
 
+# looks that change structure (strokes, ink lines), not only colour: their true look flickers by itself
+DRAWN = frozenset({"anime", "pencil"})
+
 # name -> (function, one-line description); read-only.
 _LOOKS: dict[str, tuple[LookFunction, str]] = {
     "anime": (anime, "cel shading: flat colours in soft bands, dark ink lines"),

@@ -52,6 +52,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def format_report(r: dict) -> str:
     """A short human-readable summary of an evaluation report."""
+    from livestyle import looks
+    from livestyle.quality.evaluate import flicker_target
+
     def num(x, fmt="{:.2f}"):
         return "-" if x is None else fmt.format(x)
 
@@ -66,13 +69,20 @@ def format_report(r: dict) -> str:
     lines.append(f"  student gain over input: {num(s['student_gain_db'], '{:+.2f}')} dB;  "
                  f"student-teacher gap: {num(s['student_teacher_gap_db'], '{:.2f}')} dB")
     t = r["temporal"]
-    lines.append(f"  warping-error ratio (stylized / input; target <= 1.15), filter strength {t['filter_strength']}:")
+    mr = t["mean_ratio"]
+    target = None
+    if isinstance(mr.get("true_look"), float) and r.get("look") in looks.names():
+        target = flicker_target(r["look"], mr["true_look"])
+    goal = f"target <= {target:.2f}" if target is not None else "no target"
+    lines.append(f"  warping-error ratio (stylized / input; {goal}), filter strength {t['filter_strength']}:")
     for name, c in t["clips"].items():
         lines.append(f"    {name:14s} student {c['student']:.3f}  filtered {c['student_filtered']:.3f}  "
                      f"true look {c['true_look']:.3f}" + (f"  teacher {c['teacher']:.3f}" if "teacher" in c else ""))
-    mr = t["mean_ratio"]
     lines.append(f"    {'mean':14s} student {num(mr['student'], '{:.3f}')}  filtered "
                  f"{num(mr['student_filtered'], '{:.3f}')}  true look {num(mr['true_look'], '{:.3f}')}")
+    if target is not None and isinstance(mr.get("student"), float):
+        lines.append(f"  flicker target {'met' if mr['student'] <= target else 'MISSED'}: {mr['student']:.3f} "
+                     f"against {target:.3f}")
     f = r["files"]
     lines.append(f"  wrote {f['report']}, {f['contact_sheet']}" + (f", {f['strip']}" if f.get("strip") else ""))
     return "\n".join(lines)

@@ -59,6 +59,18 @@ class EvalConfig:
     sheet_rows: int = 6                # test images shown on the contact sheet
 
 
+def flicker_target(look: str, true_ratio: float) -> float:
+    """The largest warping-error ratio a learned look may have, from its true look's own ratio.
+
+    Drawn looks: no higher than the true look's.  Colour looks: 1.05 x the
+    true look's, and 1.15 where the true look's is below 1.1 (a grade that
+    barely flickers by itself may still add a little).
+    """
+    if look in looks.DRAWN:
+        return true_ratio
+    return 1.15 if true_ratio < 1.1 else 1.05 * true_ratio
+
+
 def pack_look(pack: StylePack) -> str:
     """The look a pack was trained on (StyleError if absent or unknown)."""
     look = pack.look
