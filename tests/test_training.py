@@ -135,6 +135,15 @@ def test_tiny_training_end_to_end_installs_a_playable_pack(tmp_path, env, monkey
     assert meta2["recipe"]["teacher_from"] == "tiny" and meta2["recipe"]["teacher_steps"] == 0
     assert meta2["recipe"]["losses"]["w_consistency"] == 0
     assert {r_["stage"] for r_ in _rows(tmp_path / "runs" / "tiny2" / "losses.jsonl")} == {"student"}
+
+    # a third: colours and tone from a colour look, strokes and edges from the teacher
+    r3 = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "tiny3",
+                    "--teacher-from", "tiny", "--base-from", "pastel", "--split-sigma", 2, "--student-steps", 20,
+                    *TINY], env, tmp_path)
+    assert r3.returncode == 0, r3.stderr
+    assert "colours and tone from the colour look 'pastel'" in r3.stderr
+    recipe3 = json.loads((tmp_path / "home" / "styles" / "tiny3" / "style.json").read_text())["recipe"]
+    assert recipe3["base_from"] == "pastel" and recipe3["split_sigma"] == 2
     played = livestyle(["run", "--style", "tiny", "--input", "demo", "--output", "null", "--max-frames", "5"],
                        env, tmp_path)
     assert played.returncode == 0, played.stderr
@@ -240,6 +249,8 @@ def _bad_case(tmp_path: Path, case: str) -> list:
     if case == "unknown_teacher":
         return ["train", "--style-images", style, "--content-images", content, "--name", "x", *TINY,
                 "--student-steps", 2, "--teacher-from", "nope"]
+    if case == "split_without_base":
+        return ["train", "--style-images", style, "--content-images", content, *base, "--split-sigma", "3"]
     if case == "teacher_from_and_steps":
         return ["train", "--style-images", style, "--content-images", content, *base, "--teacher-from", "pastel",
                 "--teacher-steps", "10"]
@@ -258,6 +269,7 @@ def _bad_case(tmp_path: Path, case: str) -> list:
     ("bad_size", "multiple of 4"),
     ("unknown_teacher", "Unknown style 'nope'"),
     ("teacher_from_and_steps", "--teacher-from takes a finished teacher"),
+    ("split_without_base", "--split-sigma only applies with --base-from"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, env, case, expect):
     r = livestyle(_bad_case(tmp_path, case), env, tmp_path)
@@ -497,3 +509,31 @@ def test_without_a_round_trip_the_reverse_student_is_not_trained():
         assert all(torch.equal(v, before[f"DA.{k}"]) for k, v in run.D_A.state_dict().items())
     finally:
         ctx.close()
+
+
+def test_split_target_takes_colours_from_the_base_look_and_detail_from_the_teacher():
+    from livestyle.training.losses import gaussian_blur, split_target
+
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    base = (0.5 * (xx / 63.0) - 0.25).expand(1, 3, 64, 64)                                 # smooth colours
+    strokes = (0.2 * (-1.0) ** (xx + yy)).expand(1, 3, 64, 64)                             # fine detail
+    halo = (0.4 * torch.exp(-((xx - 32) ** 2 + (yy - 32) ** 2) / 200.0)).expand(1, 3, 64, 64)  # a teacher's blob
+    teacher = base + halo + strokes
+    got = split_target(teacher, base, 2.0)
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    err_teacher = (teacher - (base + strokes))[inner].abs().mean()
+    err_split = (got - (base + strokes))[inner].abs().mean()
+    assert err_split < 0.1 * err_teacher, (err_split, err_teacher)   # the blob is gone, the strokes stay
+    assert torch.allclose(split_target(base, base, 2.0)[inner], base[inner], atol=1e-5)  # nothing to add
+
+
+def test_base_from_must_be_a_colour_look(tmp_path):
+    from livestyle.errors import TrainingError
+    from livestyle.export.onnx import random_student_pack
+    from livestyle.training.trainer import _load_base
+
+    cnn = random_student_pack(tmp_path / "cnn")
+    with pytest.raises(TrainingError, match="is not a colour look"):
+        _load_base(str(cnn), "cpu")
+    with pytest.raises(TrainingError, match="--base-from 'nowhere'"):
+        _load_base("nowhere", "cpu")

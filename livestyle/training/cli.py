@@ -19,7 +19,7 @@ _SIMPLE = {
     "batch": "batch", "seed": "seed", "device": "device", "disc_width": "disc_width", "disc_layers": "disc_layers",
     "student_disc_width": "student_disc_width", "student_disc_layers": "student_disc_layers", "lr": "lr",
     "identity_weight": "lambda_identity", "cycle_weight": "lambda_cycle", "consistency_weight": "w_consistency",
-    "teacher_from": "teacher_from",
+    "teacher_from": "teacher_from", "base_from": "base_from", "split_sigma": "split_sigma",
     "checkpoint_every": "checkpoint_every", "sample_every": "sample_every", "look": "look", "threads": "threads",
 }
 _TEACHER = {"teacher_width": "width", "teacher_blocks": "blocks", "teacher_residual": "residual"}
@@ -48,6 +48,13 @@ def add_parsers(sub) -> None:
     g.add_argument("--teacher-from", metavar="STYLE",
                    help="distil the teacher of this style pack (name or folder) instead of training a CycleGAN; "
                         "e.g. to retrain only the student with other settings")
+    g.add_argument("--base-from", metavar="STYLE",
+                   help="drawn looks: the student takes colours and tone from this colour look (trained on the same "
+                        "photos) and only strokes and edges from the teacher, so a teacher's halos and colour blobs "
+                        "are not learned")
+    g.add_argument("--split-sigma", type=float, metavar="PX",
+                   help="with --base-from: the blur (px at the student crop) that splits colour from detail "
+                        "(default 4)")
     g.add_argument("--kind", choices=["auto", "colour", "texture"], default="auto",
                    help="colour: adaptive 3D LUT look (minutes); texture: CycleGAN teacher + CNN student (hours); "
                         "auto (default): colour unless a teacher/student flag is given")
@@ -116,7 +123,8 @@ def _say(msg: str) -> None:
 
 
 # flags that only the texture path (CycleGAN teacher -> CNN student) understands
-_TEXTURE_ONLY = ("student_size", "teacher_steps", "student_steps", "teacher_from", "cycle_weight", "consistency_weight",
+_TEXTURE_ONLY = ("student_size", "teacher_steps", "student_steps", "teacher_from", "base_from", "split_sigma",
+                 "cycle_weight", "consistency_weight",
                  "identity_weight", "teacher_width", "teacher_blocks", "teacher_residual", "student_stem",
                  "student_width", "student_blocks", "student_expansion", "student_disc_width", "student_disc_layers")
 _COLOUR_SIMPLE = {"style_images": "style_images", "content_images": "content_images", "size": "size",
@@ -202,6 +210,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.teacher_from is not None and args.teacher_steps:
         raise UsageError("--teacher-from takes a finished teacher, so --teacher-steps does not apply.",
                          fix="Drop --teacher-steps, or drop --teacher-from to train a new teacher.")
+    if args.split_sigma is not None and args.base_from is None:
+        raise UsageError("--split-sigma only applies with --base-from.",
+                         fix="Add --base-from COLOUR_LOOK, or drop --split-sigma.")
     if not args.resume and (args.style_images is None or args.content_images is None):
         raise UsageError("--style-images and --content-images are required (except with --resume).",
                          fix="Pass both folders, e.g. --style-images photos/ --content-images me/.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -41,3 +43,26 @@ def consistency(student_of_warped: torch.Tensor, warped_student: torch.Tensor, b
         student_of_warped = student_of_warped[..., b:-b, b:-b]
         warped_student = warped_student[..., b:-b, b:-b]
     return torch.mean(torch.abs(student_of_warped - warped_student))
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, C, H, W) with standard deviation ``sigma`` px (reflected borders)."""
+    r = max(1, int(math.ceil(3.0 * sigma)))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-t ** 2 / (2.0 * sigma ** 2))
+    k = k / k.sum()
+    c = x.shape[1]
+    y = F.pad(x, (r, r, r, r), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def split_target(teacher_out: torch.Tensor, base_out: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The teacher's detail on the base look's colours: ``blur(base) + teacher - blur(teacher)``, in [-1, 1].
+
+    For a drawn look whose CPU-trained teacher paints halos and colour blobs
+    (low frequencies) but draws the look's strokes and outlines (high
+    frequencies), a clean colour look trained on the same photos supplies
+    the low frequencies instead.
+    """
+    return (gaussian_blur(base_out, sigma) + teacher_out - gaussian_blur(teacher_out, sigma)).clamp(-1.0, 1.0)

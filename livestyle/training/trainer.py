@@ -37,7 +37,7 @@ from livestyle.models.teacher import ResnetGenerator, TeacherConfig
 from livestyle.training import checkpoint as ckpt
 from livestyle.training import dist
 from livestyle.training.data import ImageSet, load_images
-from livestyle.training.losses import consistency, lsgan, random_similarity, warp
+from livestyle.training.losses import consistency, lsgan, random_similarity, split_target, warp
 from livestyle.training.pool import ImagePool
 from livestyle.training.progress import LossLog, draw_curves, sample_grid, write_png
 
@@ -85,6 +85,8 @@ class TrainConfig:
     look: str | None = None
     threads: int = 0              # torch CPU threads; 0 = torch's default
     teacher_from: str | None = None  # style pack whose teacher is distilled; skips the CycleGAN stage
+    base_from: str | None = None     # colour look whose low frequencies replace the teacher's (see split_target)
+    split_sigma: float = 4.0         # px at the student crop: where the base look's part ends and the teacher's begins
 
     @property
     def distill_size(self) -> int:
@@ -137,6 +139,9 @@ def _validate(cfg: TrainConfig) -> None:
             raise TrainingError(f"--{name.replace('_', '-')} must be >= 0.", fix="Pass a step count.")
     if cfg.batch < 1 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
         raise TrainingError("--batch, --checkpoint-every and --sample-every must be >= 1.", fix="Pass positive values.")
+    if not (cfg.split_sigma > 0 and math.isfinite(cfg.split_sigma)):
+        raise TrainingError(f"--split-sigma must be a positive number of pixels, got {cfg.split_sigma}.",
+                            fix="Use e.g. --split-sigma 4.")
     if min(cfg.lambda_identity, cfg.lambda_cycle, cfg.w_consistency) < 0:
         raise TrainingError("--cycle-weight, --identity-weight and --consistency-weight must be >= 0.",
                             fix="Use e.g. 10 and 0.5 (the CycleGAN defaults); 0 turns a term off.")
@@ -192,6 +197,7 @@ class _Run:
         self.seconds = {"teacher": 0.0, "student": 0.0, "export": 0.0}
         self.distill: _DistillNet | None = None
         self.D_S: PatchDiscriminator | None = None
+        self.base: torch.nn.Module | None = None  # the colour look of --base-from, frozen
         self.wrap_teacher_stage()
 
     def wrap_teacher_stage(self) -> None:
@@ -217,6 +223,13 @@ class _Run:
     @property
     def in_student_stage(self) -> bool:
         return self.distill is not None
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """What the student learns to give for ``x``: the teacher's output, on the base look's colours if any."""
+        out = self.G_AB(x)
+        if self.base is None:
+            return out
+        return split_target(out, self.base(x), self.cfg.split_sigma)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save(self, path: Path, extra_state: dict) -> None:
@@ -275,6 +288,24 @@ class _Run:
             self.start_student_stage()
         if "rng.torch" in tensors:
             torch.set_rng_state(tensors["rng.torch"])
+
+
+def _load_base(name: str, device) -> torch.nn.Module:
+    """The colour look ``name`` (an installed look or a pack folder) as a frozen float network; TrainingError else."""
+    from livestyle.errors import LivestyleError
+    from livestyle.models.loading import load_look_net
+    from livestyle.models.lut import AdaptiveLUT
+    from livestyle.styles.pack import find_style
+
+    try:
+        net = load_look_net(find_style(name))
+    except LivestyleError as e:
+        raise TrainingError(f"--base-from {name!r}: {e.message}", fix=e.fix or "Pick an installed colour look.") \
+            from None
+    if not isinstance(net, AdaptiveLUT):
+        raise TrainingError(f"--base-from {name!r} is not a colour look; it must be one (an adaptive LUT).",
+                            fix="Train one on the same photos first: livestyle train --style-images ... --name NAME.")
+    return net.to(device).eval().requires_grad_(False)
 
 
 def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
@@ -344,7 +375,7 @@ def _student_step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> d
     _set_lr(run.opt_DS, lr)
     n = x.shape[0]
     with torch.no_grad():
-        target = run.G_AB(x)
+        target = run.target(x)
         target_features = run.G_AB.features
     D_S = dist.unwrap(run.D_S_p)
     D_S.requires_grad_(False)
@@ -379,7 +410,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _write_samples(run: _Run, fixed: torch.Tensor, run_dir: Path, tag: str, log_rows: list[dict]) -> None:
     with torch.no_grad():
-        teacher = run.G_AB(fixed)
+        teacher = run.target(fixed) if run.in_student_stage else run.G_AB(fixed)
         student = run.distill.student(fixed) if run.in_student_stage else None
     rows = [fixed.cpu().numpy(), teacher.cpu().numpy(), None if student is None else student.cpu().numpy()]
     write_png(run_dir / "samples" / f"{tag}.png", sample_grid(rows))
@@ -504,6 +535,10 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
     if teacher_init is not None:
         run.G_AB.load_state_dict(teacher_init.state_dict())
         report(f"teacher: taken from style {cfg.teacher_from!r} ({cfg.teacher}); no CycleGAN stage")
+    if cfg.base_from:
+        run.base = _load_base(cfg.base_from, ctx.device)
+        report(f"colours and tone from the colour look {cfg.base_from!r}, strokes and edges from the teacher "
+               f"(split at {cfg.split_sigma:g} px)")
     resumed_from = None
     if saved_state is not None:
         run.restore(saved_tensors, saved_state)
@@ -574,7 +609,7 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
         recipe = {**data_info, "size": cfg.size, "student_size": cfg.distill_size, "batch": cfg.batch,
                   "seed": cfg.seed, "world_size": ctx.world, "teacher_steps": cfg.teacher_steps,
                   "student_steps": cfg.student_steps, "wall_seconds": dict(run.seconds),
-                  "teacher_from": cfg.teacher_from,
+                  "teacher_from": cfg.teacher_from, "base_from": cfg.base_from, "split_sigma": cfg.split_sigma,
                   "machine": machine_info(ctx.device), "losses": {k: getattr(cfg, k) for k in (
                       "lambda_cycle", "lambda_identity", "w_pixel", "w_feature", "w_consistency", "w_adversarial")},
                   "discriminator": {"width": cfg.disc_width, "layers": cfg.disc_layers}}
