@@ -404,7 +404,7 @@ def test_an_obs_hotkey_changes_the_look_at_the_sink(obs, client, control_port, t
     stream_url = f"http://127.0.0.1:{stream_port}/ls?token=stream-token"
     cmd = [*LIVESTYLE, "run", "--input", "demo", "--realtime", "--size", "320x180", "--style", "pastel",
            "--output", stream_url, "--control", f"127.0.0.1:{control_port}", "--control-token", CONTROL_TOKEN]
-    # an empty LIVESTYLE_HOME: the looks are the bundled ones (mono, pastel, vintage), whatever the developer installed
+    # an empty LIVESTYLE_HOME: the looks are the bundled ones (mono, pastel, pencil, vintage), whatever is installed
     proc = subprocess.Popen(cmd, env=cli_env(tmp_path / "home"), cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

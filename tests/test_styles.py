@@ -225,11 +225,15 @@ def test_the_bundled_engine_holds_the_bundled_looks(monkeypatch, tmp_path):
     monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path / "empty"))
     packs = {p.name: p for p in discover()}
     engine = BUNDLED_DIR / "looks"
-    for name in ("pastel", "vintage"):
+    for name in ("pastel", "vintage", "mono"):
         p = packs[name]
         assert p.bundled and p.path == engine and p.format_version == 3 and p.onnx == engine / "engine.onnx"
         q = p.meta["metrics"]["quality"]
         assert q["student_gain_db"] >= 6.0 and q["warping_error_ratio"]["student"] <= 1.15  # the targets it met
+    drawn = packs["pencil"]  # the drawn look: a texture look in the same engine
+    assert drawn.path == engine and drawn.meta["kind"] == "texture" and drawn.size_multiple == 4
+    q = drawn.meta["metrics"]["quality"]
+    assert q["student_gain_db"] >= 3.0 and q["warping_error_ratio"]["student"] <= q["warping_error_ratio"]["true_look"]
     assert default_style().name == "pastel"
     assert not graph_ops(engine / "engine.onnx") - TRT10_SUPPORTED_OPS
     sess = ort.InferenceSession(str(engine / "engine.onnx"), providers=["CPUExecutionProvider"])
