@@ -429,11 +429,20 @@ def test_an_obs_hotkey_changes_the_look_at_the_sink(obs, client, control_port, t
         pastel, spread = level_and_spread()
         assert pastel > 20, f"pastel frames should be colourful, chroma {pastel:.1f}"
 
-        t0 = time.perf_counter()
-        client.call("TriggerHotkeyByName", {"hotkeyName": "livestyle.prev_look"})  # pastel -> mono (sorted looks)
-        assert _poll(lambda: (api_state() or {}).get("look") == "mono", 10), api_state()
-        # the first frame at the sink that leaves pastel's colour level (the look cross-fades over a few frames)
-        t_change = _poll(lambda: watcher.first_after(t0, lambda c: abs(c - pastel) > 5 * spread), 10)
+        # back through the looks in their installed order (pastel, vintage, mono, then the drawn pencil) to mono
+        walked: list[str] = []
+        while (api_state() or {}).get("look") != "mono" and len(walked) < 6:
+            before = api_state()["look"]
+            level, spread = level_and_spread()
+            t0 = time.perf_counter()
+            client.call("TriggerHotkeyByName", {"hotkeyName": "livestyle.prev_look"})
+            assert _poll(lambda: (api_state() or {}).get("look") not in (None, before), 10), api_state()
+            walked.append(api_state()["look"])
+            if walked[-1] != "mono":
+                time.sleep(1.0)  # let the cross-fade finish before the next press
+        assert walked and walked[-1] == "mono", walked
+        # the first frame at the sink that leaves the previous look's colour level (a cross-fade of a few frames)
+        t_change = _poll(lambda: watcher.first_after(t0, lambda c: abs(c - level) > 5 * spread), 10)
         assert t_change, f"the frames at the sink did not change: {[round(c, 1) for _, c in watcher.samples[-40:]]}"
         print(f"hotkey -> first changed frame at the sink: {1000 * (t_change - t0):.0f} ms")
         assert _poll(lambda: level_and_spread()[0] < 0.6 * pastel, 10), [round(c, 1) for _, c in watcher.samples[-20:]]
