@@ -154,8 +154,9 @@ def test_merging_an_installed_cnn_pack_makes_it_a_texture_look(tmp_path):
         merge_looks([colour[0], replace(colour[1], mix={"warm": 1.0})], tmp_path / "out", "bad")
 
 
-def test_the_tensorrt_runner_does_not_capture_an_engine_with_branches_in_a_cuda_graph(mixed):
-    """A captured CUDA graph would replay one branch whatever the weights; such engines are enqueued per frame."""
+def test_the_tensorrt_runner_tells_an_engine_with_branches_from_one_without(mixed):
+    """What the TensorRT runner reads to skip CUDA graph capture (which would replay one branch whatever the
+    weights); the capture itself needs a GPU and is not tested here."""
     from livestyle.runners.tensorrt import _has_conditionals
 
     assert _has_conditionals(mixed["folder"] / "engine.onnx")

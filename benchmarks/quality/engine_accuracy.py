@@ -16,7 +16,6 @@ Runs in PyTorch on the CPU in seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -38,9 +37,8 @@ def main() -> int:
     from livestyle.models.loading import load_engine_luts
     from livestyle.models.lut import LookEngine, apply_lut
 
-    meta = json.loads((args.engine / "style.json").read_text())
-    names = tuple(lk["name"] for lk in meta["looks"])
-    looks = load_engine_luts(args.engine, meta, names)
+    luts = load_engine_luts(args.engine)  # the colour looks (a texture look has no LUT to compare)
+    names, looks = tuple(luts), list(luts.values())
     astro = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (512, 288), interpolation=cv2.INTER_AREA)
     noise = np.random.default_rng(0).integers(0, 256, (288, 512, 3), dtype=np.uint8)
     tables = [int(t) for t in args.tables.split(",")]

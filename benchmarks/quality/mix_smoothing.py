@@ -47,13 +47,17 @@ def main() -> int:
     torch.set_num_threads(1)
     w, h = (int(v) for v in args.size.lower().split("x"))
     packs = load_packs(args.engine)
-    nets = load_engine_luts(args.engine, packs[0].meta, tuple(p.name for p in packs))
-    engine = LookEngine(nets).eval()
+    luts = load_engine_luts(args.engine)  # the colour looks: a texture look has no mix to smooth
+    colour = list(luts)
+    engine = LookEngine(list(luts.values())).eval()
     print(f"engine {args.engine} ({', '.join(p.name for p in packs)}), {w}x{h}, flash +{args.flash} every 8th frame")
     print("look | clip | smoothing | coef step p50 / max | grade step levels p50 / max")
-    for i, pack in enumerate(packs):
+    for pack in packs:
+        if pack.name not in luts:
+            continue
+        i = colour.index(pack.name)  # its row of the state and its place among the colour looks
         clips = sorted((args.data / (pack.look or pack.name) / "clips").glob("*.avi"))
-        weights = np.eye(len(packs), dtype=np.float32)[i]
+        weights = np.eye(len(packs), dtype=np.float32)[pack.look_index]
         for clip in clips:
             frames = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in read_clip(clip, max_frames=64)]
             flashed = [np.clip(f.astype(int) + (args.flash if j % 8 == 4 else 0), 0, 255).astype(np.uint8)
@@ -71,7 +75,7 @@ def main() -> int:
                     coef = np.array([np.abs(b[i] - a[i]).max() for a, b in zip(states, states[1:])])  # this look's
                     grade = []
                     with torch.no_grad():
-                        wt = torch.from_numpy(weights)[None]
+                        wt = torch.from_numpy(np.eye(len(colour), dtype=np.float32)[i])[None]
                         for f, a, b in zip(seq[1:], states, states[1:]):
                             x = torch.from_numpy(f)[None]
                             # rate 0: graded with exactly the given coefficients

@@ -77,11 +77,8 @@ class MixedEngine(nn.Module):
     def __init__(self, colour: LookEngine, colour_index: list[int], textures: list[nn.Module],
                  texture_index: list[int]):
         super().__init__()
-        from livestyle.models.convert import UInt8BGR
-
         self.colour = colour
-        self.students = nn.ModuleList(textures)
-        self.textures = nn.ModuleList([UInt8BGR(t).eval() for t in textures])
+        self.textures = nn.ModuleList([_FloatStudent(t).eval() for t in textures])  # also what is exported
         self.colour_index = list(colour_index)
         self.texture_index = list(texture_index)
         self.n_looks = len(colour_index) + len(texture_index)
@@ -89,10 +86,11 @@ class MixedEngine(nn.Module):
 
     def forward(self, bgr, weights, mix_state=None, mix_rate=None):
         levels, state = self.colour.levels(bgr, weights[:, self.colour_index], mix_state, mix_rate)
+        frame = bgr.to(torch.float32)
         for i, net in zip(self.texture_index, self.textures):
             w = weights[0, i]
             if float(w) > 0:
-                levels = levels + w * (net(bgr).to(torch.float32) + 0.5)
+                levels = levels + w * (net(frame) + 0.5)
         out = torch.clamp(levels, 0.0, 255.0).to(torch.uint8)
         return out if mix_state is None else (out, state)
 
@@ -147,9 +145,9 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
                 {"bgr": {1: "height", 2: "width"}, "colour_levels": {1: "height", 2: "width"}})
         colour = onnx.load(colour_path)
         textures = []
-        for j, net in enumerate(engine.students):
+        for j, net in enumerate(engine.textures):
             tpath = os.path.join(tmp, f"texture{j}.onnx")
-            _export(_FloatStudent(net).eval(), (x.to(torch.float32),), tpath, ["frame"], ["out"],
+            _export(net, (x.to(torch.float32),), tpath, ["frame"], ["out"],
                     {"frame": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}})
             textures.append(onnx.load(tpath))
 

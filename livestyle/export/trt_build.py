@@ -183,13 +183,10 @@ def tensorrt_builder(request: BuildRequest, out: BinaryIO) -> None:
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     outputs = [network.get_output(i) for i in range(network.num_outputs)]
     # an engine's 'weights', 'mix_state' and 'mix_rate' have fixed shapes: only the image needs a profile
-    images = [t for t in inputs if t.name not in contract.AUX_INPUTS]
-    images_out = [t for t in outputs if t.name != contract.MIX_NEXT]
-    if len(images) != 1 or len(images_out) != 1:
-        raise ModelError(f"{request.onnx_path.name} has inputs {[t.name for t in inputs]} and outputs "
-                         f"{[t.name for t in outputs]}; expected one image in and out (plus an engine's weights "
-                         "and mix state).", fix="Re-export the style pack.")
-    inp, outp = images[0], images_out[0]
+    image, image_out, _ = contract.split_io([t.name for t in inputs], [t.name for t in outputs],
+                                            request.onnx_path.name, "Re-export the style pack.")
+    inp = next(t for t in inputs if t.name == image)
+    outp = next(t for t in outputs if t.name == image_out)
     if inp.dtype != trt.uint8 or outp.dtype != trt.uint8:
         raise ModelError(f"{request.onnx_path.name} takes {inp.dtype} and returns {outp.dtype}; expected uint8 "
                          "BGR in and out.", fix="Re-export the style pack.")

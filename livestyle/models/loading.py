@@ -54,19 +54,18 @@ def lut_config(meta: dict, style_name: str) -> LutConfig:
                          fix="Re-export the engine pack.") from None
 
 
-def load_engine_luts(folder: str | os.PathLike, meta: dict, names: tuple[str, ...],
-                     texture: frozenset[int] = frozenset()) -> list[AdaptiveLUT | None]:
-    """Every colour look of the engine pack at ``folder`` as a float :class:`AdaptiveLUT`, in weight order.
+def load_engine_luts(folder: str | os.PathLike) -> dict[str, AdaptiveLUT]:
+    """Every colour look of the engine pack at ``folder`` as a float :class:`AdaptiveLUT`, by name, in weight order.
 
-    The places of texture looks (indices in ``texture``) hold None.
+    Texture looks (drawn looks, CNN students) are left out.
     """
-    folder = Path(folder)
-    from livestyle.styles.pack import ENGINE_WEIGHTS
+    from livestyle.styles.pack import ENGINE_WEIGHTS, load_packs
 
-    cfg = lut_config(meta, folder.name)
+    folder = Path(folder)
     state = read_safetensors(folder / ENGINE_WEIGHTS, folder.name)
-    return [None if i in texture else fill(AdaptiveLUT(cfg), _look_state(state, i), name, ENGINE_WEIGHTS)
-            for i, name in enumerate(names)]
+    return {p.name: fill(AdaptiveLUT(lut_config(p.meta, p.name)), _look_state(state, p.look_index), p.name,
+                         ENGINE_WEIGHTS)
+            for p in load_packs(folder) if p.meta.get("kind") != "texture"}
 
 
 def _look_state(state: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
@@ -114,8 +113,3 @@ def student_config(pack) -> StudentConfig:
     except (TypeError, ValueError) as e:
         raise ModelError(f"Style {pack.name!r}: the student config in style.json is invalid ({e}).",
                          fix="Re-export the pack with `livestyle train --resume`.") from None
-
-
-def size_multiple(pack) -> int:
-    """The frame-size multiple a look's network needs (4 for the CNN student, 1 for a LUT look)."""
-    return pack.size_multiple

@@ -76,6 +76,7 @@ class Runner(abc.ABC):
         self.infer_size = infer_size
         self.last_inference_time = 0.0
         self.n_looks: int | None = None  # K for a multi-look engine, None for a single look
+        self._smoother = None            # the per-frame mix state of an engine that smooths it (reset_state)
 
     def infer(self, image: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """uint8 BGR (h, w, 3) -> uint8 BGR (h, w, 3); ``weights`` float32 (K,) for an engine."""
@@ -129,9 +130,12 @@ class Runner(abc.ABC):
     def reset_state(self) -> None:
         """Forget the frames seen so far: the next frame's grade is its own (an unrelated image, a new clip).
 
-        Only engines that smooth their per-frame LUT mix keep such state
-        (:mod:`livestyle.runners.contract`); for the others this does nothing.
+        Only engines that smooth their per-frame LUT mix keep such state: a
+        runner of one sets ``_smoother`` (a :class:`livestyle.runners.contract.MixSmoother`);
+        for the others this does nothing.
         """
+        if self._smoother is not None:
+            self._smoother.reset()
 
     def deactivate(self) -> None:
         """Release resources; idempotent."""

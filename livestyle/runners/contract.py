@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from livestyle.errors import ModelError
+
 WEIGHTS = "weights"
 MIX_STATE = "mix_state"
 MIX_RATE = "mix_rate"
@@ -31,6 +33,25 @@ AUX_INPUTS = frozenset({WEIGHTS, MIX_STATE, MIX_RATE})
 SMOOTHING_RATE = 0.2
 # A runner idle for longer than this (a look switched away and back, a paused stream) starts afresh.
 STALE_S = 0.5
+
+
+def split_io(inputs: list[str], outputs: list[str], source: str, fix: str) -> tuple[str, str, bool]:
+    """The image input, the image output and whether the graph carries a mix state; ModelError if malformed.
+
+    The one check of the names a look graph uses, for every backend and the
+    TensorRT builder: exactly one image in and out besides the engine's
+    tensors; ``mix_state``, ``mix_rate`` and ``mix_next`` all or none, and
+    a state only beside ``weights``.
+    """
+    images = [n for n in inputs if n not in AUX_INPUTS]
+    images_out = [n for n in outputs if n != MIX_NEXT]
+    has_state = MIX_STATE in inputs
+    if len(images) != 1 or len(images_out) != 1 or has_state != (MIX_RATE in inputs) \
+            or has_state != (MIX_NEXT in outputs) or (has_state and WEIGHTS not in inputs):
+        raise ModelError(f"{source} has inputs {list(inputs)} and outputs {list(outputs)}; expected one image in and "
+                         "out, plus 'weights' for an engine, plus 'mix_state', 'mix_rate' and 'mix_next' for an "
+                         "engine that smooths its grade.", fix=fix)
+    return images[0], images_out[0], has_state
 
 
 class MixSmoother:

@@ -63,35 +63,26 @@ def check_contract(sess, source: str) -> Contract:
     ins, outs = sess.get_inputs(), sess.get_outputs()
     fix = "Re-export it with `livestyle train --resume` (the runtime needs uint8 BGR NHWC in and out)."
     by_name = {t.name: t for t in ins}
-    images = [t for t in ins if t.name not in contract.AUX_INPUTS]
-    images_out = [t for t in outs if t.name != contract.MIX_NEXT]
-    has_state = contract.MIX_STATE in by_name
-    if len(images) != 1 or len(images_out) != 1 or has_state != (contract.MIX_RATE in by_name) \
-            or has_state != any(t.name == contract.MIX_NEXT for t in outs):
-        raise ModelError(f"{source} has inputs {sorted(by_name)} and outputs {[t.name for t in outs]}; expected an "
-                         "image input (plus 'weights', or 'weights', 'mix_state' and 'mix_rate' for an engine) and "
-                         "an image output (plus 'mix_next' with a state).", fix=fix)
-    for kind, t in (("input", images[0]), ("output", images_out[0])):
+    image, image_out, has_state = contract.split_io([t.name for t in ins], [t.name for t in outs], source, fix)
+    for kind, t in (("input", by_name[image]), ("output", next(t for t in outs if t.name == image_out))):
         shape = t.shape
         if t.type != "tensor(uint8)" or len(shape) != 4 or shape[3] != 3:
             raise ModelError(f"{source} {kind} {t.name!r} is {t.type} {shape}; expected uint8 [1, H, W, 3].", fix=fix)
     if contract.WEIGHTS not in by_name:
-        if has_state:
-            raise ModelError(f"{source} carries a mix state but has no 'weights' input.", fix=fix)
-        return Contract(images[0].name, images_out[0].name)
+        return Contract(image, image_out)
     w = by_name[contract.WEIGHTS]
     if w.type != "tensor(float)" or len(w.shape) != 2 or not isinstance(w.shape[1], int) or w.shape[1] < 1:
         raise ModelError(f"{source} input 'weights' is {w.type} {w.shape}; expected float32 [1, K] with a fixed K.",
                          fix=fix)
     k = int(w.shape[1])
     if not has_state:
-        return Contract(images[0].name, images_out[0].name, contract.WEIGHTS, k)
+        return Contract(image, image_out, contract.WEIGHTS, k)
     st = by_name[contract.MIX_STATE]
     if st.type != "tensor(float)" or len(st.shape) != 2 or not all(isinstance(d, int) for d in st.shape) \
             or not 1 <= st.shape[0] <= k:
         raise ModelError(f"{source} input 'mix_state' is {st.type} {st.shape}; expected float32 [colour looks "
                          f"(1..{k}), bases].", fix=fix)
-    return Contract(images[0].name, images_out[0].name, contract.WEIGHTS, k, (int(st.shape[0]), int(st.shape[1])))
+    return Contract(image, image_out, contract.WEIGHTS, k, (int(st.shape[0]), int(st.shape[1])))
 
 
 class OnnxRuntimeRunner(Runner):
@@ -190,10 +181,6 @@ class OnnxRuntimeRunner(Runner):
         if sm is not None:
             sm.after()
         return self._out[0]
-
-    def reset_state(self) -> None:
-        if getattr(self, "_smoother", None) is not None:
-            self._smoother.reset()
 
     def deactivate(self) -> None:
         self._sess = None

@@ -125,15 +125,8 @@ class TensorRTRunner(Runner):
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
-        images = [n for n in inputs if n not in contract.AUX_INPUTS]
-        images_out = [n for n in outputs if n != contract.MIX_NEXT]
-        has_state = contract.MIX_STATE in inputs
-        if len(images) != 1 or len(images_out) != 1 or has_state != (contract.MIX_RATE in inputs) \
-                or has_state != (contract.MIX_NEXT in outputs) or (has_state and contract.WEIGHTS not in inputs):
-            raise ModelError(f"The engine for style {self.style.name!r} has inputs {inputs} and outputs {outputs}; "
-                             "expected one image in and out (plus an engine's weights and mix state).",
-                             fix="Re-export the style pack.")
-        self._in_name, self._out_name = images[0], images_out[0]
+        self._in_name, self._out_name, has_state = contract.split_io(
+            inputs, outputs, f"The engine for style {self.style.name!r}", "Re-export the style pack.")
         for n in (self._in_name, self._out_name):
             if engine.get_tensor_dtype(n) != trt.uint8:
                 raise ModelError(f"The engine's tensor {n!r} is {engine.get_tensor_dtype(n)}; expected uint8.",
@@ -242,10 +235,6 @@ class TensorRTRunner(Runner):
         if sm is not None:
             sm.after()
         return self._host_out_np
-
-    def reset_state(self) -> None:
-        if getattr(self, "_smoother", None) is not None:
-            self._smoother.reset()
 
     def deactivate(self) -> None:
         self._graph = None
