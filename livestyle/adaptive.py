@@ -4,7 +4,9 @@ The inference thread reports, per frame, how long its work took (downscale,
 inference, temporal filter) and whether a frame was dropped in front of it.
 When the work no longer fits the frame interval (the 90th percentile over the
 last second above 85 % of it), frames are being dropped, or capture->send
-latency over the last second passes two frame intervals, the controller
+latency over the last second passes two frame intervals while the work
+still takes over 40 % of the interval (below that, a smaller size cannot
+give the other steps much back), the controller
 steps the inference size down one level; when there has been room to spare
 for a while (the work, scaled to the next size up, below 60 % of the
 interval, no drops for 3 s), it steps back up.  Half a second at least
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LONG_SIDES = (512, 448, 384, 320, 256, 192)
+LATE_WORK_SHARE = 0.4  # late output steps the size down only while the work p90 is above this share of the interval
 
 
 def levels_for(base: tuple[int, int], long_sides=LONG_SIDES) -> list[tuple[int, int]]:
@@ -100,7 +103,11 @@ class AdaptiveQuality:
         drops_calm = sum(1 for t in self._drops if now - t <= self.calm_s)
         new_level = self.level
         reason = ""
-        late = latency_p95 is not None and latency_p95 > 2.0 * self.budget
+        # Late frames call for a smaller size only while styling is still a real share of the frame
+        # interval: at 1080p60 on two cores decoding and upsampling alone kept capture->send above two
+        # intervals, and the controller used to walk down to the smallest size for nothing.
+        late = (latency_p95 is not None and latency_p95 > 2.0 * self.budget
+                and p90 > LATE_WORK_SHARE * self.budget)
         if (p90 > 0.85 * self.budget or drops_1s >= 2 or late) and self.level + 1 < len(self.levels):
             new_level = self.level + 1
             # this level did not fit: come back to it only after a hold that doubles on every bounce

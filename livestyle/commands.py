@@ -62,7 +62,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--realtime", action="store_true",
                    help="pace a file (or the demo) at its native fps, as a live camera would deliver it")
     p.add_argument("--upsample", default="detail", help="detail|guided|bilinear (default detail)")
-    p.add_argument("--no-temporal", action="store_true", help="turn off the motion-aware temporal filter")
+    p.add_argument("--temporal", default="auto", choices=("auto", "on", "off"),
+                   help="the motion-aware temporal filter: auto (default) runs it while a look with a CNN (a drawn "
+                        "look, a format-1 pack) is on screen and skips it for colour looks, which do not flicker; "
+                        "on; off")
+    p.add_argument("--no-temporal", action="store_true", help="the same as --temporal off")
     p.add_argument("--device", default=None, help="virtual camera device (e.g. /dev/video10)")
     p.add_argument("--control", nargs="?", const="127.0.0.1:8765", default=None, metavar="[HOST:]PORT",
                    help="serve the control API and web panel (default 127.0.0.1:8765 when given alone)")
@@ -97,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         size=parse_size(args.size) if args.size else None, fps=args.fps, backend=args.backend,
         infer_size=parse_size(args.infer_size, "--infer-size") if args.infer_size else None,
         max_frames=args.max_frames, report=args.report, realtime=args.realtime, upsample=args.upsample,
-        temporal=not args.no_temporal, vcam_device=args.device, control=control, control_token=args.control_token,
+        temporal="off" if args.no_temporal else args.temporal, vcam_device=args.device, control=control, control_token=args.control_token,
         obs=args.obs, obs_password=args.obs_password or os.environ.get("LIVESTYLE_OBS_PASSWORD"),
         obs_mic=args.obs_mic, quality=args.quality, max_fps=args.max_fps,
     )

@@ -16,7 +16,9 @@ and a look that fails to load leaves the current one on screen (the status
 line, the report and the control API say so).  While a live source
 reconnects, the output thread keeps re-sending the last good frame so a
 virtual camera never freezes on its consumers.  Statistics use fixed memory
-(:mod:`livestyle.stats`).
+(:mod:`livestyle.stats`).  The temporal filter runs (``--temporal auto``)
+only while a look with a CNN is in the mix: colour looks are per-pixel grades
+and skip its ~6 ms a frame.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 FADE_S = 0.15  # cross-fade between looks on preview keys / next-previous (about 5 frames at 30 fps)
 ADAPT_AFTER_S = 1.5  # the adaptive controller ignores start-up (first inferences, looks loading in the background)
 QUALITY_MODES = ("auto", "fixed")
+TEMPORAL_MODES = ("auto", "on", "off")
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None),
                                  getattr(signal, "SIGHUP", None)) if s is not None)
 
@@ -60,6 +63,11 @@ class RunConfig:
     ``"pastel:0.7,mono:0.3"``.  ``control`` is (host, port) for the HTTP
     control API, or None.  ``quality`` is ``"auto"`` (adapt the inference
     size to hold the frame rate; live sources only) or ``"fixed"``.
+    ``temporal`` is ``"auto"`` (the motion-aware filter runs while a look with
+    a CNN is in the mix, and not for colour looks alone: a colour look's pixel
+    follows its input pixel, and measured through the engine their flicker is
+    below the camera's own, see benchmarks/RESULTS.md), ``"on"`` or ``"off"``;
+    True and False mean "on" and "off".
     """
 
     input: str = "demo"
@@ -74,7 +82,7 @@ class RunConfig:
     report: str | None = None
     realtime: bool = False
     upsample: str = "detail"
-    temporal: bool = True
+    temporal: bool | str = "auto"
     vcam_device: str | None = None
     warmup_s: float = 1.0  # drops in the first second (caches, first inference) are not "steady state"
     control: tuple[str, int] | None = None
@@ -84,6 +92,15 @@ class RunConfig:
     obs_mic: str | None = None
     quality: str = "auto"
     max_fps: float | None = None
+
+    @property
+    def temporal_mode(self) -> str:
+        """``temporal`` as one of TEMPORAL_MODES (True -> "on", False -> "off")."""
+        if self.temporal is True:
+            return "on"
+        if self.temporal is False:
+            return "off"
+        return self.temporal
 
     def validate(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -96,6 +113,8 @@ class RunConfig:
             raise UsageError(f"--fps {self.fps} is outside 1..240.")
         if self.max_fps is not None and not 0 < self.max_fps <= 240:
             raise UsageError(f"--max-fps {self.max_fps} is outside 1..240.")
+        if self.temporal_mode not in TEMPORAL_MODES:
+            raise UsageError(f"--temporal {self.temporal!r} is not one of {', '.join(TEMPORAL_MODES)}.")
         if self.quality not in QUALITY_MODES:
             raise UsageError(f"--quality {self.quality!r} is not one of {', '.join(QUALITY_MODES)}.")
         for flag, size in (("--size", self.size), ("--infer-size", self.infer_size)):
@@ -204,7 +223,9 @@ class Pipeline:
         self.latest: tuple[np.ndarray, np.ndarray] | None = None  # (output, original) of the last sent frame
         self.capped = 0
         self._temporal = None
-        if cfg.temporal:
+        self._temporal_on = False  # whether the filter ran on the previous frame (auto mode turns it on and off)
+        self.temporal_frames = 0   # frames the filter ran on
+        if cfg.temporal_mode != "off":
             from livestyle.ops.temporal import TemporalFilter
             self._temporal = TemporalFilter()
         self.adaptive = None
@@ -213,6 +234,7 @@ class Pipeline:
             self.adaptive = AdaptiveQuality(infer_size, fps)
             bank.warm_at(self.adaptive.levels)  # ONNX Runtime's buffers for every size now, not mid-stream
         self._status, self._status_t = "", -1.0
+        self._filter_for: dict[tuple[str, ...], bool] = {}  # looks on screen -> whether the filter runs (auto)
         self.server = None  # the ControlServer, when --control is on
         self.obs = None     # the ObsLink, when --obs is on
         self._cpu = deque(maxlen=64)  # (perf_counter, process_time) samples for the recent CPU %
@@ -334,8 +356,14 @@ class Pipeline:
             t1 = time.perf_counter()
             styled = small if state.bypass else bank.infer(small, weights)
             t2 = time.perf_counter()
-            if self._temporal is not None and not state.bypass:
+            if self._temporal is not None and not state.bypass and self._filter_wanted(weights):
+                if not self._temporal_on:
+                    self._temporal.reset()  # its history is from before a colour-only stretch: start afresh
+                    self._temporal_on = True
                 styled = self._temporal.apply(small, styled)
+                self.temporal_frames += 1
+            else:
+                self._temporal_on = False
             t3 = time.perf_counter()
             frame.stages["preprocess"] = t1 - t0
             frame.stages["infer"] = t2 - t1
@@ -364,6 +392,17 @@ class Pipeline:
                     self.infer_size = new
                     if self._temporal is not None:
                         self._temporal.reset()
+
+    def _filter_wanted(self, weights: dict[str, float]) -> bool:
+        """Whether the temporal filter should run for a frame styled with ``weights``."""
+        if self.cfg.temporal_mode == "on":
+            return True
+        key = tuple(sorted(k for k, v in weights.items() if v > 0))
+        wanted = self._filter_for.get(key)
+        if wanted is None:
+            pointwise = getattr(self.bank, "pointwise", None)
+            wanted = self._filter_for[key] = not (pointwise is not None and pointwise(dict.fromkeys(key, 1.0)))
+        return wanted
 
     def status_line(self) -> str:
         """The preview's status strip; rebuilt at most 4 times a second (it costs a percentile over the window)."""
@@ -576,7 +615,8 @@ class Pipeline:
             "strength": s.strength,
             "bypass": s.bypass,
             "upsample": self.cfg.upsample,
-            "temporal_filter": self._temporal is not None,
+            "temporal_filter": self.cfg.temporal_mode,
+            "temporal_filtered_frames": self.temporal_frames,
             "latency_ms": {
                 "capture_to_send": st.latency.percentiles_ms(),
                 "stages": {k: h.percentiles_ms((50, 95)) for k, h in st.stages.items()},

@@ -62,3 +62,24 @@ def test_a_borderline_level_is_held_off_longer_each_time():
             n_up += 1
         t += 1 / 30
     assert n_up <= 5  # holds of 3, 6, 12, 24, 48 s within two minutes
+
+
+def feed_late(ctl, t0, seconds, work_s, latency_s, fps=60.0):
+    t, changes = t0, []
+    while t < t0 + seconds:
+        new = ctl.observe(t, work_s, 0, t, latency_s)
+        if new is not None:
+            changes.append(new)
+        t += 1 / fps
+    return t, changes
+
+
+def test_late_output_steps_down_only_while_styling_is_a_real_share_of_the_frame():
+    """At 1080p60 on two cores decoding and upsampling alone keep capture->send above two frame intervals:
+    a smaller inference size cannot fix that once styling is cheap, so the controller must stop there."""
+    ctl = AdaptiveQuality((512, 288), 60.0)
+    _, down = feed_late(ctl, 0.0, 2.0, work_s=0.010, latency_s=0.045)  # 10 ms of 16.7: worth stepping down
+    assert down and "capture->send p95 45 ms" in ctl.changes[0].reason
+    level = ctl.level
+    _, more = feed_late(ctl, 10.0, 10.0, work_s=0.005, latency_s=0.045)  # 5 ms of 16.7: stay
+    assert not more and ctl.level == level

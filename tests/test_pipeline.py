@@ -341,3 +341,26 @@ def test_live_url_reconnects_and_keeps_output_fed(tmp_path, livestyle_home):
     assert gaps.max() < 0.5  # the output never went silent for long, outage included
     rep = pipe.report()
     assert rep["reconnects"] >= 1 and rep["repeated"] == pipe.stats.repeated
+
+
+def test_temporal_filter_auto_runs_only_for_looks_with_a_cnn(tmp_path, livestyle_home):
+    """--temporal auto (the default): colour looks (per-pixel LUTs) skip the filter, a CNN look or a blend
+    holding a drawn look gets it, and --temporal on forces it."""
+    src = tmp_path / "in.avi"
+    write_test_video(src, size=(320, 240), fps=30, frames=12)
+    runs = {"pastel": ["--style", "pastel"], "pastel:0.5,vintage:0.5": ["--style", "pastel:0.5,vintage:0.5"],
+            "random": ["--style", "random"], "pastel:0.5,pencil:0.5": ["--style", "pastel:0.5,pencil:0.5"],
+            "pastel on": ["--style", "pastel", "--temporal", "on"], "random off": ["--style", "random", "--no-temporal"]}
+    got = {}
+    for name, args in runs.items():
+        rep_path = tmp_path / "rep.json"
+        r = run_cli(["run", "--input", str(src), "--output", "null", "--infer-size", "160x120", "--report",
+                     str(rep_path), *args], livestyle_home)
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(rep_path.read_text())
+        assert rep["frames_out"] == 12
+        got[name] = (rep["temporal_filter"], rep["temporal_filtered_frames"])
+    assert got == {"pastel": ("auto", 0), "pastel:0.5,vintage:0.5": ("auto", 0), "random": ("auto", 12),
+                   "pastel:0.5,pencil:0.5": ("auto", 12), "pastel on": ("on", 12), "random off": ("off", 0)}
+    r = run_cli(["run", "--input", str(src), "--output", "null", "--temporal", "sometimes"], livestyle_home)
+    assert r.returncode == 2 and "--temporal" in r.stderr

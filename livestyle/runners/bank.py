@@ -115,6 +115,13 @@ class RunnerBank:
                 out[base] = out.get(base, 0.0) + w * bw
         return out
 
+    def pointwise(self, weights: Mapping[str, float]) -> bool:
+        """True when every look with a weight above 0 (mixes expanded) is a colour look (``StylePack.pointwise``)."""
+        for name, w in self.base_weights(weights).items():
+            if w > 0 and not getattr(self.packs.get(name), "pointwise", False):
+                return False
+        return True
+
     def _groups(self, weights: Mapping[str, float]) -> dict[str, list[tuple[object, float]]]:
         groups: dict[str, list[tuple[object, float]]] = {}
         for name, w in self.base_weights(weights).items():

@@ -133,6 +133,12 @@ class StylePack:
         return 4  # StudentConfig.size_multiple: two stride-2 stages
 
     @property
+    def pointwise(self) -> bool:
+        """True for a colour look of an engine (a 3D LUT graded per frame): each output pixel follows its own
+        input pixel, so it needs no temporal filter. False for CNN looks (format 1, texture looks) and mixes."""
+        return self.look_index is not None and self.meta.get("kind") != "texture"
+
+    @property
     def default(self) -> bool:
         return self.meta.get("default") is True
 
