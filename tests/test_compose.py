@@ -161,3 +161,50 @@ def test_the_tensorrt_runner_tells_an_engine_with_branches_from_one_without(mixe
 
     assert _has_conditionals(mixed["folder"] / "engine.onnx")
     assert not _has_conditionals(mixed["colour"] / "engine.onnx")
+
+
+def _nodes_run(path, feeds) -> set[str]:
+    """Names of the graph nodes ONNX Runtime executed for one run (from its profiler), branches included."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.enable_profiling = True
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    sess.run(None, feeds)
+    prof = sess.end_profiling()
+    try:
+        events = json.loads(open(prof).read())
+    finally:
+        import os
+
+        os.unlink(prof)
+    return {(e["name"][: -len("_kernel_time")], e["args"].get("op_name")) for e in events
+            if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")}
+
+
+def test_only_the_parts_with_weight_run_and_the_colour_state_waits(mixed):
+    """A drawn look alone skips the colour part (its state comes back unchanged); colour looks alone skip the
+    student; a blend runs both."""
+    from livestyle.runners.contract import still_feeds
+    import onnxruntime as ort
+
+    path = mixed["folder"] / "engine.onnx"
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    img = _frame(8)[None]
+    runs = {}
+    for name, w in (("drawn", [0, 1, 0]), ("colour", [0.5, 0, 0.5]), ("blend", [0.5, 0.5, 0])):
+        feeds = still_feeds(sess, img, np.array([w], np.float32))
+        feeds["mix_state"] = np.full(feeds["mix_state"].shape, 0.25, np.float32)
+        feeds["mix_rate"] = np.full(1, 0.2, np.float32)
+        ran = _nodes_run(path, feeds)
+        parts = set()
+        if any(n.startswith("colour/") for n, _ in ran):         # the colour part's nodes (its If branch)
+            parts.add("colour")
+        if any(n.startswith("texture1/") and op == "Conv" for n, op in ran):  # the student's convolutions
+            parts.add("texture1")
+        runs[name] = (parts, sess.run(None, feeds)[1])
+    assert runs["drawn"][0] == {"texture1"} and runs["colour"][0] == {"colour"}
+    assert runs["blend"][0] == {"colour", "texture1"}
+    assert np.array_equal(runs["drawn"][1], np.full(runs["drawn"][1].shape, 0.25, np.float32))  # state kept
+    assert not np.allclose(runs["colour"][1], 0.25)                                            # state moved

@@ -5,9 +5,14 @@ It joins the engine as a *texture look*: its CNN student runs inside an ONNX
 ``If`` whose condition is "this look's weight is above 0", so colour-only
 frames never pay for it, and a blend is still one inference::
 
-    levels = LookEngine.levels(bgr, weights[colour looks], mix_state, mix_rate)   # float, +0.5 per weight
-    for each texture look j:  levels += If(w_j > 0, w_j * (student_j(bgr) + 0.5), 0)
+    levels, mix_next = If(sum(weights[colour looks]) > 0,
+                          LookEngine.levels(bgr, weights[colour looks], mix_state, mix_rate),  # +0.5 per weight
+                          (0, mix_state))
+    for each texture look j:  levels = If(w_j > 0, levels + w_j * (student_j(bgr) + 0.5), levels)
     out = Cast<uint8>(Clip(levels, 0, 255))
+
+With a drawn look alone the colour part is skipped too (its state passes
+through unchanged).
 
 The graph keeps the engine contract (:mod:`livestyle.runners.contract`):
 inputs ``bgr``, ``weights`` (1, K) over *all* looks in the pack's order,
@@ -85,8 +90,12 @@ class MixedEngine(nn.Module):
         self.cfg = colour.cfg
 
     def forward(self, bgr, weights, mix_state=None, mix_rate=None):
-        levels, state = self.colour.levels(bgr, weights[:, self.colour_index], mix_state, mix_rate)
         frame = bgr.to(torch.float32)
+        colour_weights = weights[:, self.colour_index]
+        if float(colour_weights.sum()) > 0:
+            levels, state = self.colour.levels(bgr, colour_weights, mix_state, mix_rate)
+        else:  # drawn looks only: the colour part is skipped and its state kept as it was
+            levels, state = torch.zeros_like(frame), mix_state
         for i, net in zip(self.texture_index, self.textures):
             w = weights[0, i]
             if float(w) > 0:
@@ -152,19 +161,39 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
             textures.append(onnx.load(tpath))
 
     g = colour.graph
-    nodes = list(g.node)
-    inits = list(g.initializer)
-    inits.append(numpy_helper.from_array(np.asarray(engine.colour_index, np.int64), "colour_index"))
-    nodes.insert(0, helper.make_node("Gather", [WEIGHTS, "colour_index"], ["colour_weights"], axis=1,
-                                     name="compose/colour_weights"))
-    inits.append(numpy_helper.from_array(np.zeros((), np.float32), "compose/zero"))
-    inits.append(numpy_helper.from_array(np.full((1, 1, 1, 1), 0.0, np.float32), "compose/none"))
-    inits.append(numpy_helper.from_array(np.asarray(0.5, np.float32), "compose/half"))
-    inits.append(numpy_helper.from_array(np.zeros((0,), np.int64), "compose/scalar_shape"))
-    inits.append(numpy_helper.from_array(np.asarray([0.0], np.float32), "compose/lo"))
-    inits.append(numpy_helper.from_array(np.asarray([255.0], np.float32), "compose/hi"))
-    if textures:
-        nodes.append(helper.make_node("Cast", ["bgr"], ["compose/frame"], to=TensorProto.FLOAT, name="compose/frame"))
+    inits = [numpy_helper.from_array(np.asarray(engine.colour_index, np.int64), "colour_index"),
+             numpy_helper.from_array(np.zeros((), np.float32), "compose/zero"),
+             numpy_helper.from_array(np.asarray(0.5, np.float32), "compose/half"),
+             numpy_helper.from_array(np.zeros((0,), np.int64), "compose/scalar_shape"),
+             numpy_helper.from_array(np.asarray([0.0], np.float32), "compose/lo"),
+             numpy_helper.from_array(np.asarray([255.0], np.float32), "compose/hi")]
+    nodes = [helper.make_node("Gather", [WEIGHTS, "colour_index"], ["colour_weights"], axis=1,
+                              name="compose/colour_weights"),
+             helper.make_node("Cast", ["bgr"], ["compose/frame"], to=TensorProto.FLOAT, name="compose/frame"),
+             helper.make_node("ReduceSum", ["colour_weights"], ["compose/colour_sum"], keepdims=0,
+                              name="compose/colour_sum"),
+             helper.make_node("Greater", ["compose/colour_sum", "compose/zero"], ["compose/colour_on"],
+                              name="compose/colour_on")]
+    # The colour part runs only while a colour look has weight: with a drawn look alone its per-pixel
+    # lookup would cost ~7 ms for nothing. Off, the frame's levels start at 0 and the state passes through.
+    keep = {"bgr", "colour_weights", MIX_STATE, MIX_RATE}
+    sub_nodes, sub_inits = _prefixed(g, "colour/", keep)
+    casts = [n for n in sub_nodes if n.op_type == "Cast" and list(n.input) == ["bgr"]]
+    for cast in casts:  # the colour part reads the frame cast once outside, like the texture looks
+        sub_nodes.remove(cast)
+        for n in sub_nodes:
+            n.input[:] = ["compose/frame" if x == cast.output[0] else x for x in n.input]
+    colour_on = helper.make_graph(
+        sub_nodes, "colour_on", [], [helper.make_tensor_value_info("colour/colour_levels", TensorProto.FLOAT, None),
+                                     helper.make_tensor_value_info("colour/" + MIX_NEXT, TensorProto.FLOAT, None)],
+        initializer=sub_inits)
+    colour_off = helper.make_graph(
+        [helper.make_node("Mul", ["compose/frame", "compose/zero"], ["colour_off/levels"], name="colour_off/zero"),
+         helper.make_node("Identity", [MIX_STATE], ["colour_off/" + MIX_NEXT], name="colour_off/state")],
+        "colour_off", [], [helper.make_tensor_value_info("colour_off/levels", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("colour_off/" + MIX_NEXT, TensorProto.FLOAT, None)])
+    nodes.append(helper.make_node("If", ["compose/colour_on"], ["colour_levels", MIX_NEXT], then_branch=colour_on,
+                                  else_branch=colour_off, name="compose/colour_if"))
     total = "colour_levels"
     for j, (i, model) in enumerate(zip(engine.texture_index, textures)):
         p = f"texture{i}/"
@@ -180,16 +209,16 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
         sub_nodes += [
             helper.make_node("Add", [p + "out", "compose/half"], [p + "rounded"], name=p + "round"),
             helper.make_node("Mul", [p + "rounded", p + "w"], [p + "term"], name=p + "weighted"),
+            helper.make_node("Add", [total, p + "term"], [p + "with"], name=p + "add"),
         ]
         then_branch = helper.make_graph(
-            sub_nodes, f"{p}on", [], [helper.make_tensor_value_info(p + "term", TensorProto.FLOAT, None)],
+            sub_nodes, f"{p}on", [], [helper.make_tensor_value_info(p + "with", TensorProto.FLOAT, None)],
             initializer=sub_inits)
-        else_branch = helper.make_graph(
-            [helper.make_node("Identity", ["compose/none"], [p + "nothing"], name=p + "off")], f"{p}off", [],
-            [helper.make_tensor_value_info(p + "nothing", TensorProto.FLOAT, None)])
-        nodes.append(helper.make_node("If", [p + "on"], [p + "levels"], then_branch=then_branch,
+        else_branch = helper.make_graph(  # off: the levels so far, untouched (no add of zeros)
+            [helper.make_node("Identity", [total], [p + "without"], name=p + "off")], f"{p}off", [],
+            [helper.make_tensor_value_info(p + "without", TensorProto.FLOAT, None)])
+        nodes.append(helper.make_node("If", [p + "on"], [p + "sum"], then_branch=then_branch,
                                       else_branch=else_branch, name=p + "if"))
-        nodes.append(helper.make_node("Add", [total, p + "levels"], [p + "sum"], name=p + "add"))
         total = p + "sum"
     nodes += [
         helper.make_node("Clip", [total, "compose/lo", "compose/hi"], ["compose/clipped"], name="compose/clip"),
