@@ -29,7 +29,8 @@ from livestyle.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write", "check_output_path", "fsync_dir", "remove_stale_temps",
+__all__ = ["KeyedRecord", "atomic_dir", "atomic_path", "atomic_write", "check_output_path", "fsync_dir",
+           "remove_stale_temps",
            "same_file", "stale_temps", "state_path", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
 
@@ -41,6 +42,44 @@ def state_path(name: str) -> Path:
         return Path(home) / name
     xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(xdg) / "livestyle" / name
+
+
+class KeyedRecord:
+    """One record (a JSON object) under ``key`` in a small JSON state file shared by several keys.
+
+    Reads never fail (a missing or broken file is empty); every write is
+    atomic, and a failed write is logged, not raised: a state file is a
+    convenience, never a reason to stop.
+    """
+
+    def __init__(self, path: str | os.PathLike, key: str):
+        self.path, self.key = Path(path), key
+
+    def _load(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def get(self) -> dict | None:
+        rec = self._load().get(self.key)
+        return rec if isinstance(rec, dict) else None
+
+    def put(self, rec: dict | None) -> None:
+        """Store ``rec`` under the key (None removes it)."""
+        data = self._load()
+        if rec is None:
+            if self.key not in data:
+                return
+            data.pop(self.key)
+        else:
+            data[self.key] = rec
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.path, data)
+        except OSError as e:
+            log.debug("could not write %s: %s", self.path, e)
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

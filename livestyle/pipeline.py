@@ -92,6 +92,7 @@ class RunConfig:
     obs_mic: str | None = None
     quality: str = "auto"
     max_fps: float | None = None
+    remember_quality: bool = True  # start where the last such run settled, and remember this one's size
 
     @property
     def temporal_mode(self) -> str:
@@ -229,10 +230,23 @@ class Pipeline:
             from livestyle.ops.temporal import TemporalFilter
             self._temporal = TemporalFilter()
         self.adaptive = None
+        self.quality_key: str | None = None   # the record of the size runs like this one settled at
+        self.quality_start: list[int] | None = None  # the remembered size this run started at, if any
         if cfg.quality == "auto" and self.live and cfg.infer_size is None and bank.resizable:
-            from livestyle.adaptive import AdaptiveQuality
+            from livestyle.adaptive import AdaptiveQuality, quality_key, remembered_start
             self.adaptive = AdaptiveQuality(infer_size, fps)
             bank.warm_at(self.adaptive.levels)  # ONNX Runtime's buffers for every size now, not mid-stream
+            cnn = not getattr(bank, "pointwise", lambda w: False)(controls.snapshot().weight_map)
+            self.quality_key = quality_key(backend, out_size, fps, cnn)
+            start = remembered_start(self.quality_key) if cfg.remember_quality else None
+            if start is not None and start != tuple(infer_size) and self.adaptive.start_at(start) \
+                    and bank.set_infer_size(start):
+                self.infer_size = start
+                self.quality_start = list(start)
+                log.warning("quality: starting at %dx%d, where the last run at %dx%d, %g fps settled (it moves "
+                            "up again if there is room)", *start, *out_size, fps)
+            else:
+                self.adaptive.start_at(infer_size)
         self._status, self._status_t = "", -1.0
         self._filter_for: dict[tuple[str, ...], bool] = {}  # looks on screen -> whether the filter runs (auto)
         self.server = None  # the ControlServer, when --control is on
@@ -403,6 +417,16 @@ class Pipeline:
             pointwise = getattr(self.bank, "pointwise", None)
             wanted = self._filter_for[key] = not (pointwise is not None and pointwise(dict.fromkeys(key, 1.0)))
         return wanted
+
+    def remember_quality(self) -> bool:
+        """After the run: store the inference size it settled at for the next run like it (runs of 20 s or more)."""
+        if (self.adaptive is None or self.quality_key is None or self.stats.t_last_out is None
+                or not self.cfg.remember_quality):
+            return False
+        from livestyle.adaptive import remember
+
+        t_run = self.stats.t_last_out - self.stats.t_start
+        return remember(self.quality_key, self.adaptive.settled_size(t_run), t_run)
 
     def status_line(self) -> str:
         """The preview's status strip; rebuilt at most 4 times a second (it costs a percentile over the window)."""
@@ -628,6 +652,7 @@ class Pipeline:
                 "mode": "auto" if self.adaptive is not None else "fixed",
                 "changes": [c.to_json() for c in self.adaptive.changes] if self.adaptive else [],
                 "n_changes": self.adaptive.n_changes if self.adaptive else 0,
+                "started_at_remembered": self.quality_start,
             },
             "reconnects": int(getattr(self.source, "reconnects", 0) or 0),
             "stopped_by": self.stop_reason,
@@ -762,6 +787,7 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
         if on_ready is not None:
             on_ready(pipe)
         pipe.run(tick=tick)
+        pipe.remember_quality()
     finally:
         source.close()
         try:

@@ -83,3 +83,48 @@ def test_late_output_steps_down_only_while_styling_is_a_real_share_of_the_frame(
     level = ctl.level
     _, more = feed_late(ctl, 10.0, 10.0, work_s=0.005, latency_s=0.045)  # 5 ms of 16.7: stay
     assert not more and ctl.level == level
+
+
+def test_a_run_starts_at_the_size_the_last_one_settled_at_and_remembers_its_own(tmp_path, monkeypatch):
+    """The record is keyed by backend, frame size, fps and kind of look; a run of 20 s or more writes it."""
+    import json
+
+    from livestyle import adaptive
+    from livestyle.adaptive import QUALITY_STATE, quality_key
+    from livestyle.pipeline import RunConfig, run
+
+    monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path))
+    key = quality_key("onnxruntime", (640, 360), 30.0, cnn=False)
+    assert key == "onnxruntime|640x360@30|colour"
+    state = tmp_path / QUALITY_STATE
+    state.write_text(json.dumps({key: {"size": [384, 216]}, "other|1x1@1|cnn": {"size": [8, 8]}}))
+    cfg = RunConfig(input="demo", output="null", style="pastel", size=(640, 360), fps=30.0, realtime=True,
+                    max_frames=15)
+    rep = run(cfg)
+    assert rep["quality"]["started_at_remembered"] == [384, 216]
+    assert rep["infer_size"] == [384, 216] or rep["quality"]["n_changes"] > 0
+    assert json.loads(state.read_text())[key] == {"size": [384, 216]}  # a short run leaves the record alone
+
+    monkeypatch.setattr(adaptive, "REMEMBER_AFTER_S", 0.0)
+    rep = run(RunConfig(input="demo", output="null", style="pastel", size=(640, 360), fps=30.0, realtime=True,
+                        max_frames=15))
+    saved = json.loads(state.read_text())
+    assert saved[key]["size"] == rep["infer_size"] and saved["other|1x1@1|cnn"] == {"size": [8, 8]}
+
+    state.write_text(json.dumps({key: {"size": [999, 1]}}))  # not one of the levels: ignored
+    rep = run(RunConfig(input="demo", output="null", style="pastel", size=(640, 360), fps=30.0, realtime=True,
+                        max_frames=5))
+    assert rep["quality"]["started_at_remembered"] is None and rep["infer_size"] == [512, 288]
+
+
+def test_the_settled_size_is_the_one_held_longest_after_the_start():
+    from livestyle.adaptive import QualityChange
+
+    ctl = AdaptiveQuality((512, 288), 60.0)
+    assert ctl.settled_size(30.0) == (512, 288)                  # never moved
+    for t, a, b in ((1.6, 0, 1), (2.1, 1, 2), (2.6, 2, 3), (3.1, 3, 4), (20.0, 4, 3)):  # walk down, late step up
+        ctl.changes.append(QualityChange(t, ctl.levels[a], ctl.levels[b], "test"))
+        ctl.level = b
+    assert ctl.size == (320, 176)
+    assert ctl.settled_size(26.0) == (256, 144)                  # 15 s at 256 against 6 s at 320
+    assert ctl.settled_size(40.0) == (320, 176)                  # the step up held 20 s: it fits

@@ -162,7 +162,7 @@ def cmd_bench(args: argparse.Namespace, *, argv: list[str] | None = None) -> int
     size = parse_size(args.size) if args.size else ((1280, 720) if demo else None)
     fps = args.fps if args.fps else (30.0 if demo else None)
     cfg = RunConfig(input=args.input, output=args.output, style=args.style, size=size, fps=fps,
-                    backend=args.backend, realtime=True, quality=args.quality,
+                    backend=args.backend, realtime=True, quality=args.quality, remember_quality=False,
                     infer_size=parse_size(args.infer_size, "--infer-size") if args.infer_size else None)
     command = shlex.join(["livestyle", *(argv if argv is not None else sys.argv[1:])])
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -26,7 +26,6 @@ Rules (issue: "Inside OBS for real"):
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -34,6 +33,7 @@ import threading
 import time
 from pathlib import Path
 
+from livestyle.fsutil import KeyedRecord
 from livestyle.obs.client import DEFAULT_URL, ObsAuthError, ObsClient, ObsError, normalise_url
 
 log = logging.getLogger(__name__)
@@ -47,40 +47,6 @@ def default_state_path() -> Path:
     from livestyle.fsutil import state_path
 
     return state_path("obs-offsets.json")
-
-
-class _OffsetRecord:
-    """The applied-offset records in one JSON file, keyed by ``url|mic``; every write is atomic."""
-
-    def __init__(self, path: Path, key: str):
-        self.path, self.key = path, key
-
-    def _load(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-    def get(self) -> dict | None:
-        rec = self._load().get(self.key)
-        return rec if isinstance(rec, dict) else None
-
-    def put(self, rec: dict | None) -> None:
-        from livestyle.fsutil import write_json_atomic
-
-        data = self._load()
-        if rec is None:
-            if self.key not in data:
-                return
-            data.pop(self.key)
-        else:
-            data[self.key] = rec
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.path, data)
-        except OSError as e:
-            log.debug("OBS link: could not write %s: %s", self.path, e)
 
 
 class ObsLink:
@@ -114,7 +80,7 @@ class ObsLink:
         self._last_change = -math.inf
         self._changes = 0
         self._restored = False
-        self._record = _OffsetRecord(Path(state_path) if state_path else default_state_path(), f"{self.url}|{mic}")
+        self._record = KeyedRecord(Path(state_path) if state_path else default_state_path(), f"{self.url}|{mic}")
 
     # -- public API -------------------------------------------------------------------------------
     def start(self) -> None:
