@@ -132,7 +132,7 @@ def test_an_engine_of_texture_looks_only_is_refused(tmp_path):
 
 def test_merging_an_installed_cnn_pack_makes_it_a_texture_look(tmp_path):
     """`merge_looks` (how the bundle is built) takes a format-1 pack beside colour looks; its output is unchanged."""
-    from livestyle.export.lut import random_engine_pack
+    from livestyle.styles.engine import random_engine_pack
     from livestyle.export.onnx import random_student_pack
     from livestyle.styles.engine import merge_looks
 

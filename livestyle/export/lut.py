@@ -133,14 +133,3 @@ def random_looks(n: int, *, seed: int = 0, cfg=None) -> list:
                 p.add_(0.05 * torch.randn(p.shape, generator=gen))
         looks.append(lk.eval())
     return looks
-
-
-def random_engine_pack(out_dir: str | os.PathLike, names: list[str], *, seed: int = 0, folder_name: str | None = None,
-                       meta: dict | None = None) -> Path:
-    """An engine pack of random colour looks named ``names`` (see :func:`random_looks`); returns its folder."""
-    from livestyle.styles.engine import write_engine_pack
-
-    looks = random_looks(len(names), seed=seed)
-    entries = [(n, lk, {"random_init": True, **((meta or {}).get(n, {}))}) for n, lk in zip(names, looks)]
-    folder, _ = write_engine_pack(out_dir, entries, folder_name=folder_name or "engine")
-    return folder

@@ -117,3 +117,17 @@ def merge_looks(looks: list, out_dir: str | os.PathLike, folder_name: str, *,
         meta.update((extra_meta or {}).get(pack.name, {}))
         entries.append((pack.name, load_look_net(pack), meta))
     return write_engine_pack(out_dir, entries, folder_name=folder_name, shared=shared)
+
+
+def random_engine_pack(out_dir: str | os.PathLike, names: list[str], *, seed: int = 0, folder_name: str | None = None,
+                       meta: dict | None = None) -> Path:
+    """An engine pack of random colour looks named ``names`` (:func:`livestyle.export.lut.random_looks`); its folder.
+
+    For tests and benchmarks: the same graph and cost as trained looks.
+    """
+    from livestyle.export.lut import random_looks
+
+    looks = random_looks(len(names), seed=seed)
+    entries = [(n, lk, {"random_init": True, **((meta or {}).get(n, {}))}) for n, lk in zip(names, looks)]
+    folder, _ = write_engine_pack(out_dir, entries, folder_name=folder_name or "engine")
+    return folder
