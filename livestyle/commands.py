@@ -101,7 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         size=parse_size(args.size) if args.size else None, fps=args.fps, backend=args.backend,
         infer_size=parse_size(args.infer_size, "--infer-size") if args.infer_size else None,
         max_frames=args.max_frames, report=args.report, realtime=args.realtime, upsample=args.upsample,
-        temporal="off" if args.no_temporal else args.temporal, vcam_device=args.device, control=control, control_token=args.control_token,
+        temporal="off" if args.no_temporal else args.temporal, vcam_device=args.device, control=control,
+        control_token=args.control_token,
         obs=args.obs, obs_password=args.obs_password or os.environ.get("LIVESTYLE_OBS_PASSWORD"),
         obs_mic=args.obs_mic, quality=args.quality, max_fps=args.max_fps,
     )
