@@ -12,6 +12,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # so `tests.support` imports work from any cwd
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_state_folder(tmp_path_factory):
+    """livestyle's state files (OBS offsets, remembered inference sizes) go to a temp folder for the whole
+    session, subprocesses included, never to the state folder of the user running the tests."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def random_pack(tmp_path_factory) -> Path:
     """A style pack with a random student of the shipped architecture (same cost as a trained one)."""
