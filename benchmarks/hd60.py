@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -45,20 +44,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 SETTLE_S = 5.0  # the adaptive controller's first walk down (from 1.5 s, a size every 0.5 s) is over by then
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def child(video: str, style: str, extra: list[str], out: str) -> None:
     """One run in this process (the checkout on sys.path), every sent frame recorded."""
     from livestyle.pipeline import RunConfig, parse_size, run
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--quality", default="auto")
-    ap.add_argument("--temporal", default="auto")
+    ap.add_argument("--temporal", default="auto", choices=("auto", "on", "off"))
     ap.add_argument("--infer-size", default=None)
     ap.add_argument("--upsample", default="detail")
     a = ap.parse_args(extra)
@@ -67,13 +59,10 @@ def child(video: str, style: str, extra: list[str], out: str) -> None:
     def on_frame(rec) -> None:
         frames.append((rec.t_capture, rec.t_send, rec.dropped, rec.infer_size[0], rec.stages))
 
-    temporal = a.temporal if a.temporal in ("auto", "on", "off") else "auto"
-    try:
-        cfg = RunConfig(input=video, output="null", style=style, realtime=True, quality=a.quality,
-                        temporal=temporal, upsample=a.upsample,
-                        infer_size=parse_size(a.infer_size, "--infer-size") if a.infer_size else None)
-    except TypeError:  # an older checkout
-        cfg = RunConfig(input=video, output="null", style=style, realtime=True, quality=a.quality)
+    # on/off as True/False, which older checkouts (temporal: bool) read the same way; auto is the default
+    temporal = {} if a.temporal == "auto" else {"temporal": a.temporal == "on"}
+    cfg = RunConfig(input=video, output="null", style=style, realtime=True, quality=a.quality, upsample=a.upsample,
+                    infer_size=parse_size(a.infer_size, "--infer-size") if a.infer_size else None, **temporal)
     rep = run(cfg, on_frame=on_frame)
     Path(out).write_text(json.dumps({"report": rep, "frames": frames}))
 
@@ -115,7 +104,7 @@ def main() -> int:
         child(video, style, shlex.split(extra), out)
         return 0
 
-    from pipeline_bench import write_demo_video
+    from pipeline_bench import cpu_name, write_demo_video
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     cache = ROOT / "benchmarks" / ".cache"

@@ -87,13 +87,9 @@ class AdaptiveQuality:
     def size(self) -> tuple[int, int]:
         return self.levels[self.level]
 
-    def start_at(self, size) -> bool:
-        """Begin at ``size`` (w, h) if it is one of the levels (a size an earlier run settled at); True if so."""
-        size = tuple(int(v) for v in size) if isinstance(size, (list, tuple)) and len(size) == 2 else None
-        if size not in self.levels:
-            return False
-        self.level = self.levels.index(size)
-        return True
+    def start_at(self, size: tuple[int, int]) -> None:
+        """Begin at ``size`` (w, h), one of :attr:`levels` (a size an earlier run settled at)."""
+        self.level = self.levels.index(tuple(size))
 
     def settled_size(self, t_run: float, *, skip_s: float = 5.0) -> tuple[int, int]:
         """The size to remember at ``t_run`` s into the run: the one held longest from ``skip_s`` s on.
@@ -177,11 +173,15 @@ def quality_key(backend: str, out_size: tuple[int, int], fps: float, cnn: bool) 
     return f"{backend}|{out_size[0]}x{out_size[1]}@{fps:g}|{'cnn' if cnn else 'colour'}"
 
 
-def remembered_start(key: str) -> tuple[int, int] | None:
-    """The inference size the last run with ``key`` settled at, or None."""
+def _record(key: str):
     from livestyle.fsutil import KeyedRecord, state_path
 
-    rec = KeyedRecord(state_path(QUALITY_STATE), key).get()
+    return KeyedRecord(state_path(QUALITY_STATE), key)
+
+
+def remembered_start(key: str) -> tuple[int, int] | None:
+    """The inference size the last run with ``key`` settled at, or None."""
+    rec = _record(key).get()
     size = rec.get("size") if rec else None
     if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
         return size[0], size[1]
@@ -192,8 +192,5 @@ def remember(key: str, size: tuple[int, int], run_s: float) -> bool:
     """Store ``size`` for ``key`` after a run of ``run_s`` seconds (atomically); True when stored."""
     if run_s < REMEMBER_AFTER_S:
         return False
-    from livestyle.fsutil import KeyedRecord, state_path
-
-    KeyedRecord(state_path(QUALITY_STATE), key).put({"size": [int(size[0]), int(size[1])],
-                                                      "run_s": round(run_s, 1)})
+    _record(key).put({"size": [int(size[0]), int(size[1])], "run_s": round(run_s, 1)})
     return True

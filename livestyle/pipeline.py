@@ -236,17 +236,15 @@ class Pipeline:
             from livestyle.adaptive import AdaptiveQuality, quality_key, remembered_start
             self.adaptive = AdaptiveQuality(infer_size, fps)
             bank.warm_at(self.adaptive.levels)  # ONNX Runtime's buffers for every size now, not mid-stream
-            cnn = not getattr(bank, "pointwise", lambda w: False)(controls.snapshot().weight_map)
+            cnn = not bank.pointwise(controls.snapshot().weight_map)
             self.quality_key = quality_key(backend, out_size, fps, cnn)
             start = remembered_start(self.quality_key) if cfg.remember_quality else None
-            if start is not None and start != tuple(infer_size) and self.adaptive.start_at(start) \
-                    and bank.set_infer_size(start):
+            if start in self.adaptive.levels[1:] and bank.set_infer_size(start):
+                self.adaptive.start_at(start)
                 self.infer_size = start
                 self.quality_start = list(start)
                 log.warning("quality: starting at %dx%d, where the last run at %dx%d, %g fps settled (it moves "
                             "up again if there is room)", *start, *out_size, fps)
-            else:
-                self.adaptive.start_at(infer_size)
         self._status, self._status_t = "", -1.0
         self._filter_for: dict[tuple[str, ...], bool] = {}  # looks on screen -> whether the filter runs (auto)
         self.server = None  # the ControlServer, when --control is on
@@ -414,8 +412,7 @@ class Pipeline:
         key = tuple(sorted(k for k, v in weights.items() if v > 0))
         wanted = self._filter_for.get(key)
         if wanted is None:
-            pointwise = getattr(self.bank, "pointwise", None)
-            wanted = self._filter_for[key] = not (pointwise is not None and pointwise(dict.fromkeys(key, 1.0)))
+            wanted = self._filter_for[key] = not self.bank.pointwise(dict.fromkeys(key, 1.0))
         return wanted
 
     def remember_quality(self) -> bool:
