@@ -203,8 +203,10 @@ def test_only_the_parts_with_weight_run_and_the_colour_state_waits(mixed):
             parts.add("colour")
         if any(n.startswith("texture1/") and op == "Conv" for n, op in ran):  # the student's convolutions
             parts.add("texture1")
-        runs[name] = (parts, sess.run(None, feeds)[1])
+        runs[name] = (parts, sess.run(None, feeds)[1], {op for _, op in ran})
     assert runs["drawn"][0] == {"texture1"} and runs["colour"][0] == {"colour"}
+    # with the drawn look off, its branch ends the graph (clip, cast) without first copying the frame's levels
+    assert "Identity" not in runs["colour"][2]
     assert runs["blend"][0] == {"colour", "texture1"}
     assert np.array_equal(runs["drawn"][1], np.full(runs["drawn"][1].shape, 0.25, np.float32))  # state kept
     assert not np.allclose(runs["colour"][1], 0.25)                                            # state moved

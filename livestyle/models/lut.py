@@ -327,7 +327,7 @@ class LookEngine(nn.Module):
         value, slope = self.table(self.lattice(coeffs, weights))
         cell = 256.0 / self.cfg.table
         cells = torch.floor(xf * (1.0 / cell))                              # (1, H, W, 3) 0..T-1
-        index = (cells @ self.index_scale).to(torch.int64)                  # (1, H, W, 1)
+        index = (cells @ self.index_scale).to(torch.int32)                  # (1, H, W, 1)
         index = index.squeeze(3)
         frac = xf - (cells * cell + (cell - 1.0) / 2.0)                     # levels from the cell's centre
         # (f_b, f_b, f_b, f_g, ...) lined up with the slopes by one small MatMul (no broadcasting kernels)
