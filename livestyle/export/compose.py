@@ -31,18 +31,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from livestyle.export.onnx import OPSET, trace_onnx
 from livestyle.fsutil import atomic_path
 from livestyle.models.lut import LookEngine
 from livestyle.runners.contract import MIX_NEXT, MIX_RATE, MIX_STATE, WEIGHTS
-
-OPSET = 17
 
 
 class _Levels(nn.Module):
@@ -108,13 +106,6 @@ class MixedEngine(nn.Module):
         return out if mix_state is None else (out, state)
 
 
-def _export(module: nn.Module, args: tuple, path: str, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                          opset_version=OPSET, dynamo=False)
-
-
 def _prefixed(graph, prefix: str, keep: set[str]):
     """The nodes and initializers of ``graph`` with every value name (except ``keep``) prefixed."""
     def rename(name: str) -> str:
@@ -162,15 +153,15 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
         wt = torch.zeros((1, kc), dtype=torch.float32)
         wt[0, 0] = 1.0
         state = torch.zeros((kc, engine.cfg.bases), dtype=torch.float32)
-        _export(_Levels(engine.colour).eval(), (x, wt, state, torch.ones(1)), colour_path,
-                ["bgr", "colour_weights", MIX_STATE, MIX_RATE], ["colour_levels", MIX_NEXT],
-                {"bgr": {1: "height", 2: "width"}, "colour_levels": {1: "height", 2: "width"}})
+        trace_onnx(_Levels(engine.colour), (x, wt, state, torch.ones(1)), colour_path,
+                   inputs=["bgr", "colour_weights", MIX_STATE, MIX_RATE], outputs=["colour_levels", MIX_NEXT],
+                   dynamic={"bgr": {1: "height", 2: "width"}, "colour_levels": {1: "height", 2: "width"}})
         colour = onnx.load(colour_path)
         textures = []
         for j, net in enumerate(engine.textures):
             tpath = os.path.join(tmp, f"texture{j}.onnx")
-            _export(net, (x.to(torch.float32),), tpath, ["frame"], ["out"],
-                    {"frame": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}})
+            trace_onnx(net, (x.to(torch.float32),), tpath, inputs=["frame"], outputs=["out"],
+                       dynamic={"frame": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}})
             textures.append(onnx.load(tpath))
 
     g = colour.graph

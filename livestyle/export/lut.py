@@ -9,21 +9,19 @@ The graph takes ``bgr`` uint8 (1, H, W, 3) BGR, ``weights`` float32 (1, K),
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from livestyle.fsutil import atomic_path
+from livestyle.export.onnx import trace_onnx
 from livestyle.models.lut import LookEngine
 from livestyle.runners.contract import MIX_NEXT, MIX_RATE, MIX_STATE, WEIGHTS
 
-OPSET = 17
-
 # The operators the exported engine may contain.  Each is marked supported ("Y") in the support matrix
 # of onnx-tensorrt's docs/operators.md (github.com/onnx/onnx-tensorrt; read at commit 009d654, and
-# still listed for TensorRT 10, whose parser covers opsets 9-20; the engine is exported at opset 17).
+# still listed for TensorRT 10, whose parser covers opsets 9-20; the engine is exported at opset 17,
+# :data:`livestyle.export.onnx.OPSET`).
 # Not used on purpose: GridSample (5-D trilinear: 11.2 ms at 512x288 on this CPU).
 # Added with texture looks (livestyle.export.compose), read in the same file at the ONNX-TensorRT 10.1 GA
 # release (commit 96e7811): Greater, Identity, If ("output tensors of the two conditional branches must
@@ -39,24 +37,15 @@ TRT10_SUPPORTED_OPS = frozenset({
 
 def export_engine(engine: LookEngine, path: str | os.PathLike, *, sample_size: tuple[int, int] = (256, 144)) -> Path:
     """Write ``engine`` as ONNX to ``path`` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    engine = engine.eval()
     w, h = sample_size
     x = torch.zeros((1, h, w, 3), dtype=torch.uint8)
     wt = torch.zeros((1, engine.n_looks), dtype=torch.float32)
     wt[0, 0] = 1.0
     state = torch.zeros((engine.n_looks, engine.cfg.bases), dtype=torch.float32)
     rate = torch.ones(1, dtype=torch.float32)
-    with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            engine, (x, wt, state, rate), str(tmp), input_names=["bgr", WEIGHTS, MIX_STATE, MIX_RATE],
-            output_names=["out", MIX_NEXT],
-            dynamic_axes={"bgr": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}},
-            opset_version=OPSET, dynamo=False,
-        )
-    return path
+    return trace_onnx(engine, (x, wt, state, rate), path, inputs=["bgr", WEIGHTS, MIX_STATE, MIX_RATE],
+                      outputs=["out", MIX_NEXT],
+                      dynamic={"bgr": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}})
 
 
 def graph_ops(path: str | os.PathLike) -> set[str]:

@@ -6,9 +6,7 @@ The graph takes ``bgr`` uint8 (1, H, W, 3) and returns ``out`` uint8
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -16,9 +14,26 @@ import numpy as np
 import torch
 from torch import nn
 
+from livestyle.fsutil import atomic_path, write_json_atomic
 from livestyle.models.student import Student, StudentConfig, UInt8BGR
 
 OPSET = 17
+
+
+def trace_onnx(module: nn.Module, args: tuple, path: str | os.PathLike, *, inputs: list[str], outputs: list[str],
+               dynamic: dict) -> Path:
+    """Trace ``module`` on ``args`` to an ONNX file at ``path`` (opset :data:`OPSET`), written atomically.
+
+    The one place livestyle calls the exporter: the student, the colour
+    engine and the parts of a composed engine all go through here.
+    ``dynamic`` names the dynamic axes per input/output.  Returns the path.
+    """
+    path = Path(path)
+    with atomic_path(path, what="ONNX export") as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), args, str(tmp), input_names=inputs, output_names=outputs,
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+    return path
 
 
 def export_onnx(net: nn.Module, path: str | os.PathLike, *, sample_size: tuple[int, int] = (256, 256)) -> Path:
@@ -27,26 +42,10 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, *, sample_size: tuple[i
     ``sample_size`` is the (width, height) of the tracing input; the exported
     graph accepts any multiple-of-4 size.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = UInt8BGR(net).eval()
     w, h = sample_size
     x = torch.zeros((1, h, w, 3), dtype=torch.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapped, (x,), tmp, input_names=["bgr"], output_names=["out"],
-                dynamic_axes={"bgr": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}},
-                opset_version=OPSET, dynamo=False,
-            )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return trace_onnx(UInt8BGR(net), (x,), path, inputs=["bgr"], outputs=["out"],
+                      dynamic={"bgr": {1: "height", 2: "width"}, "out": {1: "height", 2: "width"}})
 
 
 def check_parity(net: nn.Module, onnx_path: str | os.PathLike, *, sizes=((256, 256), (320, 180)),
@@ -82,5 +81,5 @@ def random_student_pack(folder: str | os.PathLike, *, name: str = "random", seed
     export_onnx(net, folder / "student.onnx")
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "student.safetensors"))
     info = {"name": name, "student": cfg.to_dict(), "random_init": True, **(meta or {})}
-    (folder / "style.json").write_text(json.dumps(info, indent=2))
+    write_json_atomic(folder / "style.json", info)
     return folder
