@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livestyle.ops.upsample import METHODS, blend, detail_transfer, downscale, upsample
+from livestyle.ops.upsample import METHODS, SPLIT_MIN_VALUES, add_saturated, blend, detail_transfer, downscale, upsample
 from livestyle.pipeline import align_infer_size, default_infer_size, parse_size
 from livestyle.errors import UsageError
 from livestyle.slot import Closed, NewestSlot
@@ -73,6 +73,20 @@ def test_detail_transfer_keeps_full_resolution_detail():
     out_bilinear = upsample("bilinear", full, small, grade(small))
     assert psnr(out_detail, truth) > psnr(out_bilinear, truth) + 8
     assert psnr(out_detail, truth) > 35
+
+
+@pytest.mark.parametrize("h, w", [(1080, 1920), (721, 1280), (360, 640)])
+def test_the_full_frame_add_in_two_bands_equals_one_add(h, w):
+    """Frames of 720p and more are added in two row bands on two threads: the same bytes as one OpenCV add,
+    saturating both ways, for an odd number of rows too; smaller frames take one call."""
+    rng = np.random.default_rng(h)
+    full = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    up = rng.integers(-300, 300, (h, w, 3)).astype(np.int16)
+    out = add_saturated(full, up)
+    assert out.dtype == np.uint8 and out.shape == full.shape
+    assert np.array_equal(out, cv2.add(full, up, dtype=cv2.CV_8U))
+    assert (full.size >= SPLIT_MIN_VALUES) == (h >= 720)
+    assert out.min() == 0 and out.max() == 255  # saturated at both ends
 
 
 @pytest.mark.parametrize("method", METHODS)

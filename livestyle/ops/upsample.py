@@ -22,6 +22,9 @@ benchmarks/upsample_bench.py measures cost and fidelity of each.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -66,7 +69,30 @@ def detail_transfer(full: np.ndarray, small_in: np.ndarray, small_out: np.ndarra
     if strength != 1.0:
         delta = cv2.multiply(delta, float(strength), dtype=cv2.CV_16S)
     up = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.add(full, up, dtype=cv2.CV_8U)
+    return add_saturated(full, up)
+
+
+# OpenCV adds uint8 and int16 on one thread: 5.2 ms for a 1080p frame on the 2-core Xeon host, 2.9 ms in two
+# row bands on two threads (benchmarks/RESULTS.md, "Session 7"). Smaller frames stay on one call.
+SPLIT_MIN_VALUES = 1280 * 720 * 3
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def add_saturated(full: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """``full`` (uint8) + ``up`` (int16), saturated to uint8; frames of 720p or more in two bands at once."""
+    if full.size < SPLIT_MIN_VALUES or full.shape[0] < 2:
+        return cv2.add(full, up, dtype=cv2.CV_8U)
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livestyle-add")
+    out = np.empty_like(full)
+    mid = full.shape[0] // 2
+    top = _pool.submit(cv2.add, full[:mid], up[:mid], out[:mid], None, cv2.CV_8U)
+    cv2.add(full[mid:], up[mid:], out[mid:], None, cv2.CV_8U)
+    top.result()
+    return out
 
 
 def _box(x: np.ndarray, r: int) -> np.ndarray:
