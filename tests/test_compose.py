@@ -210,3 +210,24 @@ def test_only_the_parts_with_weight_run_and_the_colour_state_waits(mixed):
     assert runs["blend"][0] == {"colour", "texture1"}
     assert np.array_equal(runs["drawn"][1], np.full(runs["drawn"][1].shape, 0.25, np.float32))  # state kept
     assert not np.allclose(runs["colour"][1], 0.25)                                            # state moved
+
+
+def test_an_engine_with_two_texture_looks_gives_each_look_and_their_blends(tmp_path):
+    """Only the last texture look's branches end the graph; the one before passes the levels on. Each look alone
+    and a blend of all three match the torch reference within 1 level (the pack writer's own check), and a
+    blend of the two drawn looks is the blend of their outputs."""
+    (a,) = random_looks(1, seed=5)
+    d1, d2 = _student(2), _student(3)
+    folder, parity = write_engine_pack(tmp_path, [("a", a, {}), ("d1", d1, {}), ("d2", d2, {})], folder_name="two")
+    assert parity <= 1
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(folder / "engine.onnx"), providers=["CPUExecutionProvider"])
+    from livestyle.runners.contract import still_feeds
+
+    img = _frame(4)[None]
+    outs = {}
+    for name, w in (("d1", [0, 1, 0]), ("d2", [0, 0, 1]), ("both", [0, 0.5, 0.5])):
+        outs[name] = sess.run(None, still_feeds(sess, img, np.array([w], np.float32)))[0].astype(np.int16)
+    assert not np.array_equal(outs["d1"], outs["d2"])
+    assert np.abs(outs["both"] - (outs["d1"] + outs["d2"]) / 2).max() <= 1

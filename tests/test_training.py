@@ -251,6 +251,14 @@ def _bad_case(tmp_path: Path, case: str) -> list:
                 "--student-steps", 2, "--teacher-from", "nope"]
     if case == "split_without_base":
         return ["train", "--style-images", style, "--content-images", content, *base, "--split-sigma", "3"]
+    if case == "strokes_without_base":
+        return ["train", "--style-images", style, "--content-images", content, *base, "--split", "strokes"]
+    if case == "sigma_with_strokes":
+        return ["train", "--style-images", style, "--content-images", content, *base, "--base-from", "pastel",
+                "--split", "strokes", "--split-sigma", "3"]
+    if case == "radius_with_blur":
+        return ["train", "--style-images", style, "--content-images", content, *base, "--base-from", "pastel",
+                "--stroke-radius", "3"]
     if case == "teacher_from_and_steps":
         return ["train", "--style-images", style, "--content-images", content, *base, "--teacher-from", "pastel",
                 "--teacher-steps", "10"]
@@ -270,6 +278,9 @@ def _bad_case(tmp_path: Path, case: str) -> list:
     ("unknown_teacher", "Unknown style 'nope'"),
     ("teacher_from_and_steps", "--teacher-from takes a finished teacher"),
     ("split_without_base", "--split-sigma only applies with --base-from"),
+    ("strokes_without_base", "--split only applies with --base-from"),
+    ("sigma_with_strokes", "--split-sigma only applies with --split blur"),
+    ("radius_with_blur", "--stroke-radius only applies with --split strokes"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, env, case, expect):
     r = livestyle(_bad_case(tmp_path, case), env, tmp_path)
@@ -525,6 +536,29 @@ def test_split_target_takes_colours_from_the_base_look_and_detail_from_the_teach
     err_split = (got - (base + strokes))[inner].abs().mean()
     assert err_split < 0.1 * err_teacher, (err_split, err_teacher)   # the blob is gone, the strokes stay
     assert torch.allclose(split_target(base, base, 2.0)[inner], base[inner], atol=1e-5)  # nothing to add
+
+
+def test_stroke_target_draws_the_teachers_dark_lines_without_a_light_band_beside_them():
+    """A dark 2 px line and a light blob in the teacher's output, on a flat grey: the stroke split takes the line
+    (as dark as the teacher drew it) and nothing else, and never lightens the colour look; the blur split
+    leaves a light band either side of the line (the rim the drawn look showed)."""
+    from livestyle.training.losses import dark_strokes, split_target, stroke_target
+
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    base = torch.full((1, 3, 64, 64), 0.2)
+    line = ((xx >= 30) & (xx < 32)).float()
+    blob = 0.3 * torch.exp(-((xx - 12) ** 2 + (yy - 12) ** 2) / 30.0)       # a teacher's colour blob
+    wide = ((xx >= 44) & (xx < 60)).float()                                  # a dark area, not a stroke
+    teacher = (base - 0.6 * line - 0.5 * wide + blob).clamp(-1, 1)
+    strokes = stroke_target(teacher, base, radius=2)
+    assert torch.all(strokes <= base + 1e-6)                                 # never lighter than the colour look
+    assert torch.allclose(strokes[..., 30:32], base[..., 30:32] - 0.6, atol=1e-5)  # the line, as dark as drawn
+    assert torch.allclose(strokes[..., 36:42], base[..., 36:42], atol=1e-6)  # beside it: the colour look
+    assert torch.allclose(strokes[..., 48:56], base[..., 48:56], atol=1e-6)  # a wide dark area is no stroke
+    assert torch.allclose(strokes[..., :20, :20], base[..., :20, :20], atol=0.01)  # a light blob: a trace at most
+    blurred = split_target(teacher, base, 2.0)
+    assert float((blurred[..., 33:36] - base[..., 33:36]).max()) > 0.05      # the unsharp mask's light band
+    assert dark_strokes(teacher, 2).shape == (1, 1, 64, 64) and float(dark_strokes(teacher, 2).min()) >= 0
 
 
 def test_base_from_must_be_a_colour_look(tmp_path):

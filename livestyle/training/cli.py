@@ -19,7 +19,8 @@ _SIMPLE = {
     "batch": "batch", "seed": "seed", "device": "device", "disc_width": "disc_width", "disc_layers": "disc_layers",
     "student_disc_width": "student_disc_width", "student_disc_layers": "student_disc_layers", "lr": "lr",
     "identity_weight": "lambda_identity", "cycle_weight": "lambda_cycle", "consistency_weight": "w_consistency",
-    "teacher_from": "teacher_from", "base_from": "base_from", "split_sigma": "split_sigma",
+    "teacher_from": "teacher_from", "base_from": "base_from", "split": "split", "split_sigma": "split_sigma",
+    "stroke_radius": "stroke_radius",
     "checkpoint_every": "checkpoint_every", "sample_every": "sample_every", "look": "look", "threads": "threads",
 }
 _TEACHER = {"teacher_width": "width", "teacher_blocks": "blocks", "teacher_residual": "residual"}
@@ -52,9 +53,16 @@ def add_parsers(sub) -> None:
                    help="drawn looks: the student takes colours and tone from this colour look (trained on the same "
                         "photos) and only strokes and edges from the teacher, so a teacher's halos and colour blobs "
                         "are not learned")
+    g.add_argument("--split", choices=["blur", "strokes"],
+                   help="with --base-from: what the teacher gives. blur (default): all its detail finer than "
+                        "--split-sigma (an unsharp mask: a light band beside dark lines); strokes: only its thin "
+                        "dark strokes and outlines, drawn on the colour look")
     g.add_argument("--split-sigma", type=float, metavar="PX",
-                   help="with --base-from: the blur (px at the student crop) that splits colour from detail "
+                   help="with --split blur: the blur (px at the student crop) that splits colour from detail "
                         "(default 4)")
+    g.add_argument("--stroke-radius", type=int, metavar="PX",
+                   help="with --split strokes: strokes narrower than 2 PX + 1 (at the student crop) come from the "
+                        "teacher (default 2)")
     g.add_argument("--kind", choices=["auto", "colour", "texture"], default="auto",
                    help="colour: adaptive 3D LUT look (minutes); texture: CycleGAN teacher + CNN student (hours); "
                         "auto (default): colour unless a teacher/student flag is given")
@@ -123,7 +131,8 @@ def _say(msg: str) -> None:
 
 
 # flags that only the texture path (CycleGAN teacher -> CNN student) understands
-_TEXTURE_ONLY = ("student_size", "teacher_steps", "student_steps", "teacher_from", "base_from", "split_sigma",
+_TEXTURE_ONLY = ("student_size", "teacher_steps", "student_steps", "teacher_from", "base_from", "split", "split_sigma",
+                 "stroke_radius",
                  "cycle_weight", "consistency_weight",
                  "identity_weight", "teacher_width", "teacher_blocks", "teacher_residual", "student_stem",
                  "student_width", "student_blocks", "student_expansion", "student_disc_width", "student_disc_layers")
@@ -210,9 +219,17 @@ def _train(args: argparse.Namespace) -> int:
     if args.teacher_from is not None and args.teacher_steps:
         raise UsageError("--teacher-from takes a finished teacher, so --teacher-steps does not apply.",
                          fix="Drop --teacher-steps, or drop --teacher-from to train a new teacher.")
-    if args.split_sigma is not None and args.base_from is None:
-        raise UsageError("--split-sigma only applies with --base-from.",
-                         fix="Add --base-from COLOUR_LOOK, or drop --split-sigma.")
+    for flag in ("split", "split_sigma", "stroke_radius"):
+        if getattr(args, flag) is not None and args.base_from is None:
+            name = "--" + flag.replace("_", "-")
+            raise UsageError(f"{name} only applies with --base-from.",
+                             fix=f"Add --base-from COLOUR_LOOK, or drop {name}.")
+    split = args.split or "blur"
+    if args.split_sigma is not None and split != "blur":
+        raise UsageError("--split-sigma only applies with --split blur.", fix="Drop --split-sigma, or use --split blur.")
+    if args.stroke_radius is not None and split != "strokes":
+        raise UsageError("--stroke-radius only applies with --split strokes.",
+                         fix="Add --split strokes, or drop --stroke-radius.")
     if not args.resume and (args.style_images is None or args.content_images is None):
         raise UsageError("--style-images and --content-images are required (except with --resume).",
                          fix="Pass both folders, e.g. --style-images photos/ --content-images me/.")

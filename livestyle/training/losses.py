@@ -66,3 +66,29 @@ def split_target(teacher_out: torch.Tensor, base_out: torch.Tensor, sigma: float
     the low frequencies instead.
     """
     return (gaussian_blur(base_out, sigma) + teacher_out - gaussian_blur(teacher_out, sigma)).clamp(-1.0, 1.0)
+
+
+def dark_strokes(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """The thin dark features of ``x`` (N, 3, H, W) BGR in [-1, 1]: a black top-hat of its luma, (N, 1, H, W) >= 0.
+
+    The greyscale closing (a max then a min over a ``2 radius + 1`` square)
+    fills every dark feature narrower than the square; minus the image, that
+    leaves the strokes and outlines, by how much darker they are than their
+    surroundings, and 0 everywhere else.
+    """
+    luma = 0.114 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.299 * x[:, 2:3]
+    k, pad = 2 * radius + 1, (radius, radius, radius, radius)
+    dilated = F.max_pool2d(F.pad(luma, pad, mode="replicate"), k, stride=1)
+    closed = -F.max_pool2d(F.pad(-dilated, pad, mode="replicate"), k, stride=1)
+    return closed - luma
+
+
+def stroke_target(teacher_out: torch.Tensor, base_out: torch.Tensor, radius: int = 2) -> torch.Tensor:
+    """The base look with the teacher's dark strokes drawn on it: ``base - dark_strokes(teacher)``, in [-1, 1].
+
+    Unlike :func:`split_target`, whose detail (teacher minus its blur) is an
+    unsharp mask, this adds no light band beside a dark line: the strokes
+    term is never negative.  The base look keeps the frame's own detail at
+    full resolution; from the teacher only the strokes are taken, in grey.
+    """
+    return (base_out - dark_strokes(teacher_out, radius)).clamp(-1.0, 1.0)

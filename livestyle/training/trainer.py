@@ -37,7 +37,7 @@ from livestyle.models.teacher import ResnetGenerator, TeacherConfig
 from livestyle.training import checkpoint as ckpt
 from livestyle.training import dist
 from livestyle.training.data import ImageSet, load_images
-from livestyle.training.losses import consistency, lsgan, random_similarity, split_target, warp
+from livestyle.training.losses import consistency, lsgan, random_similarity, split_target, stroke_target, warp
 from livestyle.training.pool import ImagePool
 from livestyle.training.progress import LossLog, draw_curves, sample_grid, write_png
 
@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.safetensors"
 TEACHER_STAGE, STUDENT_STAGE = 1, 2
 FORMAT_VERSION = 1
+
+
+SPLITS = ("blur", "strokes")  # how --base-from splits a drawn look between the colour look and the teacher
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,9 @@ class TrainConfig:
     threads: int = 0              # torch CPU threads; 0 = torch's default
     teacher_from: str | None = None  # style pack whose teacher is distilled; skips the CycleGAN stage
     base_from: str | None = None     # colour look whose low frequencies replace the teacher's (see split_target)
+    split: str = "blur"              # with base_from: "blur" (split_target) or "strokes" (stroke_target)
     split_sigma: float = 4.0         # px at the student crop: where the base look's part ends and the teacher's begins
+    stroke_radius: int = 2           # px at the student crop: strokes narrower than 2 r + 1 come from the teacher
 
     @property
     def distill_size(self) -> int:
@@ -139,6 +144,12 @@ def _validate(cfg: TrainConfig) -> None:
             raise TrainingError(f"--{name.replace('_', '-')} must be >= 0.", fix="Pass a step count.")
     if cfg.batch < 1 or cfg.checkpoint_every < 1 or cfg.sample_every < 1:
         raise TrainingError("--batch, --checkpoint-every and --sample-every must be >= 1.", fix="Pass positive values.")
+    if cfg.split not in SPLITS:
+        raise TrainingError(f"--split must be one of {', '.join(SPLITS)}, got {cfg.split!r}.",
+                            fix="Use --split strokes or --split blur.")
+    if not 1 <= cfg.stroke_radius <= 8:
+        raise TrainingError(f"--stroke-radius must be 1 to 8 pixels, got {cfg.stroke_radius}.",
+                            fix="Use e.g. --stroke-radius 2.")
     if not (cfg.split_sigma > 0 and math.isfinite(cfg.split_sigma)):
         raise TrainingError(f"--split-sigma must be a positive number of pixels, got {cfg.split_sigma}.",
                             fix="Use e.g. --split-sigma 4.")
@@ -229,6 +240,8 @@ class _Run:
         out = self.G_AB(x)
         if self.base is None:
             return out
+        if self.cfg.split == "strokes":
+            return stroke_target(out, self.base(x), self.cfg.stroke_radius)
         return split_target(out, self.base(x), self.cfg.split_sigma)
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -537,8 +550,9 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
         report(f"teacher: taken from style {cfg.teacher_from!r} ({cfg.teacher}); no CycleGAN stage")
     if cfg.base_from:
         run.base = _load_base(cfg.base_from, ctx.device)
-        report(f"colours and tone from the colour look {cfg.base_from!r}, strokes and edges from the teacher "
-               f"(split at {cfg.split_sigma:g} px)")
+        how = (f"only its dark strokes narrower than {2 * cfg.stroke_radius + 1} px" if cfg.split == "strokes"
+               else f"its detail finer than a {cfg.split_sigma:g} px blur")
+        report(f"colours and tone from the colour look {cfg.base_from!r}; from the teacher {how}")
     resumed_from = None
     if saved_state is not None:
         run.restore(saved_tensors, saved_state)
@@ -609,7 +623,8 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
         recipe = {**data_info, "size": cfg.size, "student_size": cfg.distill_size, "batch": cfg.batch,
                   "seed": cfg.seed, "world_size": ctx.world, "teacher_steps": cfg.teacher_steps,
                   "student_steps": cfg.student_steps, "wall_seconds": dict(run.seconds),
-                  "teacher_from": cfg.teacher_from, "base_from": cfg.base_from, "split_sigma": cfg.split_sigma,
+                  "teacher_from": cfg.teacher_from, "base_from": cfg.base_from, "split": cfg.split,
+                  "split_sigma": cfg.split_sigma, "stroke_radius": cfg.stroke_radius,
                   "machine": machine_info(ctx.device), "losses": {k: getattr(cfg, k) for k in (
                       "lambda_cycle", "lambda_identity", "w_pixel", "w_feature", "w_consistency", "w_adversarial")},
                   "discriminator": {"width": cfg.disc_width, "layers": cfg.disc_layers}}
