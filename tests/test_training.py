@@ -136,14 +136,23 @@ def test_tiny_training_end_to_end_installs_a_playable_pack(tmp_path, env, monkey
     assert meta2["recipe"]["losses"]["w_consistency"] == 0
     assert {r_["stage"] for r_ in _rows(tmp_path / "runs" / "tiny2" / "losses.jsonl")} == {"student"}
 
-    # a third: colours and tone from a colour look, strokes and edges from the teacher
+    # a third: colours and tone from a colour look, detail from the teacher (the blur split)
     r3 = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "tiny3",
-                    "--teacher-from", "tiny", "--base-from", "pastel", "--split-sigma", 2, "--student-steps", 20,
-                    *TINY], env, tmp_path)
+                    "--teacher-from", "tiny", "--base-from", "pastel", "--split", "blur", "--split-sigma", 2,
+                    "--student-steps", 20, *TINY], env, tmp_path)
     assert r3.returncode == 0, r3.stderr
     assert "colours and tone from the colour look 'pastel'" in r3.stderr
     recipe3 = json.loads((tmp_path / "home" / "styles" / "tiny3" / "style.json").read_text())["recipe"]
-    assert recipe3["base_from"] == "pastel" and recipe3["split_sigma"] == 2
+    assert recipe3["base_from"] == "pastel" and recipe3["split"] == "blur" and recipe3["split_sigma"] == 2
+    assert recipe3["losses"]["w_adversarial"] == 1.0
+    # a fourth, with the default split: only the teacher's dark strokes, and no adversarial term
+    r4 = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "tiny4",
+                    "--teacher-from", "tiny", "--base-from", "pastel", "--student-steps", 10, *TINY], env, tmp_path)
+    assert r4.returncode == 0, r4.stderr
+    assert "only its dark strokes narrower than 5 px" in r4.stderr and "no adversarial term" in r4.stderr
+    recipe4 = json.loads((tmp_path / "home" / "styles" / "tiny4" / "style.json").read_text())["recipe"]
+    assert recipe4["split"] == "strokes" and recipe4["stroke_radius"] == 2
+    assert recipe4["losses"]["w_adversarial"] == 0.0
     played = livestyle(["run", "--style", "tiny", "--input", "demo", "--output", "null", "--max-frames", "5"],
                        env, tmp_path)
     assert played.returncode == 0, played.stderr
@@ -258,7 +267,12 @@ def _bad_case(tmp_path: Path, case: str) -> list:
                 "--split", "strokes", "--split-sigma", "3"]
     if case == "radius_with_blur":
         return ["train", "--style-images", style, "--content-images", content, *base, "--base-from", "pastel",
-                "--stroke-radius", "3"]
+                "--split", "blur", "--stroke-radius", "3"]
+    if case == "sigma_with_default_split":
+        return ["train", "--style-images", style, "--content-images", content, *base, "--base-from", "pastel",
+                "--split-sigma", "3"]
+    if case == "negative_adversarial":
+        return ["train", "--style-images", style, "--content-images", content, *base, "--adversarial-weight", "-1"]
     if case == "teacher_from_and_steps":
         return ["train", "--style-images", style, "--content-images", content, *base, "--teacher-from", "pastel",
                 "--teacher-steps", "10"]
@@ -281,6 +295,8 @@ def _bad_case(tmp_path: Path, case: str) -> list:
     ("strokes_without_base", "--split only applies with --base-from"),
     ("sigma_with_strokes", "--split-sigma only applies with --split blur"),
     ("radius_with_blur", "--stroke-radius only applies with --split strokes"),
+    ("sigma_with_default_split", "--split-sigma only applies with --split blur"),
+    ("negative_adversarial", "--adversarial-weight must be >= 0"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, env, case, expect):
     r = livestyle(_bad_case(tmp_path, case), env, tmp_path)

@@ -20,7 +20,7 @@ _SIMPLE = {
     "student_disc_width": "student_disc_width", "student_disc_layers": "student_disc_layers", "lr": "lr",
     "identity_weight": "lambda_identity", "cycle_weight": "lambda_cycle", "consistency_weight": "w_consistency",
     "teacher_from": "teacher_from", "base_from": "base_from", "split": "split", "split_sigma": "split_sigma",
-    "stroke_radius": "stroke_radius",
+    "stroke_radius": "stroke_radius", "adversarial_weight": "w_adversarial",
     "checkpoint_every": "checkpoint_every", "sample_every": "sample_every", "look": "look", "threads": "threads",
 }
 _TEACHER = {"teacher_width": "width", "teacher_blocks": "blocks", "teacher_residual": "residual"}
@@ -53,16 +53,19 @@ def add_parsers(sub) -> None:
                    help="drawn looks: the student takes colours and tone from this colour look (trained on the same "
                         "photos) and only strokes and edges from the teacher, so a teacher's halos and colour blobs "
                         "are not learned")
-    g.add_argument("--split", choices=["blur", "strokes"],
-                   help="with --base-from: what the teacher gives. blur (default): all its detail finer than "
-                        "--split-sigma (an unsharp mask: a light band beside dark lines); strokes: only its thin "
-                        "dark strokes and outlines, drawn on the colour look")
+    g.add_argument("--split", choices=["strokes", "blur"],
+                   help="with --base-from: what the teacher gives. strokes (default): only its thin dark strokes "
+                        "and outlines, drawn on the colour look; blur: all its detail finer than --split-sigma (an "
+                        "unsharp mask, which leaves a light band beside dark lines)")
     g.add_argument("--split-sigma", type=float, metavar="PX",
                    help="with --split blur: the blur (px at the student crop) that splits colour from detail "
                         "(default 4)")
     g.add_argument("--stroke-radius", type=int, metavar="PX",
                    help="with --split strokes: strokes narrower than 2 PX + 1 (at the student crop) come from the "
                         "teacher (default 2)")
+    g.add_argument("--adversarial-weight", type=float, metavar="W",
+                   help="the student's adversarial term against the style photos (default 1; 0 with --split "
+                        "strokes, where it draws a light band beside dark lines)")
     g.add_argument("--kind", choices=["auto", "colour", "texture"], default="auto",
                    help="colour: adaptive 3D LUT look (minutes); texture: CycleGAN teacher + CNN student (hours); "
                         "auto (default): colour unless a teacher/student flag is given")
@@ -132,7 +135,7 @@ def _say(msg: str) -> None:
 
 # flags that only the texture path (CycleGAN teacher -> CNN student) understands
 _TEXTURE_ONLY = ("student_size", "teacher_steps", "student_steps", "teacher_from", "base_from", "split", "split_sigma",
-                 "stroke_radius",
+                 "stroke_radius", "adversarial_weight",
                  "cycle_weight", "consistency_weight",
                  "identity_weight", "teacher_width", "teacher_blocks", "teacher_residual", "student_stem",
                  "student_width", "student_blocks", "student_expansion", "student_disc_width", "student_disc_layers")
@@ -224,7 +227,7 @@ def _train(args: argparse.Namespace) -> int:
             name = "--" + flag.replace("_", "-")
             raise UsageError(f"{name} only applies with --base-from.",
                              fix=f"Add --base-from COLOUR_LOOK, or drop {name}.")
-    split = args.split or "blur"
+    split = args.split or ("strokes" if args.base_from is not None else "blur")
     if args.split_sigma is not None and split != "blur":
         raise UsageError("--split-sigma only applies with --split blur.", fix="Drop --split-sigma, or use --split blur.")
     if args.stroke_radius is not None and split != "strokes":
@@ -263,6 +266,11 @@ def _train(args: argparse.Namespace) -> int:
         if v is not None:
             fields[field_name] = v
             explicit.add(field_name)
+    # defaults that depend on other flags; not explicit, so a resumed run keeps what it started with
+    if args.base_from is not None and args.split is None:
+        fields["split"] = "strokes"
+    if fields.get("split") == "strokes" and args.adversarial_weight is None:
+        fields["w_adversarial"] = 0.0
     teacher = {f: getattr(args, d) for d, f in _TEACHER.items() if getattr(args, d) is not None}
     student = {f: getattr(args, d) for d, f in _STUDENT.items() if getattr(args, d) is not None}
     if teacher:

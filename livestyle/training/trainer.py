@@ -153,8 +153,10 @@ def _validate(cfg: TrainConfig) -> None:
     if not (cfg.split_sigma > 0 and math.isfinite(cfg.split_sigma)):
         raise TrainingError(f"--split-sigma must be a positive number of pixels, got {cfg.split_sigma}.",
                             fix="Use e.g. --split-sigma 4.")
-    if min(cfg.lambda_identity, cfg.lambda_cycle, cfg.w_consistency) < 0:
-        raise TrainingError("--cycle-weight, --identity-weight and --consistency-weight must be >= 0.",
+    if not all(math.isfinite(w) and w >= 0 for w in (cfg.lambda_identity, cfg.lambda_cycle, cfg.w_consistency,
+                                                     cfg.w_adversarial)):
+        raise TrainingError("--cycle-weight, --identity-weight, --consistency-weight and --adversarial-weight "
+                            "must be >= 0.",
                             fix="Use e.g. 10 and 0.5 (the CycleGAN defaults); 0 turns a term off.")
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         raise TrainingError(f"--lr must be a positive number, got {cfg.lr}.", fix="Use e.g. --lr 0.0002.")
@@ -553,6 +555,9 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
         how = (f"only its dark strokes narrower than {2 * cfg.stroke_radius + 1} px" if cfg.split == "strokes"
                else f"its detail finer than a {cfg.split_sigma:g} px blur")
         report(f"colours and tone from the colour look {cfg.base_from!r}; from the teacher {how}")
+        if cfg.split == "strokes" and cfg.w_adversarial == 0:
+            report("the student learns that target alone, with no adversarial term: against the style photos it "
+                   "draws a light band beside dark lines (--adversarial-weight to change)")
     resumed_from = None
     if saved_state is not None:
         run.restore(saved_tensors, saved_state)
