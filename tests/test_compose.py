@@ -72,6 +72,28 @@ def test_every_operator_including_those_in_the_branches_is_on_the_tensorrt_list(
     assert not ops - TRT10_SUPPORTED_OPS, sorted(ops - TRT10_SUPPORTED_OPS)
 
 
+def test_the_only_uint8_tensors_are_the_network_edges(mixed):
+    """TensorRT takes uint8 only at the network's edge, in casts: the output comes from a top-level Cast, and
+    no branch casts to uint8 (the clip moved into the last texture look's branches; the cast did not)."""
+    import onnx
+
+    model = onnx.load(str(mixed["folder"] / "engine.onnx"))
+    (producer,) = [n for n in model.graph.node if "out" in n.output]
+    assert producer.op_type == "Cast"
+
+    def casts_to_uint8(graph) -> int:
+        found = 0
+        for node in graph.node:
+            to = {a.name: a.i for a in node.attribute}.get("to")
+            found += node.op_type == "Cast" and to == onnx.TensorProto.UINT8
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    found += casts_to_uint8(attr.g)
+        return found
+
+    assert casts_to_uint8(model.graph) == 1
+
+
 def test_the_texture_look_alone_is_its_own_student_exactly(mixed):
     engine = _runner(load_pack(mixed["folder"], look="drawn"))
     single = _runner(load_pack(mixed["single"]))

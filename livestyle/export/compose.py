@@ -9,11 +9,12 @@ frames never pay for it, and a blend is still one inference::
                           LookEngine.levels(bgr, weights[colour looks], mix_state, mix_rate),  # +0.5 per weight
                           (0, mix_state))
     for each texture look j:  levels = If(w_j > 0, levels + w_j * (student_j(bgr) + 0.5), levels)
-    out = Cast<uint8>(Clip(levels, 0, 255))   # inside both branches of the last look's If
+    out = Cast<uint8>(Clip(levels, 0, 255))   # the clip inside both branches of the last look's If
 
-The last texture look's branches end with the clip and cast themselves, so
-with that look off nothing copies the frame's levels (an ``Identity`` there
-cost 0.2 ms at 512x288).
+The last texture look's branches end with the clip themselves, so with that
+look off nothing copies the frame's levels (an ``Identity`` there cost
+0.2 ms at 512x288); the cast to uint8 stays at the top level, the network's
+edge, where TensorRT takes uint8.
 
 With a drawn look alone the colour part is skipped too (its state passes
 through unchanged).
@@ -128,13 +129,11 @@ def _prefixed(graph, prefix: str, keep: set[str]):
     return nodes, inits
 
 
-def _to_uint8(levels: str, prefix: str) -> list:
-    """Clip float ``levels`` to 0..255 and cast to uint8: the nodes, the last one's output ``prefix + "uint8"``."""
-    from onnx import TensorProto, helper
+def _clip(levels: str, prefix: str):
+    """The node that clips float ``levels`` to 0..255; its output is ``prefix + "clipped"``."""
+    from onnx import helper
 
-    return [helper.make_node("Clip", [levels, "compose/lo", "compose/hi"], [prefix + "clipped"], name=prefix + "clip"),
-            helper.make_node("Cast", [prefix + "clipped"], [prefix + "uint8"], to=TensorProto.UINT8,
-                             name=prefix + "uint8")]
+    return helper.make_node("Clip", [levels, "compose/lo", "compose/hi"], [prefix + "clipped"], name=prefix + "clip")
 
 
 def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
@@ -198,7 +197,7 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
                            helper.make_tensor_value_info("colour_off/" + MIX_NEXT, TensorProto.FLOAT, None)])
     nodes.append(helper.make_node("If", ["compose/colour_on"], ["colour_levels", MIX_NEXT], then_branch=colour_on,
                                   else_branch=colour_off, name="compose/colour_if"))
-    total = "colour_levels"
+    total, clipped = "colour_levels", False
     for j, (i, model) in enumerate(zip(engine.texture_index, textures)):
         p = f"texture{i}/"
         inits.append(numpy_helper.from_array(np.asarray([i], np.int64), p + "index"))
@@ -216,23 +215,23 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
             helper.make_node("Add", [total, p + "term"], [p + "with"], name=p + "add"),
         ]
         last = j == len(textures) - 1
-        if last:  # the last look's branches end the graph: each clips and casts, so "off" copies nothing
-            sub_nodes += _to_uint8(p + "with", p + "on/")
-            off_nodes = _to_uint8(total, p + "off/")
+        if last:  # the last look's branches each end with the clip, so "off" makes its output without a copy
+            sub_nodes.append(_clip(p + "with", p + "on/"))
+            off_nodes = [_clip(total, p + "off/")]
         else:  # off: the levels so far, untouched (no add of zeros)
             off_nodes = [helper.make_node("Identity", [total], [p + "off/levels"], name=p + "off")]
-        kind = TensorProto.UINT8 if last else TensorProto.FLOAT
-        then_branch = helper.make_graph(
-            sub_nodes, f"{p}on", [], [helper.make_tensor_value_info(sub_nodes[-1].output[0], kind, None)],
-            initializer=sub_inits)
-        else_branch = helper.make_graph(
-            off_nodes, f"{p}off", [], [helper.make_tensor_value_info(off_nodes[-1].output[0], kind, None)])
-        total = "out" if last else p + "sum"
+        then_out = helper.make_tensor_value_info(sub_nodes[-1].output[0], TensorProto.FLOAT, None)
+        else_out = helper.make_tensor_value_info(off_nodes[-1].output[0], TensorProto.FLOAT, None)
+        then_branch = helper.make_graph(sub_nodes, f"{p}on", [], [then_out], initializer=sub_inits)
+        else_branch = helper.make_graph(off_nodes, f"{p}off", [], [else_out])
+        clipped = last
+        total = "compose/clipped" if last else p + "sum"
         nodes.append(helper.make_node("If", [p + "on"], [total], then_branch=then_branch,
                                       else_branch=else_branch, name=p + "if"))
-    if total != "out":
-        nodes += _to_uint8(total, "compose/")
-        nodes[-1].output[0] = "out"
+    if not clipped:
+        nodes.append(_clip(total, "compose/"))
+    # the one uint8 tensor is the network's output, made by a cast at the top level (TensorRT's rule)
+    nodes.append(helper.make_node("Cast", ["compose/clipped"], ["out"], to=TensorProto.UINT8, name="compose/uint8"))
     inputs = [i for i in g.input if i.name != "colour_weights"]
     weights_in = helper.make_tensor_value_info(WEIGHTS, TensorProto.FLOAT, [1, engine.n_looks])
     inputs.insert(1, weights_in)
