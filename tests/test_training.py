@@ -153,6 +153,8 @@ def test_tiny_training_end_to_end_installs_a_playable_pack(tmp_path, env, monkey
     recipe4 = json.loads((tmp_path / "home" / "styles" / "tiny4" / "style.json").read_text())["recipe"]
     assert recipe4["split"] == "strokes" and recipe4["stroke_radius"] == 2
     assert recipe4["losses"]["w_adversarial"] == 0.0
+    rows4 = _rows(tmp_path / "runs" / "tiny4" / "losses.jsonl")
+    assert rows4 and not any("D" in r_ or "adv" in r_ for r_ in rows4)  # its discriminator was never trained
     played = livestyle(["run", "--style", "tiny", "--input", "demo", "--output", "null", "--max-frames", "5"],
                        env, tmp_path)
     assert played.returncode == 0, played.stderr

@@ -197,7 +197,7 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
                            helper.make_tensor_value_info("colour_off/" + MIX_NEXT, TensorProto.FLOAT, None)])
     nodes.append(helper.make_node("If", ["compose/colour_on"], ["colour_levels", MIX_NEXT], then_branch=colour_on,
                                   else_branch=colour_off, name="compose/colour_if"))
-    total, clipped = "colour_levels", False
+    total = "colour_levels"
     for j, (i, model) in enumerate(zip(engine.texture_index, textures)):
         p = f"texture{i}/"
         inits.append(numpy_helper.from_array(np.asarray([i], np.int64), p + "index"))
@@ -224,11 +224,10 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
         else_out = helper.make_tensor_value_info(off_nodes[-1].output[0], TensorProto.FLOAT, None)
         then_branch = helper.make_graph(sub_nodes, f"{p}on", [], [then_out], initializer=sub_inits)
         else_branch = helper.make_graph(off_nodes, f"{p}off", [], [else_out])
-        clipped = last
         total = "compose/clipped" if last else p + "sum"
         nodes.append(helper.make_node("If", [p + "on"], [total], then_branch=then_branch,
                                       else_branch=else_branch, name=p + "if"))
-    if not clipped:
+    if not textures:  # no texture look whose branches clip
         nodes.append(_clip(total, "compose/"))
     # the one uint8 tensor is the network's output, made by a cast at the top level (TensorRT's rule)
     nodes.append(helper.make_node("Cast", ["compose/clipped"], ["out"], to=TensorProto.UINT8, name="compose/uint8"))

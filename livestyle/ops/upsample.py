@@ -81,12 +81,13 @@ _pool_lock = threading.Lock()
 
 def add_saturated(full: np.ndarray, up: np.ndarray) -> np.ndarray:
     """``full`` (uint8) + ``up`` (int16), saturated to uint8; frames of 720p or more in two bands at once."""
-    if full.size < SPLIT_MIN_VALUES or full.shape[0] < 2:
+    if full.size < SPLIT_MIN_VALUES:
         return cv2.add(full, up, dtype=cv2.CV_8U)
     global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livestyle-add")
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livestyle-add")
     out = np.empty_like(full)
     mid = full.shape[0] // 2
     top = _pool.submit(cv2.add, full[:mid], up[:mid], out[:mid], None, cv2.CV_8U)

@@ -378,7 +378,7 @@ def _teacher_step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> d
 
 
 def _student_step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> dict[str, float]:
-    """One distillation step: pixel + feature + consistency + adversarial, then the student's discriminator."""
+    """One distillation step: pixel + feature + consistency (+ adversarial, then the student's discriminator)."""
     cfg, ctx = run.cfg, run.ctx
     rng = np.random.default_rng([cfg.seed, ctx.rank, STUDENT_STAGE, step])
     x = _batch(content, rng, cfg.batch, ctx.device)
@@ -401,11 +401,17 @@ def _student_step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> d
     feature = (adapted[:n] - target_features).abs().mean()
     border = int(math.ceil(cfg.max_shift_px + cfg.distill_size * cfg.max_scale / 2)) + 1
     cons = consistency(y_of_warped, warp(y, theta), border)
-    adv = lsgan(D_S(y), 1.0)
-    loss = cfg.w_pixel * pixel + cfg.w_feature * feature + cfg.w_consistency * cons + cfg.w_adversarial * adv
+    loss = cfg.w_pixel * pixel + cfg.w_feature * feature + cfg.w_consistency * cons
+    adversarial = cfg.w_adversarial > 0  # without the term its discriminator would be trained for nothing
+    if adversarial:
+        adv = lsgan(D_S(y), 1.0)
+        loss = loss + cfg.w_adversarial * adv
     run.opt_S.zero_grad(set_to_none=True)
     loss.backward()
     run.opt_S.step()
+    row = {"pixel": pixel.item(), "feature": feature.item(), "consistency": cons.item(), "lr": lr}
+    if not adversarial:
+        return row
 
     D_S.requires_grad_(True)
     s = run.D_S_p(torch.cat([real_style, y.detach()]))
@@ -413,8 +419,7 @@ def _student_step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> d
     run.opt_DS.zero_grad(set_to_none=True)
     loss_D.backward()
     run.opt_DS.step()
-    return {"pixel": pixel.item(), "feature": feature.item(), "consistency": cons.item(), "adv": adv.item(),
-            "D": loss_D.item(), "lr": lr}
+    return {**row, "adv": adv.item(), "D": loss_D.item()}
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
