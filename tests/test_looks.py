@@ -76,3 +76,14 @@ def test_bad_input_is_a_usage_error():
         looks.apply("pastel", np.zeros((32, 32, 3), np.float32))
     with pytest.raises(UsageError):
         looks.apply("pastel", np.zeros((32, 32), np.uint8))
+
+
+def test_neon_sends_greens_to_cyan_and_keeps_skin_warm():
+    """neon's defining moves, on flat patches (B, G, R): greens gain blue and lose red, skin stays warm and turns rosy."""
+    patches = {"green": (40, 170, 60), "skin": (120, 150, 210), "grey": (128, 128, 128)}
+    img = np.concatenate([np.full((32, 32, 3), c, np.uint8) for c in patches.values()], axis=1)
+    out = looks.apply("neon", img).astype(int)
+    green, skin, grey = (out[16, 32 * i + 16] for i in range(3))
+    assert green[0] > 40 + 50 and green[2] < 60 - 30          # blue up, red down: towards cyan
+    assert skin[2] > skin[1] > skin[0] - 10 and skin[2] - skin[1] > 60 - 20   # red still leads: no hue flip
+    assert grey[1] < grey[0] and grey[1] < grey[2]            # the magenta cast: green held back on grey

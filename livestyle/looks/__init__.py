@@ -7,7 +7,7 @@ with the image's shorter side (tuned at 256 px), so a look learned at
 
     >>> from livestyle import looks
     >>> looks.names()
-    ['anime', 'mono', 'pastel', 'pencil', 'soft_glow', 'teal_orange', 'vintage']
+    ['anime', 'mono', 'neon', 'pastel', 'pencil', 'soft_glow', 'teal_orange', 'vintage']
     >>> out = looks.apply("pastel", frame)
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from livestyle.errors import StyleError
 from livestyle.looks._common import check_image
 from livestyle.looks.drawn import anime, pencil
-from livestyle.looks.grades import mono, pastel, soft_glow, teal_orange, vintage
+from livestyle.looks.grades import mono, neon, pastel, soft_glow, teal_orange, vintage
 
 LookFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -31,6 +31,7 @@ DRAWN = frozenset({"anime", "pencil"})
 _LOOKS: dict[str, tuple[LookFunction, str]] = {
     "anime": (anime, "cel shading: flat colours in soft bands, dark ink lines"),
     "mono": (mono, "black-and-white film: soft print contrast, cool shadows, warm highlights"),
+    "neon": (neon, "synthwave neon grade: punchy contrast, violet-blue shadows, magenta-pink highlights"),
     "pastel": (pastel, "warm soft pastel grade: lifted blacks, peach highlights, glow"),
     "pencil": (pencil, "coloured pencil strokes on warm paper"),
     "soft_glow": (soft_glow, "streamer beauty grade: warm flattering skin, gentle contrast, faint bloom"),
@@ -72,4 +73,4 @@ def _check_name(name: str) -> str:
     return name
 
 
-__all__ = ["apply", "describe", "get", "names", "anime", "mono", "pastel", "pencil", "teal_orange", "vintage"]
+__all__ = ["apply", "describe", "get", "names", "anime", "mono", "neon", "pastel", "pencil", "teal_orange", "vintage"]

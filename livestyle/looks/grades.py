@@ -73,6 +73,35 @@ def teal_orange(image: np.ndarray) -> np.ndarray:
     return to_uint8(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2BGR))
 
 
+def neon(image: np.ndarray) -> np.ndarray:
+    """Synthwave "neon" grade, as gaming streamers use it: punchy, violet-blue shadows, magenta-pink highlights.
+
+    A per-pixel colour map: an S-curve for contrast, saturation raised by
+    a third, greens and yellows pushed towards cyan (blue rises where green
+    leads red), then split toning with the green channel held back in both
+    halves: violet-blue in the shadows, magenta-pink in the highlights.
+    Skin turns rosy, not green or grey.
+
+    ``image``: uint8 BGR (H, W, 3), 0..255.  Returns uint8 BGR (H, W, 3).
+    """
+    x = to_float(image)
+    y0 = luma(x)
+    # Punchy contrast: deeper blacks, brighter highlights.
+    x = x + 0.35 * (smoothstep(0.0, 1.0, x) - x)
+    # Richer colours around each pixel's own luma.
+    y = luma(x)[..., None]
+    x = y + 1.30 * (x - y)
+    # Greens and yellows drift to cyan.
+    lead = np.clip(x[..., 1] - x[..., 2], 0.0, 1.0)[..., None]
+    x = x + lead * np.array([0.55, -0.10, -0.20], np.float32)   # B, G, R
+    # Split tone: violet-blue shadows (fading towards the midtones), magenta-pink highlights.
+    hi = smoothstep(0.15, 0.85, y0)[..., None]
+    violet = np.array([0.14, -0.04, 0.05], np.float32)
+    pink = np.array([0.06, -0.07, 0.08], np.float32)
+    x = x + (1.0 - hi) * violet * (1.0 - 0.5 * y0[..., None]) + hi * pink
+    return to_uint8(x)
+
+
 def vintage(image: np.ndarray) -> np.ndarray:
     """Faded warm film: matte olive shadows, golden highlights, muted colours, soft halation.
 
