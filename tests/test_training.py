@@ -589,3 +589,15 @@ def test_base_from_must_be_a_colour_look(tmp_path):
         _load_base(str(cnn), "cpu")
     with pytest.raises(TrainingError, match="--base-from 'nowhere'"):
         _load_base("nowhere", "cpu")
+
+
+def test_the_heldout_line_says_further_and_warns_when_the_look_was_not_found():
+    from livestyle.training.colour import heldout_lines
+
+    held = {"content_images": 40, "style_images": 40, "colour_distance_input": 17.4, "colour_distance_styled": 8.7,
+            "closer_percent": 50.0, "warping_error_ratio": 1.11}
+    (line,) = heldout_lines(held)
+    assert "17.4 -> 8.7 levels (50% closer)" in line and "flicker" in line
+    worse = heldout_lines({**held, "colour_distance_input": 9.0, "colour_distance_styled": 11.4, "closer_percent": -26.7})
+    assert len(worse) == 2 and "(27% further)" in worse[0] and "-27%" not in worse[0]
+    assert worse[1].startswith("warning: ") and "learned only in part" in worse[1]
