@@ -249,6 +249,32 @@ def atomic_path(path: str | os.PathLike, *, check: Callable[[Path], None] | None
         raise
 
 
+def write_image(path: str | os.PathLike, image, params: Iterable[int] = (), *,
+                fix: str = "Check that the folder exists, is writable and has free space.") -> Path:
+    """Write ``image`` (uint8 BGR, as OpenCV takes it) to ``path`` atomically; the format follows the suffix.
+
+    The one image writer of livestyle: datasets, contact sheets, training
+    samples, captured photos and benchmark pictures all go through it, so a
+    killed process or a full disk never leaves half a picture under the
+    final name.  ``params`` are OpenCV's (e.g. JPEG quality).  DataError
+    naming the file, with ``fix``, when OpenCV cannot write it.
+    """
+    import cv2
+
+    from livestyle.errors import DataError
+
+    with atomic_path(path, keep_suffix=True, what="image") as tmp:
+        try:
+            ok = cv2.imwrite(str(tmp), image, list(params))
+        except cv2.error as e:  # e.g. no encoder for the suffix: OpenCV raises instead of returning False
+            reason = str(e).strip().splitlines()[-1].split("error: ")[-1].split(" in function")[0]
+            reason = reason.split(") ", 1)[-1]  # drop OpenCV's "(-2:Unspecified error)" code
+            raise DataError(f"Cannot write image {str(path)!r} ({reason}).", fix=fix) from None
+        if not ok:
+            raise DataError(f"Cannot write image {str(path)!r}.", fix=fix)
+    return Path(path)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", *, check: Callable[[Path], None] | None = None,
                  encoding: str | None = "utf-8", private: bool = False) -> Iterator[IO[Any]]:

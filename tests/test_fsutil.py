@@ -70,3 +70,25 @@ def test_atomic_dir_replaces_whole(tmp_path):
         (d / "two").write_text("2")
     assert sorted(p.name for p in final.iterdir()) == ["two"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]
+
+
+def test_write_image_is_atomic_and_a_failure_names_the_file(tmp_path):
+    import cv2
+    import numpy as np
+
+    from livestyle.errors import DataError
+    from livestyle.fsutil import write_image
+
+    img = np.zeros((8, 12, 3), np.uint8)
+    img[:, :6] = (10, 200, 30)
+    out = write_image(tmp_path / "sub" / "a.png", img)              # the folder is made
+    assert out == tmp_path / "sub" / "a.png" and np.array_equal(cv2.imread(str(out)), img)
+    write_image(tmp_path / "sub" / "b.jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert cv2.imread(str(tmp_path / "sub" / "b.jpg")).shape == img.shape
+    # OpenCV refuses (no encoder for the suffix): one DataError naming the file, the old file kept, no temporary
+    (tmp_path / "sub" / "c.nope").write_bytes(b"old")
+    with pytest.raises(DataError) as e:
+        write_image(tmp_path / "sub" / "c.nope", img, fix="Pick another name.")
+    assert "c.nope" in str(e.value)
+    assert (tmp_path / "sub" / "c.nope").read_bytes() == b"old"
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["a.png", "b.jpg", "c.nope"]

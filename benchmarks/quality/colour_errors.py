@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a learned colour look differs from its true look: by colour, and by how common the colour is.
 
-    .venv/bin/python benchmarks/quality/colour_errors.py LOOK PACK [--data runs/data/LOOK]
+    .venv/bin/python benchmarks/quality/colour_errors.py LOOK PACK [--data runs/data/LOOK] [--swatches PNG]
 
 For a colour look trained by ``livestyle train`` (PACK: its pack folder, or an
 engine look's name) and the procedural look LOOK it was trained from, prints:
@@ -19,6 +19,9 @@ engine look's name) and the procedural look LOOK it was trained from, prints:
   in rare nodes, more steps or weaker smoothing would help; if it is about
   the same everywhere, the learner has an error floor, and only looks that
   move colours much further than that floor gain many dB.
+
+``--swatches PNG`` also draws the patches as three rows (input, true look,
+student), for looking rather than reading.
 
 The lattice is compared at nodes, where spatial parts of a look (pastel's
 bloom) do not show: the true look is applied to 1x8 flat strips.
@@ -44,17 +47,36 @@ def _levels(v: np.ndarray) -> str:
     return "(" + ", ".join(f"{int(x)}" for x in v) + ")"
 
 
-def patches(look: str, stylize) -> list[str]:
+def patches(look: str, stylize, swatches: Path | None = None) -> list[str]:
     from livestyle import looks
 
     img = np.concatenate([np.full((64, 64, 3), c, np.uint8) for c in PATCHES.values()], axis=1)
     true, out = looks.apply(look, img), stylize(img)
+    if swatches is not None:
+        draw_swatches(swatches, look, img, true, out)
     rows = ["| patch (B, G, R) | true look | student | student - true |", "|---|---|---|---|"]
     for i, (name, c) in enumerate(PATCHES.items()):
         t = true[16:48, 64 * i + 16: 64 * i + 48].reshape(-1, 3).mean(0).round().astype(int)
         s = out[16:48, 64 * i + 16: 64 * i + 48].reshape(-1, 3).mean(0).round().astype(int)
         rows.append(f"| {name} {tuple(c)} | {_levels(t)} | {_levels(s)} | {_levels(s - t)} |")
     return rows
+
+
+def draw_swatches(path: Path, look: str, img: np.ndarray, true: np.ndarray, out: np.ndarray) -> None:
+    """Three labelled rows of patches (input, true look, student), written atomically as a PNG."""
+    from livestyle.fsutil import write_image
+
+    label_w, rows = 110, []
+    for name, row in (("input", img), (f"true {look}", true), ("student", out)):
+        tag = np.full((row.shape[0], label_w, 3), 30, np.uint8)
+        cv2.putText(tag, name, (6, row.shape[0] // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1,
+                    cv2.LINE_AA)
+        rows.append(np.concatenate([tag, row], axis=1))
+    head = np.full((22, rows[0].shape[1], 3), 30, np.uint8)
+    for i, name in enumerate(PATCHES):
+        cv2.putText(head, name, (label_w + 64 * i + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (235, 235, 235), 1,
+                    cv2.LINE_AA)
+    write_image(path, np.concatenate([head, *rows], axis=0))
 
 
 def lattice_errors(look: str, net, data: Path) -> list[str]:
@@ -100,6 +122,7 @@ def main() -> int:
     ap.add_argument("look", help="the procedural look the pack was trained from (livestyle.looks)")
     ap.add_argument("pack", help="the trained colour look: a pack folder or an installed look's name")
     ap.add_argument("--data", type=Path, help="its dataset (default runs/data/LOOK)")
+    ap.add_argument("--swatches", type=Path, help="also write the patches as a PNG here")
     args = ap.parse_args()
     from livestyle.models.lut import AdaptiveLUT
     from livestyle.models.loading import load_look_net
@@ -113,7 +136,7 @@ def main() -> int:
         return 2
     data = args.data or Path("runs/data") / args.look
     print(f"## {args.look}: {pack.path}\n")
-    print("\n".join(patches(args.look, runner_stylizer(pack))))
+    print("\n".join(patches(args.look, runner_stylizer(pack), args.swatches)))
     print()
     print("\n".join(lattice_errors(args.look, net, data)))
     return 0

@@ -61,6 +61,7 @@ def main() -> int:
     import onnxruntime as ort
 
     from livestyle import looks as true_looks
+    from livestyle.fsutil import write_image
     from livestyle.runners.contract import still_feeds
 
     meta = json.loads((args.engine / "style.json").read_text())
@@ -82,9 +83,7 @@ def main() -> int:
             bottom.append(label(true_looks.apply(look, img), f"true {look}") if look in true_looks.names()
                           else np.full_like(img, 40))
         rows += [np.hstack(top), np.hstack(bottom)]
-    args.out.mkdir(parents=True, exist_ok=True)
-    sheet = args.out / "looks-v2-sheet.png"
-    cv2.imwrite(str(sheet), np.vstack(rows))
+    sheet = write_image(args.out / "looks-v2-sheet.png", np.vstack(rows))
     face = images()[0][1]
     strips = []
     for pair in args.blends.split(","):
@@ -100,7 +99,7 @@ def main() -> int:
         strips.append(np.hstack(tiles))
     blend = args.out / "looks-v2-blend.png"
     if strips:
-        cv2.imwrite(str(blend), np.vstack(strips))
+        write_image(blend, np.vstack(strips))
     print(f"wrote {sheet}" + (f" and {blend}" if strips else ""))
     return 0
 

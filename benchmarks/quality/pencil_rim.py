@@ -55,7 +55,7 @@ def main() -> int:
     import onnxruntime as ort
     import torch
 
-    from livestyle.fsutil import atomic_path
+    from livestyle.fsutil import write_image
     from livestyle.models.convert import from_unit, to_unit
     from livestyle.models.loading import load_look_net
     from livestyle.styles.pack import load_pack
@@ -89,9 +89,7 @@ def main() -> int:
                      for t in [im, *outs]]
             rows.append(np.concatenate(tiles, 1))
         sheet = np.concatenate(rows, 0)
-        with atomic_path(args.crops, keep_suffix=True) as tmp:
-            if not cv2.imwrite(str(tmp), sheet):
-                raise SystemExit(f"could not write {args.crops}")
+        write_image(args.crops, sheet)
         print(f"wrote {args.crops}")
     return 0
 

@@ -80,12 +80,9 @@ def main() -> int:
         cv2.rectangle(tile, (0, 0), (tile.shape[1], 28), (0, 0, 0), -1)
         cv2.putText(tile, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     sheet = cv2.resize(np.hstack(crop), None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
-    from livestyle.fsutil import atomic_path
+    from livestyle.fsutil import write_image
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    dest = args.out / "upsample-1080p-mono-crop.png"
-    with atomic_path(dest, keep_suffix=True) as tmp:
-        cv2.imwrite(str(tmp), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    dest = write_image(args.out / "upsample-1080p-mono-crop.png", sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"\nwrote {dest}")
     return 0
 

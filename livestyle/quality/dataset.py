@@ -38,6 +38,7 @@ import numpy as np
 
 from livestyle import looks
 from livestyle.errors import DataError
+from livestyle.fsutil import write_image
 
 log = logging.getLogger(__name__)
 
@@ -511,14 +512,14 @@ def make_dataset(out: str | os.PathLike, cfg: DatasetConfig) -> Path:
         raise DataError(f"Cannot create dataset folder {str(out)!r} ({e}).", fix="Pick a writable folder.") from None
     files: dict[str, list[dict]] = {"trainA": [], "trainB": [], "test": []}
     for i, sample in enumerate(source_samples("trainA", cfg.n_content, cfg.size, cfg.seed, cfg.photo_fraction)):
-        _write_png(out / "trainA" / f"{i:04d}.png", sample.image)
+        write_image(out / "trainA" / f"{i:04d}.png", sample.image)
         files["trainA"].append({"file": f"trainA/{i:04d}.png", **sample.provenance})
     for i, sample in enumerate(source_samples("trainB", cfg.n_style, cfg.size, cfg.seed, cfg.photo_fraction)):
-        _write_png(out / "trainB" / f"{i:04d}.png", look_fn(sample.image))
+        write_image(out / "trainB" / f"{i:04d}.png", look_fn(sample.image))
         files["trainB"].append({"file": f"trainB/{i:04d}.png", "look": cfg.look, **sample.provenance})
     for i, sample in enumerate(source_samples("test", cfg.n_test, cfg.size, cfg.seed, max(cfg.photo_fraction, 0.5))):
-        _write_png(out / "test" / "input" / f"{i:04d}.png", sample.image)
-        _write_png(out / "test" / "target" / f"{i:04d}.png", look_fn(sample.image))
+        write_image(out / "test" / "input" / f"{i:04d}.png", sample.image)
+        write_image(out / "test" / "target" / f"{i:04d}.png", look_fn(sample.image))
         files["test"].append({"file": f"test/input/{i:04d}.png", "target": f"test/target/{i:04d}.png",
                               "look": cfg.look, **sample.provenance})
     clips = make_clips(out / "clips", cfg)
@@ -535,11 +536,6 @@ def make_dataset(out: str | os.PathLike, cfg: DatasetConfig) -> Path:
     os.replace(tmp, out / "provenance.json")
     log.info("dataset for look %s written to %s", cfg.look, out)
     return out
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), image):
-        raise DataError(f"Cannot write image {str(path)!r}.", fix="Check that the folder is writable.")
 
 
 def read_test_set(folder: str | os.PathLike) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -34,6 +34,7 @@ import numpy as np
 
 from livestyle import looks
 from livestyle.errors import ModelError, StyleError
+from livestyle.fsutil import write_image
 from livestyle.ops.temporal import TemporalFilter
 from livestyle.quality.dataset import DatasetConfig, make_dataset, read_clip, read_test_set
 from livestyle.quality.metrics import clip_flows, psnr, ssim, warping_error, warping_error_ratio
@@ -260,9 +261,9 @@ def evaluate(pack: StylePack, cfg: EvalConfig = EvalConfig()) -> dict:
     stem = report_path.with_suffix("")
     contact = Path(f"{stem}-contact.png")
     strip = Path(f"{stem}-strip.png")
-    _write_png(contact, contact_sheet(rows[: cfg.sheet_rows]))
+    write_image(contact, contact_sheet(rows[: cfg.sheet_rows]), fix="Pick a writable --report location.")
     if strip_source is not None:
-        _write_png(strip, before_after_strip(*strip_source))
+        write_image(strip, before_after_strip(*strip_source), fix="Pick a writable --report location.")
     report["files"] = {"report": str(report_path), "contact_sheet": str(contact),
                        "strip": str(strip) if strip_source is not None else None}
     tmp_path = report_path.with_name(f".{report_path.name}.tmp")
@@ -280,13 +281,6 @@ def _jsonable(x):
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
     return x
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    from livestyle.errors import DataError
-
-    if not cv2.imwrite(str(path), image):
-        raise DataError(f"Cannot write {str(path)!r}.", fix="Pick a writable --report location.")
 
 
 # --------------------------------------------------------------------------- pictures

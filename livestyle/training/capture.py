@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import cv2
 import numpy as np
 
 from livestyle.errors import SinkError, UsageError
+from livestyle.fsutil import write_image
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,8 @@ def capture(cfg: CaptureConfig, *, report: Callable[[str], None] = lambda m: Non
                 near_duplicates += 1
                 continue
             path = out / f"frame-{existing + saved + 1:06d}.jpg"
-            tmp = path.with_name(f".{path.stem}.tmp.jpg")
-            if not cv2.imwrite(str(tmp), image, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]):
-                raise SinkError(f"Could not write {str(path)!r}.", fix="Check free space and permissions of --out.")
-            os.replace(tmp, path)
+            write_image(path, image, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality],
+                        fix="Check free space and permissions of --out.")
             saved += 1
             last_thumb, last_time = thumb, now
             bar.update(1)

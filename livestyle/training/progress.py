@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 _COLOURS = [(200, 60, 30), (40, 160, 40), (0, 120, 240), (170, 40, 170), (160, 160, 0),
             (30, 30, 200), (0, 0, 0), (120, 120, 120)]  # BGR, distinct
@@ -136,8 +139,11 @@ def sample_grid(rows: list[np.ndarray | None], gap: int = 2) -> np.ndarray:
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
-    """Write uint8 BGR ``image`` as PNG atomically."""
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    if not cv2.imwrite(str(tmp), image):
-        return
-    os.replace(tmp, path)
+    """Write a sample picture (uint8 BGR) atomically; a failure is a warning, since a sample never stops a run."""
+    from livestyle.errors import DataError
+    from livestyle.fsutil import write_image
+
+    try:
+        write_image(path, image)
+    except DataError as e:
+        log.warning("%s", e)
