@@ -19,7 +19,6 @@ separately and not counted in the latency.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -158,8 +157,9 @@ def main(argv=None) -> int:
     for name, why in skipped.items():
         print(f"| {name} | - | - | - | not run: {why} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": info, "args": vars(args), "results": results,
-                                               "skipped": skipped}, indent=2))
+        from livestyle.fsutil import write_json_atomic
+
+        write_json_atomic(args.json, {"machine": info, "args": vars(args), "results": results, "skipped": skipped})
     return 0
 
 

@@ -100,7 +100,9 @@ def main(argv=None) -> int:
     meta = {"command": " ".join([sys.executable, *sys.argv]), "cpu_model": cpu_model(), "host": platform.node(),
             "versions": versions(), "load": args.load, "seconds": args.seconds, "repeats": args.repeats,
             "input": args.input, "started_folder": str(out)}
-    (out / "load_bench.json").write_text(json.dumps({"meta": meta, "medians": rows, "runs": runs}, indent=2) + "\n")
+    from livestyle.fsutil import write_json_atomic
+
+    write_json_atomic(out / "load_bench.json", {"meta": meta, "medians": rows, "runs": runs})
 
     print(f"\n`{meta['command']}` — {meta['cpu_model']}, load {args.load}, {args.repeats} x {args.seconds:g} s "
           "per mode, interleaved; medians\n")

@@ -128,9 +128,11 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (OUT / f"pipeline-{stamp}.json").write_text(json.dumps(
-        {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
-         "style": style, "seconds": args.seconds, "results": results}, indent=1))
+    from livestyle.fsutil import write_json_atomic
+
+    write_json_atomic(OUT / f"pipeline-{stamp}.json",
+                      {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
+                       "style": style, "seconds": args.seconds, "results": results}, indent=1)
 
     med = lambda xs: statistics.median(xs)  # noqa: E731
     print(f"Machine: {cpu_name()}, {os.cpu_count()} cores. Style: {style}. {args.repeats} runs each, medians.\n")

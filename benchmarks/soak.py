@@ -52,6 +52,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from livestyle.fsutil import atomic_path, write_json_atomic  # noqa: E402 - after the path insert
+
 RSS_GROWTH_MB = 10.0
 P95_TOLERANCE = 0.10
 STRENGTHS = (1.0, 0.6, 0.85, 0.4, 0.7)
@@ -179,7 +181,8 @@ def plot(path: Path, samples: list[dict], changes: list[dict], title: str) -> No
         for ax in axes:
             ax.axvline(c["t_s"] / 60.0, color="#cccccc", linewidth=0.5, zorder=0)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 
@@ -290,7 +293,7 @@ def main(argv=None) -> int:
         "minutes": minutes, "errors": errors, "verdicts": verdicts, "exit_code": proc.returncode,
         "report": report,
     }
-    (out / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json_atomic(out / "soak.json", result)
     p95 = verdicts.get("p95", {})
     plot(out / "soak.png", samples, changes,
          f"soak {duration / 60:g} min, {args.size}@{args.fps}, {len(changes)} look/strength changes, "

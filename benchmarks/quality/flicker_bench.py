@@ -16,7 +16,6 @@ resolution) and 1280x720, single OpenCV thread and default threads.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ import cv2
 import numpy as np
 
 from livestyle import looks
+from livestyle.fsutil import write_json_atomic
 from livestyle.ops.temporal import TemporalFilter
 from livestyle.quality.dataset import DatasetConfig, make_clips, read_clip
 from livestyle.quality.metrics import clip_flows, warping_error, warping_error_ratio
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                 results["cost_ms"][key] = ms
                 print(f"TemporalFilter {key}: {ms:.2f} ms/frame", flush=True)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        write_json_atomic(args.json, results)
     return 0
 
 
