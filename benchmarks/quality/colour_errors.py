@@ -10,8 +10,8 @@ engine look's name) and the procedural look LOOK it was trained from, prints:
   purple, red) through the pack's runner, as ``livestyle run`` sees them, next
   to the true look. A look that moves single hues (greens to cyan, say) shows
   here whether the student learned the move or left the hue alone.
-* **lattice error by density**: the student's 17^3 lattice (scaled by its mean
-  per-frame weight over the held-out images) against the true look at the
+* **lattice error by density**: the student's 17^3 lattice (mixed by its mean
+  per-frame weights over the held-out images) against the true look at the
   same nodes, in mean absolute levels, for nodes grouped by the share of
   content-photo pixels that fall nearest to them (the densest nodes holding
   half of the pixels first). Next to it the identity's error, i.e. how far
@@ -83,33 +83,34 @@ def lattice_errors(look: str, net, data: Path) -> list[str]:
     import torch
 
     from livestyle import looks
+    from livestyle.models.convert import frames_to_unit
+    from livestyle.models.lut import identity_lut
 
     with torch.no_grad():
-        weights = [float(net.mix(torch.from_numpy(cv2.imread(str(f))).permute(2, 0, 1)[None].float() / 127.5 - 1.0)[0, 0])
-                   for f in sorted((data / "test" / "input").glob("*.png"))]
-        basis = net.basis.detach().numpy()[0]                      # (3, b, g, r) in [-1, 1]
-    w = float(np.mean(weights))
-    g = basis.shape[1]
-    v = np.linspace(0.0, 255.0, g)
-    nodes = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(-1, 1, 3).round().astype(np.uint8)
-    true = looks.apply(look, np.repeat(nodes, 8, axis=1))[:, 0].astype(np.float32)
-    student = np.clip((w * basis.reshape(3, -1).T + 1.0) * 127.5, 0.0, 255.0)
+        mixes = torch.cat([net.mix(frames_to_unit(cv2.imread(str(f))[None]))
+                           for f in sorted((data / "test" / "input").glob("*.png"))])   # (images, bases)
+        lut = net.luts(mixes.mean(0, keepdim=True))[0]                  # (3, b, g, r) in [-1, 1], the mean frame's
+        g = lut.shape[1]
+        nodes = ((identity_lut(g).reshape(3, -1).T + 1.0) * 127.5).round().numpy().astype(np.uint8)  # (G^3, 3)
+        student = ((lut.reshape(3, -1).T.numpy() + 1.0) * 127.5).clip(0.0, 255.0)
+    true = looks.apply(look, np.repeat(nodes[:, None], 8, axis=1))[:, 0].astype(np.float32)
     err = np.abs(student - true).mean(1)
-    moved = np.abs(nodes[:, 0].astype(np.float32) - true).mean(1)
+    moved = np.abs(nodes.astype(np.float32) - true).mean(1)
     count = np.zeros(g ** 3)
     for f in sorted((data / "trainA").glob("*.png"))[::4]:
         px = cv2.imread(str(f))[::4, ::4].reshape(-1, 3).astype(np.float32)
         i = np.round(px / 255.0 * (g - 1)).astype(int)
-        np.add.at(count, (i[:, 0] * g + i[:, 1]) * g + i[:, 2], 1)
+        np.add.at(count, (i[:, 0] * g + i[:, 1]) * g + i[:, 2], 1)   # the lattice's [b, g, r] order
     dens = count / count.sum()
     order = np.argsort(-dens)
-    cum = np.cumsum(dens[order])
-    rows = [f"mean per-frame weight of the basis over the held-out images: {w:.3f} (min {min(weights):.3f}, "
-            f"max {max(weights):.3f})", "",
+    cum = np.cumsum(dens[order])                                      # > 0 from the densest node on
+    first = mixes[:, 0].numpy()
+    rows = [f"mean per-frame weight of the first basis over the held-out images: {first.mean():.3f} (min "
+            f"{first.min():.3f}, max {first.max():.3f}; {mixes.shape[1]} basis LUT(s))", "",
             "| nodes holding this share of content pixels | nodes | student error, levels | the look's own move, levels |",
             "|---|---|---|---|"]
     for lo, hi in BANDS:
-        sel = order[(cum > lo if lo else cum >= 0) & (cum <= hi + 1e-9)]
+        sel = order[(cum > lo) & (cum <= hi + 1e-9)]
         rows.append(f"| {lo:.2f}-{hi:.2f} | {len(sel)} | {np.average(err[sel], weights=dens[sel] + 1e-12):.1f} | "
                     f"{np.average(moved[sel], weights=dens[sel] + 1e-12):.1f} |")
     rows.append(f"| all (pixel-weighted) | {g ** 3} | {np.average(err, weights=dens):.1f} | "

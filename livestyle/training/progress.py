@@ -11,6 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livestyle.errors import DataError
+from livestyle.fsutil import write_image
+
 log = logging.getLogger(__name__)
 
 _COLOURS = [(200, 60, 30), (40, 160, 40), (0, 120, 240), (170, 40, 170), (160, 160, 0),
@@ -140,9 +143,6 @@ def sample_grid(rows: list[np.ndarray | None], gap: int = 2) -> np.ndarray:
 
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write a sample picture (uint8 BGR) atomically; a failure is a warning, since a sample never stops a run."""
-    from livestyle.errors import DataError
-    from livestyle.fsutil import write_image
-
     try:
         write_image(path, image)
     except DataError as e:
