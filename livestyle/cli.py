@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from livestyle import bench as bench_cli
     from livestyle.export import cli as export_cli
     from livestyle.obs import cli as obs_cli
+    from livestyle.people import cli as people_cli
     from livestyle.quality import cli as quality_cli
     from livestyle.styles import cli as styles_cli
     from livestyle.training import cli as training_cli
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     styles_cli.add_parsers(sub)
     bench_cli.add_parsers(sub)
     obs_cli.add_parsers(sub)
+    people_cli.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,66 @@
+"""The person matte of each frame: segmentation (not every frame when the CPU is short), steadied in
+time, refined against the frame.
+
+:class:`PersonMatte` is what the person stage runs; it holds no threads and knows nothing of the
+pipeline.  ``every`` is the segmentation rate: 1 runs the model on every frame, 2 on every other frame
+(``--quality auto`` raises it before it lowers the look's inference size); on the frames between, the
+last steady mask is reused and still refined against the new frame, so the edge follows the picture.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from livestyle.ops import matte
+from livestyle.people.segmenter import PersonSegmenter, choose_model
+
+
+@dataclass(frozen=True)
+class Matte:
+    """One frame's matte.
+
+    ``work``: the frame at its work size, uint8 BGR (h, w, 3); ``mask``: the steady mask float32 at the
+    model's size in 0..1; ``alpha``: uint8 (H, W) 0..255 at the frame's size (255 = person);
+    ``segmented``: whether the model ran on this frame.
+    """
+
+    work: np.ndarray
+    mask: np.ndarray
+    alpha: np.ndarray
+    segmented: bool
+
+
+class PersonMatte:
+    """Frame in, :class:`Matte` out.  ``frame_size`` (W, H) picks the model (landscape for wide frames)."""
+
+    def __init__(self, frame_size: tuple[int, int], *, every: int = 1, threads: int = 1,
+                 segmenter: PersonSegmenter | None = None):
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.work_size = matte.work_size(self.frame_size)
+        self.segmenter = segmenter or PersonSegmenter(choose_model(self.frame_size), threads=threads)
+        self.steady = matte.SteadyMask()
+        self.every = max(1, int(every))
+        self._count = 0
+        self.model_ms = 0.0
+
+    def reset(self) -> None:
+        self.steady.reset()
+        self._count = 0
+
+    def update(self, frame: np.ndarray) -> Matte:
+        """``frame``: uint8 BGR (H, W, 3) at ``frame_size``."""
+        work = cv2.resize(frame, self.work_size, interpolation=cv2.INTER_AREA)
+        mask = None if self._count % self.every == 0 else self.steady.hold(work)
+        self._count += 1
+        run = mask is None
+        if run:
+            t = time.perf_counter()
+            raw = self.segmenter.segment(work)
+            self.model_ms = (time.perf_counter() - t) * 1000.0
+            mask = self.steady.update(raw, work)
+        alpha = matte.alpha_u8(matte.refine_alpha(mask, work), self.frame_size)
+        return Matte(work=work, mask=mask, alpha=alpha, segmented=run)
