@@ -89,7 +89,7 @@ def work_size(frame_size: tuple[int, int], long_side: int = 640) -> tuple[int, i
     return max(1, round(W * s)), max(1, round(H * s))
 
 
-def refine_alpha(mask: np.ndarray, work: np.ndarray, *, radius: int = 3, eps: float = 1e-4,
+def refine_alpha(mask: np.ndarray, work: np.ndarray, *, radius: int = 2, eps: float = 1e-4,
                  contrast: tuple[float, float] = (0.35, 0.65)) -> np.ndarray:
     """Alpha float32 (h, w) in 0..1 at the size of ``work`` (the frame, uint8 BGR, at its work size).
 
