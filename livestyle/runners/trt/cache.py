@@ -130,7 +130,7 @@ def check_precision(precision: str) -> str:
 
 def _checkout_root() -> Path | None:
     """The repository root when livestyle runs from a git checkout (editable install), else None."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # livestyle/runners/trt/cache.py -> the checkout
     if (root / "pyproject.toml").is_file() and (root / ".git").exists() and (root / "livestyle").is_dir():
         return root
     return None
