@@ -57,7 +57,7 @@ def _runner(backend: str, style, size, args):
     if backend == "torch-cuda":
         return TorchRunner(style, infer_size=size, device="cuda", precision=args.precision,
                            cuda_graph=not args.no_cuda_graph)
-    from livestyle.export.engine import EngineCache
+    from livestyle.runners.trt.cache import EngineCache
     from livestyle.runners.tensorrt import TensorRTRunner
 
     return TensorRTRunner(style, infer_size=size, precision=args.precision, cuda_graph=not args.no_cuda_graph,

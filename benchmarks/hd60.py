@@ -46,7 +46,7 @@ SETTLE_S = 5.0  # the adaptive controller's first walk down (from 1.5 s, a size 
 
 def child(video: str, style: str, extra: list[str], out: str) -> None:
     """One run in this process (the checkout on sys.path), every sent frame recorded."""
-    from livestyle.pipeline import RunConfig, parse_size, run
+    from livestyle.session import RunConfig, parse_size, run
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--quality", default="auto")

@@ -21,7 +21,7 @@ import time
 
 from livestyle import looks
 from livestyle.ops.upsample import METHODS, downscale, upsample
-from livestyle.pipeline import parse_size
+from livestyle.runconfig import parse_size
 from livestyle.quality.metrics import psnr
 from livestyle.sources.demo import DemoSource
 

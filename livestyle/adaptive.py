@@ -17,8 +17,8 @@ A level that proved too slow is held off for a while before the controller
 tries it again (3 s, then 6, 12 ... up to 2 minutes on repeated bounces), so
 a machine that is borderline settles instead of oscillating.
 
-The pipeline remembers the size a run settled at (:func:`remembered_start`,
-:func:`remember`) per backend, frame size, frame rate and kind of look, and
+A run remembers the size it settled at (:class:`QualityRun`, through
+:func:`remembered_start` and :func:`remember`) per backend, frame size, frame rate and kind of look, and
 the next run starts there: at 1080p60 on two cores the walk down from 512
 took about 4 s of late frames at every start.
 
@@ -29,10 +29,13 @@ who logs it and counts it in the report.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 LONG_SIDES = (512, 448, 384, 320, 256, 192)
 LATE_WORK_SHARE = 0.4  # late output steps the size down only while the work p90 is above this share of the interval
@@ -194,3 +197,63 @@ def remember(key: str, size: tuple[int, int], run_s: float) -> bool:
         return False
     _record(key).put({"size": [int(size[0]), int(size[1])], "run_s": round(run_s, 1)})
     return True
+
+
+ADAPT_AFTER_S = 1.5  # the controller ignores start-up (first inferences, looks loading in the background)
+
+
+class QualityRun:
+    """The adaptive controller's hand-offs with one run: where it starts, what it sees per frame, what it keeps.
+
+    ``stage`` is the stage whose inference size is adapted (it has ``bank``,
+    ``infer_size`` and ``set_infer_size(size) -> bool``).  At start the bank
+    warms every level (ONNX Runtime's buffers now, not mid-stream) and, with
+    ``remember``, the run starts at the size the last run like it settled at.
+    """
+
+    def __init__(self, stage, *, backend: str, out_size: tuple[int, int], fps: float, cnn: bool,
+                 remember: bool = True):
+        self.stage, self.fps, self.remember = stage, fps, remember
+        self.controller = AdaptiveQuality(stage.infer_size, fps)
+        stage.bank.warm_at(self.controller.levels)
+        self.key = quality_key(backend, out_size, fps, cnn)  # the record of the size runs like this one settled at
+        self.start: list[int] | None = None  # the remembered size this run started at, if any
+        self._t_lat, self._lat_p95 = 0.0, None
+        start = remembered_start(self.key) if remember else None
+        if start in self.controller.levels[1:] and stage.set_infer_size(start):
+            self.controller.start_at(start)
+            self.start = list(start)
+            log.warning("quality: starting at %dx%d, where the last run at %dx%d, %g fps settled (it moves "
+                        "up again if there is room)", *start, *out_size, fps)
+
+    def observe(self, t0: float, t_end: float, dropped: int, stats) -> None:
+        """One frame's work from ``t0`` to ``t_end`` (perf_counter s) with ``dropped`` frames lost in front of it.
+
+        ``stats`` is the run's :class:`~livestyle.stats.RunStats` (its start time and recent latency).
+        """
+        if t0 - stats.t_start <= ADAPT_AFTER_S:
+            return
+        if t_end - self._t_lat >= 0.5:  # capture->send p95 over the last second, twice a second
+            lats = stats.recent_latency.values(t_end, 1.0)
+            self._lat_p95 = float(np.percentile(lats, 95)) if len(lats) >= 5 else None
+            self._t_lat = t_end
+        new = self.controller.observe(t_end, t_end - t0, dropped, t_end - stats.t_start, self._lat_p95)
+        if new is not None and self.stage.set_infer_size(new):
+            change = self.controller.changes[-1]
+            if change.to_size[0] < change.from_size[0]:
+                log.warning("quality: busy machine, styling at %dx%d instead of %dx%d to hold %g fps (%s)",
+                            *change.to_size, *change.from_size, self.fps, change.reason)
+            else:
+                log.warning("quality: the load eased, styling at %dx%d again (%s)", *change.to_size, change.reason)
+
+    def remember_run(self, stats) -> bool:
+        """After the run: store the size it settled at for the next run like it (runs of 20 s or more)."""
+        if stats.t_last_out is None or not self.remember:
+            return False
+        t_run = stats.t_last_out - stats.t_start
+        return remember(self.key, self.controller.settled_size(t_run), t_run)
+
+    def to_json(self) -> dict:
+        c = self.controller
+        return {"mode": "auto", "changes": [ch.to_json() for ch in c.changes], "n_changes": c.n_changes,
+                "started_at_remembered": self.start}

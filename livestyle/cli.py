@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from livestyle import __version__
     from livestyle import commands
     from livestyle import bench as bench_cli
+    from livestyle import doctor
     from livestyle.export import cli as export_cli
     from livestyle.obs import cli as obs_cli
     from livestyle.people import cli as people_cli
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_parsers(sub)
     quality_cli.add_parsers(sub)
     export_cli.add_parsers(sub)
+    doctor.add_parsers(sub)
     styles_cli.add_parsers(sub)
     bench_cli.add_parsers(sub)
     obs_cli.add_parsers(sub)

@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the pipeline; exit 0, or 128 + the signal number when SIGINT/SIGTERM/SIGHUP stopped it."""
     import os
 
-    from livestyle.pipeline import RunConfig, parse_size, run
+    from livestyle.session import RunConfig, parse_size, run
 
     control = _host_port(args.control) if args.control is not None else None
     if control is not None and control[0] not in ("127.0.0.1", "localhost", "::1"):

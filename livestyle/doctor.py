@@ -10,6 +10,7 @@ driver check reads /proc first) or the probe needs it.
 
 from __future__ import annotations
 
+import argparse
 import glob
 import logging
 import os
@@ -85,7 +86,7 @@ def _cpu() -> dict:
 def _gpu() -> dict:
     """GPU names and driver: from nvidia-smi when present, else the /proc driver line."""
     info: dict = {"driver": None, "gpus": [], "note": ""}
-    from livestyle.export.trt_build import read_driver_version as _read_driver_version
+    from livestyle.runners.trt.build import read_driver_version as _read_driver_version
 
     info["driver"] = _read_driver_version()
     smi = shutil.which("nvidia-smi")
@@ -131,7 +132,7 @@ def _virtual_cameras() -> dict:
 
 
 def _engines() -> dict:
-    from livestyle.export.engine import EngineCache, default_engines_dir
+    from livestyle.runners.trt.cache import EngineCache, default_engines_dir
 
     root = default_engines_dir()
     try:
@@ -208,3 +209,24 @@ def format_report(data: dict, *, width: int = 100) -> str:
     lines += ["", "Versions:"]
     lines.append(_wrap(vers, width, "  ", "  "))
     return "\n".join(lines)
+
+
+def add_parsers(sub) -> None:
+    """Add ``doctor`` to the ``livestyle`` parser; imports nothing heavy."""
+    d = sub.add_parser("doctor", help="list every backend (available or not, with the reason and fix) and the system",
+                       description="Probe ONNX Runtime, torch (CPU and CUDA) and TensorRT; print why each can or "
+                                   "cannot run here and how to fix it, plus versions, CPU, GPU/driver, virtual "
+                                   "camera devices and the engine cache.")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.set_defaults(func=run_doctor)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    data = report()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_report(data))
+    return 0

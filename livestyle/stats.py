@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STAGES = ("capture", "preprocess", "infer", "postprocess", "output")
+# The two thread ends of every run; the stages between them come from the run's stage list
+# (:func:`livestyle.stages.timed_names`), each stage with its own meter.
+THREAD_ENDS = ("capture", "output")
 
 
 class LatencyHistogram:
@@ -108,12 +110,53 @@ class RecentWindow:
         return self._items.maxlen or 0
 
 
+class ControlLatency(LatencyHistogram):
+    """Control change -> first output frame that shows it, in fixed memory (a :class:`LatencyHistogram`)."""
+
+    __slots__ = ("version",)
+
+    def __init__(self, version: int = 0):
+        super().__init__()
+        self.version = version  # the control version the output shows
+
+    def sent(self, state, look: str, t_send: float) -> None:
+        """A frame made with control snapshot ``state`` showing ``look`` (a label) went out at ``t_send``."""
+        if state.version != self.version and look == state.label:
+            if state.version > self.version:
+                self.add(t_send - state.t_changed)
+            self.version = state.version
+
+
+class CpuMeter:
+    """Process CPU use over the last few seconds: (perf_counter, process_time) samples in a short ring."""
+
+    def __init__(self, every_s: float = 0.25, span_s: float = 5.0):
+        self.every_s, self.span_s = every_s, span_s
+        self.samples: deque[tuple[float, float]] = deque(maxlen=64)
+
+    def sample(self, now: float) -> None:
+        """Take a sample if ``every_s`` passed since the last one (call often, from one thread)."""
+        if self.samples and now - self.samples[-1][0] < self.every_s:
+            return
+        self.samples.append((now, time.process_time()))
+        while len(self.samples) > 2 and now - self.samples[0][0] > self.span_s:
+            self.samples.popleft()
+
+    def percent(self) -> float | None:
+        """CPU use between the oldest and newest sample, in % of one core; None before two samples."""
+        if len(self.samples) < 2:
+            return None
+        (t0, c0), (t1, c1) = self.samples[0], self.samples[-1]
+        return round(100.0 * (c1 - c0) / max(1e-6, t1 - t0), 1)
+
+
 @dataclass(frozen=True, slots=True)
 class FrameRecord:
     """One sent frame, as the output thread saw it.  Times are ``time.perf_counter()`` seconds.
 
     ``look`` names what was on screen (``"pastel"``, or ``"pastel:0.70,mono:0.30"`` for a
-    blend); ``stages`` holds seconds per stage (:data:`STAGES`); ``dropped`` is the run's
+    blend); ``stages`` holds seconds per timed name, in the run's order (capture, each
+    stage's parts, output; 0 for a stage switched off on this frame); ``dropped`` is the run's
     total of dropped frames so far; ``cpu_s`` the process CPU time (user + system)
     spent since the previous record; ``infer_size`` the (width, height) the frame was
     styled at (it moves when the adaptive quality controller steps).
@@ -137,14 +180,14 @@ class FrameRecord:
 
 @dataclass
 class RunStats:
-    """Counters and fixed-size latency statistics of one pipeline run."""
+    """Counters and fixed-size latency statistics of one pipeline run (``stages``: the thread ends only)."""
 
     frames_in: int = 0
     frames_out: int = 0
     repeated: int = 0
     dropped_steady: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-    stages: dict[str, LatencyHistogram] = field(default_factory=lambda: {s: LatencyHistogram() for s in STAGES})
+    stages: dict[str, LatencyHistogram] = field(default_factory=lambda: {s: LatencyHistogram() for s in THREAD_ENDS})
     recent_latency: RecentWindow = field(default_factory=RecentWindow)
     cpu_per_frame: LatencyHistogram = field(default_factory=LatencyHistogram)
     t_first_out: float | None = None
@@ -156,8 +199,8 @@ class RunStats:
         lat = t_send - t_capture
         self.latency.add(lat)
         self.recent_latency.add(t_send, lat)
-        for s in STAGES:
-            self.stages[s].add(stages.get(s, 0.0))
+        for s, hist in self.stages.items():
+            hist.add(stages.get(s, 0.0))
         self.frames_out += 1
         if self.t_first_out is None:
             self.t_first_out = t_send

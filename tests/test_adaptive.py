@@ -91,7 +91,7 @@ def test_a_run_starts_at_the_size_the_last_one_settled_at_and_remembers_its_own(
 
     from livestyle import adaptive
     from livestyle.adaptive import QUALITY_STATE, quality_key
-    from livestyle.pipeline import RunConfig, run
+    from livestyle.session import RunConfig, run
 
     monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path))
     key = quality_key("onnxruntime", (640, 360), 30.0, cnn=False)

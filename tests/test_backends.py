@@ -46,7 +46,7 @@ def _outputs(runner_cls, pack, size, frames, **kw):
 
 def test_runtime_imports_leave_torch_and_tensorrt_out():
     code = ("import sys\n"
-            "import livestyle.runners.pytorch, livestyle.runners.tensorrt, livestyle.export.engine\n"
+            "import livestyle.runners.pytorch, livestyle.runners.tensorrt, livestyle.runners.trt.cache\n"
             "import livestyle.doctor, livestyle.export.cli\n"
             "print(sorted(m for m in ('torch', 'tensorrt', 'onnx', 'safetensors') if m in sys.modules))\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), cwd=str(ROOT),
@@ -221,7 +221,7 @@ def test_torch_cuda_1080p_runs_and_reuses_buffers(random_pack):
 @pytest.mark.parametrize("precision, tolerance", [("fp32", 2), ("fp16", 4)])
 def test_tensorrt_matches_onnxruntime(random_pack, tmp_path, precision, tolerance):
     _need(TensorRTRunner.probe())
-    from livestyle.export.engine import EngineCache
+    from livestyle.runners.trt.cache import EngineCache
 
     pack = load_pack(random_pack)
     size = (320, 180)

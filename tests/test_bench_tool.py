@@ -17,9 +17,9 @@ import cv2
 import pytest
 
 from livestyle.bench.load import Load, parse_load
-from livestyle.bench.report import CSV_COLUMNS, cpu_model, frames_table, per_second, summarize
+from livestyle.bench.report import cpu_model, csv_columns, frames_table, per_second, summarize
 from livestyle.errors import UsageError
-from livestyle.stats import STAGES, FrameRecord
+from livestyle.stats import FrameRecord
 from tests.conftest import cli_env
 
 
@@ -77,7 +77,11 @@ def test_bench_writes_csv_plots_and_summary(tmp_path, livestyle_home):
     summary = bench["summary"]
     with open(out / "frames.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    report = json.loads((out / "report.json").read_text())
+    timed = tuple(report["latency_ms"]["stages"])  # capture, the stage list's parts, output
+    assert timed == ("capture", "preprocess", "infer", "postprocess", "output")
+    assert tuple(rows[0].keys()) == csv_columns(timed)
+    assert tuple(summary["stages_ms"]) == timed
     assert len(rows) == summary["frames_out"] >= 3  # ~3 s at up to 30 fps (a busy shared machine gives far fewer)
     t_send = [float(r["t_send_s"]) for r in rows]
     assert t_send == sorted(t_send) and t_send[-1] >= 3.0
@@ -188,8 +192,11 @@ def test_ctrl_c_stops_the_run_and_the_load_and_still_writes_results(tmp_path, li
     assert "busy process pinned to CPU" in (out / "summary.md").read_text()
 
 
+TIMED = ("capture", "preprocess", "infer", "postprocess", "output")
+
+
 def _record(i: int, t: float, dropped: int, cpu: float, size=(512, 288)) -> FrameRecord:
-    return FrameRecord(index=i, t_capture=t, t_send=t + 0.04, stages={s: 0.005 for s in STAGES}, look="pastel",
+    return FrameRecord(index=i, t_capture=t, t_send=t + 0.04, stages={s: 0.005 for s in TIMED}, look="pastel",
                        strength=1.0, bypass=False, infer_size=size, dropped=dropped, cpu_s=cpu)
 
 

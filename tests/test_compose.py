@@ -125,7 +125,7 @@ def test_a_blend_of_a_colour_and_a_texture_look_is_the_blend_of_their_outputs(mi
 
 
 def test_the_torch_backends_load_the_texture_look_as_its_student(mixed):
-    from livestyle.models.loading import load_look_net
+    from livestyle.styles.nets import load_look_net
 
     assert isinstance(load_look_net(load_pack(mixed["folder"], look="drawn")), Student)
     from livestyle.models.lut import AdaptiveLUT

@@ -144,7 +144,7 @@ class RecordingSink:
 def live(livestyle_home):
     """A paced demo pipeline (320x192) with the control API on a free port; yields (pipe, server, sink)."""
     from livestyle.control.server import ControlServer
-    from livestyle.pipeline import RunConfig
+    from livestyle.runconfig import RunConfig
     from livestyle.sources import open_source
     from livestyle.styles import discover
     from tests.support.pipe import build_pipeline
@@ -172,7 +172,7 @@ def live(livestyle_home):
     t.join(10)
     server.stop()
     src.close()
-    pipe.bank.close()
+    pipe.stage("look").bank.close()
 
 
 def request(server, method, path, body=None, *, token=TOKEN, host=None, headers=None, raw=None):
@@ -447,9 +447,9 @@ def test_panel_in_chromium_moves_strength_and_switches_look(live, tmp_path):
             # mouse: click the second look's thumbnail
             page.click("#gallery button[data-look='random2']")
             deadline = time.time() + 10
-            while time.time() < deadline and pipe.on_screen != "random2":
+            while time.time() < deadline and pipe.stage("look").switcher.on_screen != "random2":
                 time.sleep(0.05)
-            assert pipe.on_screen == "random2"
+            assert pipe.stage("look").switcher.on_screen == "random2"
             page.wait_for_function(
                 "document.querySelector(\"#gallery button[data-look='random2']\").getAttribute('aria-checked') === 'true'",
                 timeout=5000)

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from livestyle.errors import BackendError, UsageError
-from livestyle.export import engine as eng
-from livestyle.export.engine import BuildTarget, EngineCache, engine_key, ensure_engine_entry
+from livestyle.runners.trt import cache as eng
+from livestyle.runners.trt.cache import BuildTarget, EngineCache, engine_key, ensure_engine_entry
 from livestyle.runners.contract import still_feeds
 from tests.conftest import ROOT, cli_env
 

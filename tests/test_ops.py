@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from livestyle.ops.upsample import METHODS, SPLIT_MIN_VALUES, add_saturated, blend, detail_transfer, downscale, upsample
-from livestyle.pipeline import align_infer_size, default_infer_size, parse_size
+from livestyle.runconfig import align_infer_size, default_infer_size, parse_size
 from livestyle.errors import UsageError
 from livestyle.slot import Closed, NewestSlot
 

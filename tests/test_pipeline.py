@@ -242,7 +242,7 @@ def test_styles_json_lists_installed(livestyle_home):
 
 def test_style_switch_while_running(tmp_path, livestyle_home):
     """Switching style mid-stream swaps the runner without restarting the stream."""
-    from livestyle.pipeline import RunConfig
+    from livestyle.runconfig import RunConfig
     from livestyle.runners.registry import create_runner
     from livestyle.sinks.base import Command, Sink
     from tests.support.pipe import build_pipeline
@@ -271,8 +271,8 @@ def test_style_switch_while_running(tmp_path, livestyle_home):
                           out_size=(160, 96))
     pipe.run()
     src.close()
-    pipe.bank.close()
-    assert pipe.controls.snapshot().look == "random2" and pipe.on_screen == "random2"
+    pipe.stage("look").bank.close()
+    assert pipe.controls.snapshot().look == "random2" and pipe.stage("look").switcher.on_screen == "random2"
     assert len(sink.frames) == 40
     # the two random students style the same demo frame differently
     ref0 = create_runner("onnxruntime", styles[0], infer_size=(160, 96)).runner
@@ -287,7 +287,7 @@ def test_style_switch_while_running(tmp_path, livestyle_home):
 
 def test_live_url_reconnects_and_keeps_output_fed(tmp_path, livestyle_home):
     """A live MJPEG stream that dies mid-run: the pipeline reconnects, and meanwhile re-sends the last frame."""
-    from livestyle.pipeline import RunConfig
+    from livestyle.runconfig import RunConfig
     from livestyle.sinks.base import Sink
     from tests.support.pipe import build_pipeline
     from livestyle.sources import open_source

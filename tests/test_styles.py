@@ -113,7 +113,7 @@ def test_mix_output_matches_the_engine_blend(home):
     import torch
 
     from livestyle.models.convert import UInt8BGR
-    from livestyle.models.loading import load_look_net
+    from livestyle.styles.nets import load_look_net
 
     assert cli(["mix", "half", "--from", "rosy:0.5,grey:0.5"], home).returncode == 0
     import onnxruntime as ort

@@ -22,7 +22,7 @@ DEVICE = "/dev/video42"
 # real VirtualCamSink and keeps a copy of what it forwarded, so the test can compare both ends.
 TEE = r"""
 import sys, numpy as np
-from livestyle.pipeline import RunConfig, run
+from livestyle.session import RunConfig, run
 from livestyle.sinks import virtualcam
 
 sent = []

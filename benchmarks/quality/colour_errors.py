@@ -126,7 +126,7 @@ def main() -> int:
     ap.add_argument("--swatches", type=Path, help="also write the patches as a PNG here")
     args = ap.parse_args()
     from livestyle.models.lut import AdaptiveLUT
-    from livestyle.models.loading import load_look_net
+    from livestyle.styles.nets import load_look_net
     from livestyle.quality.evaluate import runner_stylizer
     from livestyle.styles.pack import find_style
 

@@ -34,7 +34,7 @@ def main() -> int:
     from skimage import data
 
     from livestyle.models.convert import from_unit, to_unit
-    from livestyle.models.loading import load_engine_luts
+    from livestyle.styles.nets import load_engine_luts
     from livestyle.models.lut import LookEngine, apply_lut
 
     luts = load_engine_luts(args.engine)  # the colour looks (a texture look has no LUT to compare)

@@ -38,7 +38,7 @@ def main() -> int:
     import cv2
     import torch
 
-    from livestyle.models.loading import load_engine_luts
+    from livestyle.styles.nets import load_engine_luts
     from livestyle.models.lut import LookEngine
     from livestyle.quality.dataset import read_clip
     from livestyle.runners.onnxrt import OnnxRuntimeRunner

@@ -57,7 +57,7 @@ def main() -> int:
 
     from livestyle.fsutil import write_image
     from livestyle.models.convert import from_unit, to_unit
-    from livestyle.models.loading import load_look_net
+    from livestyle.styles.nets import load_look_net
     from livestyle.styles.pack import load_pack
 
     base = load_look_net(load_pack(args.base))

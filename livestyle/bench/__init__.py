@@ -151,7 +151,7 @@ def cmd_bench(args: argparse.Namespace, *, argv: list[str] | None = None) -> int
     """Run the benchmark; 0, or 128 + signal number when SIGINT/SIGTERM ended it early (results still written)."""
     from livestyle.bench.load import Load, parse_load
     from livestyle.fsutil import atomic_dir, write_json_atomic, write_text_atomic
-    from livestyle.pipeline import RunConfig, parse_size, run
+    from livestyle.session import RunConfig, parse_size, run
 
     if not args.seconds > 0:
         raise UsageError(f"--seconds {args.seconds} must be above 0.", fix="Use --seconds 30.")

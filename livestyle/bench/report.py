@@ -19,10 +19,39 @@ from pathlib import Path
 
 import numpy as np
 
-from livestyle.stats import STAGES, FrameRecord
+from livestyle.stats import FrameRecord
 
-CSV_COLUMNS = ("index", "t_capture_s", "t_send_s", "latency_ms", *(f"{s}_ms" for s in STAGES), "look", "strength",
-               "bypass", "infer_w", "infer_h", "dropped", "cpu_ms")
+# Columns around the stage columns; the stage columns (``<name>_ms``) come from the run's stage list,
+# as each FrameRecord carries it (capture, each stage's parts, output).
+HEAD_COLUMNS = ("index", "t_capture_s", "t_send_s", "latency_ms")
+TAIL_COLUMNS = ("look", "strength", "bypass", "infer_w", "infer_h", "dropped", "cpu_ms")
+THREAD_END_COLOURS = {"capture": "#7f7f7f", "output": "#17becf"}
+STAGE_PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#ccb974")
+
+
+def stage_names(records: list[FrameRecord]) -> tuple[str, ...]:
+    """The timed names of a run in its order (every record's ``stages`` keys, first seen first)."""
+    seen: dict[str, None] = {}
+    for r in records:
+        for name in r.stages:
+            seen.setdefault(name, None)
+    return tuple(seen)
+
+
+def csv_columns(names) -> tuple[str, ...]:
+    """The columns of ``frames.csv`` for a run whose timed names are ``names``."""
+    return (*HEAD_COLUMNS, *(f"{s}_ms" for s in names), *TAIL_COLUMNS)
+
+
+def stage_colours(names) -> list[str]:
+    """One colour per timed name: the thread ends fixed, the stages between from a palette in list order."""
+    middle = iter(STAGE_PALETTE * (1 + len(names) // len(STAGE_PALETTE)))
+    return [THREAD_END_COLOURS.get(n) or next(middle) for n in names]
+
+
+def stages_in(cols: dict[str, np.ndarray]) -> tuple[str, ...]:
+    """The timed names of a :func:`frames_table`, in order (its ``<name>_ms`` columns other than latency, CPU)."""
+    return tuple(k[:-3] for k in cols if k.endswith("_ms") and k not in ("latency_ms", "cpu_ms"))
 
 
 def frames_table(records: list[FrameRecord], t0: float) -> dict[str, np.ndarray]:
@@ -38,21 +67,22 @@ def frames_table(records: list[FrameRecord], t0: float) -> dict[str, np.ndarray]
         "infer_w": np.array([r.infer_size[0] for r in records], np.int64),
         "infer_h": np.array([r.infer_size[1] for r in records], np.int64),
     }
-    for s in STAGES:
+    for s in stage_names(records):
         cols[f"{s}_ms"] = np.array([r.stages.get(s, 0.0) * 1000.0 for r in records], np.float64)
     assert all(len(v) == n for v in cols.values())
     return cols
 
 
 def write_frames_csv(path: Path, records: list[FrameRecord], t0: float) -> None:
-    """One row per sent frame, columns :data:`CSV_COLUMNS`; times relative to ``t0``."""
+    """One row per sent frame, columns :func:`csv_columns` of the run's stages; times relative to ``t0``."""
+    names = stage_names(records)
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(CSV_COLUMNS)
+        w.writerow(csv_columns(names))
         for r in records:
             w.writerow([r.index, f"{r.t_capture - t0:.6f}", f"{r.t_send - t0:.6f}",
                         f"{(r.t_send - r.t_capture) * 1000.0:.3f}",
-                        *(f"{r.stages.get(s, 0.0) * 1000.0:.3f}" for s in STAGES),
+                        *(f"{r.stages.get(s, 0.0) * 1000.0:.3f}" for s in names),
                         r.look, f"{r.strength:.3f}", int(r.bypass), r.infer_size[0], r.infer_size[1], r.dropped,
                         f"{r.cpu_s * 1000.0:.3f}"])
 
@@ -120,8 +150,9 @@ def plot_timeline(path: Path, cols: dict[str, np.ndarray], quality: dict, durati
     t = cols["t_send_s"]
     ax = axes[0]
     if len(t):
-        stacks = [cols[f"{s}_ms"] for s in STAGES]
-        ax.stackplot(t, *stacks, labels=list(STAGES), linewidth=0, alpha=0.85)
+        names = stages_in(cols)
+        stacks = [cols[f"{s}_ms"] for s in names]
+        ax.stackplot(t, *stacks, labels=list(names), colors=stage_colours(names), linewidth=0, alpha=0.85)
         ax.plot(t, cols["latency_ms"], color="black", linewidth=0.6, label="capture→send")
         ax.legend(loc="upper right", fontsize=7, ncol=3)
     ax.set_ylabel("ms per frame")
@@ -200,7 +231,7 @@ def summarize(cols: dict[str, np.ndarray], report: dict, duration_s: float) -> d
         "dropped": int(report.get("dropped", cols["dropped"][-1] if n else 0)),
         "dropped_steady": report.get("dropped_steady"),
         "latency_ms": {"p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99), "max": pct(lat, 100)},
-        "stages_ms": {s: {"p50": pct(cols[f"{s}_ms"], 50), "p95": pct(cols[f"{s}_ms"], 95)} for s in STAGES},
+        "stages_ms": {s: {"p50": pct(cols[f"{s}_ms"], 50), "p95": pct(cols[f"{s}_ms"], 95)} for s in stages_in(cols)},
         "cpu_ms_per_frame": {"p50": pct(cols["cpu_ms"], 50), "mean": round(float(cols["cpu_ms"].mean()), 2) if n else None},
         "cpu_pct_of_one_core": round(float(cols["cpu_ms"].sum()) / 10.0 / max(1e-6, span), 1) if span > 0 else None,
         "infer_sizes": sorted({(int(w), int(h)) for w, h in zip(cols["infer_w"], cols["infer_h"])}),

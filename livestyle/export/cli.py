@@ -1,4 +1,4 @@
-"""``livestyle build-engine`` and ``livestyle doctor``.
+"""``livestyle build-engine`` (``livestyle doctor`` is :mod:`livestyle.doctor`).
 
 Registration imports nothing heavy; each handler imports what it needs when
 it runs.  Failures are :class:`LivestyleError` (one line, non-zero exit).
@@ -22,13 +22,13 @@ def parse_size(text: str) -> tuple[int, int]:
     if not m:
         raise UsageError(f"--size must look like WIDTHxHEIGHT (e.g. 1920x1080); got {text!r}.",
                          fix="Pass e.g. --size 1280x720.")
-    from livestyle.export.engine import check_size
+    from livestyle.runners.trt.cache import check_size
 
     return check_size((int(m.group(1)), int(m.group(2))))
 
 
 def add_parsers(sub) -> None:
-    """Add ``build-engine`` and ``doctor`` to the ``livestyle`` parser; imports nothing heavy."""
+    """Add ``build-engine`` to the ``livestyle`` parser; imports nothing heavy."""
     p = sub.add_parser(
         "build-engine", help="compile a style into a TensorRT engine for this GPU (cached in engines/)",
         description="Build a TensorRT engine from a style's ONNX with explicit shapes and store it, with a "
@@ -45,13 +45,6 @@ def add_parsers(sub) -> None:
                         "else ~/.cache/livestyle/engines)")
     p.add_argument("--force", action="store_true", help="rebuild even if a valid engine is cached")
     p.set_defaults(func=run_build_engine)
-
-    d = sub.add_parser("doctor", help="list every backend (available or not, with the reason and fix) and the system",
-                       description="Probe ONNX Runtime, torch (CPU and CUDA) and TensorRT; print why each can or "
-                                   "cannot run here and how to fix it, plus versions, CPU, GPU/driver, virtual "
-                                   "camera devices and the engine cache.")
-    d.add_argument("--json", action="store_true", help="machine-readable output")
-    d.set_defaults(func=run_doctor)
 
 
 class _ProgressPrinter:
@@ -87,7 +80,7 @@ class _ProgressPrinter:
 
 def run_build_engine(args: argparse.Namespace) -> int:
     from livestyle.errors import BackendError
-    from livestyle.export.engine import EngineCache, ensure_engine_entry
+    from livestyle.runners.trt.cache import EngineCache, ensure_engine_entry
     from livestyle.runners.tensorrt import TensorRTRunner
     from livestyle.styles import find_style
 
@@ -113,17 +106,4 @@ def run_build_engine(args: argparse.Namespace) -> int:
         print(f"built {entry.path} ({mb:.1f} MB) in {took:.1f} s")
     else:
         print(f"up to date: {entry.path} (built {entry.manifest.get('created', '?')}; --force rebuilds)")
-    return 0
-
-
-def run_doctor(args: argparse.Namespace) -> int:
-    import json
-
-    from livestyle.doctor import format_report, report
-
-    data = report()
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(format_report(data))
     return 0

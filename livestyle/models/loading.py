@@ -1,22 +1,21 @@
-"""The one loader of a style pack's float weights (safetensors only, never a pickle).
+"""The pieces of loading a style pack's float weights (safetensors only, never a pickle).
 
-:func:`load_look_net` gives, for any installed look, a float network
-(N, 3, H, W) BGR in [-1, 1] -> same: a format-1 pack's :class:`Student`, an
-engine look's :class:`AdaptiveLUT`, or for a mix the weighted sum of its
-base looks.  The torch runners, the trainer and the evaluator all use it.
+Safetensors reading, strict filling, the student and LUT configs of a pack's
+metadata and :class:`Blend`.  Which files a pack has and what a mix is made
+of are :mod:`livestyle.styles`' business: :func:`livestyle.styles.nets.load_look_net`
+puts the two together (this module imports nothing from ``livestyle.styles``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from livestyle.errors import ModelError
-from livestyle.models.lut import AdaptiveLUT, LutConfig
-from livestyle.models.student import Student, StudentConfig
+from livestyle.models.lut import LutConfig
+from livestyle.models.student import StudentConfig
 
 
 def read_safetensors(path: Path, style_name: str) -> dict[str, torch.Tensor]:
@@ -54,21 +53,7 @@ def lut_config(meta: dict, style_name: str) -> LutConfig:
                          fix="Re-export the engine pack.") from None
 
 
-def load_engine_luts(folder: str | os.PathLike) -> dict[str, AdaptiveLUT]:
-    """Every colour look of the engine pack at ``folder`` as a float :class:`AdaptiveLUT`, by name, in weight order.
-
-    Texture looks (drawn looks, CNN students) are left out.
-    """
-    from livestyle.styles.pack import ENGINE_WEIGHTS, load_packs
-
-    folder = Path(folder)
-    state = read_safetensors(folder / ENGINE_WEIGHTS, folder.name)
-    return {p.name: fill(AdaptiveLUT(lut_config(p.meta, p.name)), _look_state(state, p.look_index), p.name,
-                         ENGINE_WEIGHTS)
-            for p in load_packs(folder) if p.meta.get("kind") != "texture"}
-
-
-def _look_state(state: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+def look_state(state: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
     head = f"look.{index}."
     return {k[len(head):]: v for k, v in state.items() if k.startswith(head)}
 
@@ -86,26 +71,6 @@ class Blend(nn.Module):
         return sum(w * torch.clamp(net(x), -1.0, 1.0) for w, net in zip(self.blend_weights, self.nets))
 
 
-def load_look_net(pack) -> nn.Module:
-    """The float network of one installed look (eval mode, CPU); see the module docstring."""
-    if pack.mix is not None:
-        from livestyle.styles.blend import expand
-        from livestyle.styles.pack import discover
-
-        installed = {p.name: p for p in discover()}
-        blend = expand(pack)
-        return Blend([load_look_net(installed[n]) for n in blend], list(blend.values())).eval()
-    if pack.look_index is not None:  # one look of an engine: its own tensors only
-        from livestyle.styles.pack import ENGINE_WEIGHTS
-
-        state = _look_state(read_safetensors(pack.path / ENGINE_WEIGHTS, pack.name), pack.look_index)
-        net = Student(student_config(pack)) if pack.meta.get("kind") == "texture" \
-            else AdaptiveLUT(lut_config(pack.meta, pack.name))
-        return fill(net, state, pack.name, ENGINE_WEIGHTS)
-    state = read_safetensors(pack.weights, pack.name)
-    return fill(Student(student_config(pack)), state, pack.name, pack.weights.name)
-
-
 def student_config(pack) -> StudentConfig:
     """The CNN student's architecture of a format-1 pack or of an engine's texture look."""
     try:
@@ -113,3 +78,13 @@ def student_config(pack) -> StudentConfig:
     except (TypeError, ValueError) as e:
         raise ModelError(f"Style {pack.name!r}: the student config in style.json is invalid ({e}).",
                          fix="Re-export the pack with `livestyle train --resume`.") from None
+
+
+def __getattr__(name: str):
+    # Compatibility for callers not yet moved to livestyle.styles.nets (training/ imports load_look_net from
+    # here); remove once they import it from there.
+    if name in ("load_look_net", "load_engine_luts"):
+        from livestyle.styles import nets
+
+        return getattr(nets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

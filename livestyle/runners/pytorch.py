@@ -44,12 +44,12 @@ def load_student(style, device: str = "cpu"):
 
     A format-1 pack's Student, an engine look's adaptive LUT, or a mix of
     engine looks, all through the one pack-weight loader
-    (:func:`livestyle.models.loading.load_look_net`).  Raises ModelError when
+    (:func:`livestyle.styles.nets.load_look_net`).  Raises ModelError when
     the weights are missing, unreadable or do not fit ``style.json``.
     """
     import torch
 
-    from livestyle.models.loading import load_look_net
+    from livestyle.styles.nets import load_look_net
 
     return load_look_net(style).eval().to(torch.device(device))
 

@@ -41,7 +41,7 @@ class TensorRTRunner(Runner):
 
     ``infer`` takes uint8 BGR (h, w, 3), (w, h) = ``infer_size``, and returns
     uint8 BGR (h, w, 3) in a pinned buffer reused by the next call.  The
-    engine comes from :func:`livestyle.export.engine.ensure_engine_entry`
+    engine comes from :func:`livestyle.runners.trt.cache.ensure_engine_entry`
     (built on first use, several seconds to a minute; cached afterwards).
     """
 
@@ -71,7 +71,7 @@ class TensorRTRunner(Runner):
             return BackendStatus(cls.name, False, "cuda", "the tensorrt package is not installed", _TRT_FIX)
         if not nvidia_driver():
             return BackendStatus(cls.name, False, "cuda", NO_DRIVER_REASON, NO_DRIVER_FIX)
-        from livestyle.export.engine import import_tensorrt
+        from livestyle.runners.trt.cache import import_tensorrt
 
         try:
             trt = import_tensorrt()
@@ -97,7 +97,8 @@ class TensorRTRunner(Runner):
             raise BackendError(f"The tensorrt backend cannot run here: {status.reason}.", fix=status.fix)
         import torch
 
-        from livestyle.export.engine import EngineCache, ensure_engine_entry, import_tensorrt, trt_logger as _trt_logger
+        from livestyle.runners.trt.cache import EngineCache, ensure_engine_entry, import_tensorrt
+        from livestyle.runners.trt.cache import trt_logger as _trt_logger
 
         trt = import_tensorrt()
         cache = self.cache if self.cache is not None else EngineCache()

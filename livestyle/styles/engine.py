@@ -106,7 +106,7 @@ def merge_looks(looks: list, out_dir: str | os.PathLike, folder_name: str, *,
     (look, metrics, recipe), updated with ``extra_meta[name]``; returns
     (folder, parity).  Raises TrainingError for a mix.
     """
-    from livestyle.models.loading import load_look_net
+    from livestyle.styles.nets import load_look_net
 
     entries = []
     for pack in looks:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from livestyle.errors import BackendError, ModelError
-from livestyle.export.files import atomic_write
+from livestyle.runners.trt.files import atomic_write
 
 log = logging.getLogger(__name__)
 

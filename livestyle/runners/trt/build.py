@@ -13,10 +13,10 @@ import time
 from typing import BinaryIO
 
 from livestyle.errors import BackendError, ModelError
-from livestyle.export.files import atomic_write, private_file_ok
-from livestyle.export.onnx_rewrite import prepare_onnx_for_tensorrt
+from livestyle.runners.trt.files import atomic_write, private_file_ok
+from livestyle.runners.trt.onnx_rewrite import prepare_onnx_for_tensorrt
 from livestyle.runners import contract
-from livestyle.export.target import BuildRequest, BuildTarget, ProgressFn
+from livestyle.runners.trt.target import BuildRequest, BuildTarget, ProgressFn
 
 log = logging.getLogger(__name__)
 

@@ -18,15 +18,17 @@ under a final name.
 
 The builder is a plain callable ``builder(request, out)`` that writes the
 serialised engine into the binary file object ``out``; :func:`tensorrt_builder`
-(in :mod:`livestyle.export.trt_build`) is the real one, tests pass a fake one
+(in :mod:`livestyle.runners.trt.build`) is the real one, tests pass a fake one
 to exercise the cache on any machine.
 
 The work is split by job: this module is the engine cache (keys, manifests,
-verification, ``ensure_engine``); :mod:`livestyle.export.trt_build` builds
-engines with TensorRT; :mod:`livestyle.export.onnx_rewrite` rewrites the ONNX
-first (FP16, casts next to the uint8 I/O); :mod:`livestyle.export.target` and
-:mod:`livestyle.export.files` hold what they share.  Their public names are
-re-exported here, so ``from livestyle.export.engine import ...`` keeps working.
+verification, ``ensure_engine``); :mod:`livestyle.runners.trt.build` builds
+engines with TensorRT; :mod:`livestyle.runners.trt.onnx_rewrite` rewrites the ONNX
+first (FP16, casts next to the uint8 I/O); :mod:`livestyle.runners.trt.target` and
+:mod:`livestyle.runners.trt.files` hold what they share.  Their public names are
+re-exported here (one import for the TensorRT runner and for the tools above it).
+These modules sat in ``livestyle.export`` until a run needed them: a run
+builds a missing engine, and nothing at run time imports ``livestyle.export``.
 
 This module imports nothing heavy at import time: ``tensorrt``, ``torch`` and
 ``onnx`` are imported inside the functions that need them.
@@ -48,12 +50,12 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from livestyle.errors import BackendError, ModelError, UsageError
-from livestyle.export.files import atomic_write, fsync_dir, private_file_ok
-from livestyle.export.onnx_rewrite import (make_fp16_onnx, move_casts_next_to_uint8_io,
-                                           prepare_onnx_for_tensorrt)
-from livestyle.export.target import BuildRequest, BuildTarget, ProgressFn
-from livestyle.export.trt_build import (detect_target, import_tensorrt, progress_monitor, read_driver_version,
-                                        tensorrt_builder, trt_logger, trt_major)
+from livestyle.runners.trt.files import atomic_write, fsync_dir, private_file_ok
+from livestyle.runners.trt.onnx_rewrite import (make_fp16_onnx, move_casts_next_to_uint8_io,
+                                               prepare_onnx_for_tensorrt)
+from livestyle.runners.trt.target import BuildRequest, BuildTarget, ProgressFn
+from livestyle.runners.trt.build import (detect_target, import_tensorrt, progress_monitor, read_driver_version,
+                                         tensorrt_builder, trt_logger, trt_major)
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ def check_precision(precision: str) -> str:
 
 def _checkout_root() -> Path | None:
     """The repository root when livestyle runs from a git checkout (editable install), else None."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # livestyle/runners/trt/cache.py -> the checkout
     if (root / "pyproject.toml").is_file() and (root / ".git").exists() and (root / "livestyle").is_dir():
         return root
     return None
