@@ -1,9 +1,39 @@
-"""The live settings a streamer changes on air: look (or a blend of looks), strength, bypass.
+"""The live settings a streamer changes on air, and the one vocabulary of commands that changes them.
 
-Every writer (preview keys, the HTTP control API, the OBS script through that
-API) goes through :class:`Controls`, whose setters are absolute ("strength
-0.6", "look pastel") or relative ("next look", "strength +0.1") and take one
-lock.  Each frame the pipeline reads one immutable :class:`ControlState`
+Every writer (the preview window's keys, the HTTP control API and its
+``/act/`` URLs, the web panel, the OBS script through that API) sends a
+:class:`Command` -- a name from the table :data:`COMMANDS` and a value -- to
+:meth:`Controls.apply`, which is the only place a command is understood:
+it validates the value (numbers finite and in range, look names installed),
+applies it under one lock and returns the new :class:`ControlState`, or
+raises :class:`CommandError` (one sentence and a fix) and changes nothing.
+
+The vocabulary (value ``-`` = the command takes none):
+
+================  ==========================  ===============================================
+name              value                       effect
+================  ==========================  ===============================================
+style             a look name                 show that look (cut)
+style-number      1..N                        show the N-th installed look (cross-fade)
+weights           {look: weight >= 0, ...}    show a blend; weights are normalised to sum 1
+next-style        -                           the next installed look (cross-fade, wraps)
+prev-style        -                           the previous installed look (cross-fade, wraps)
+strength          0..1                        how much of the look is applied
+strength-up       -                           strength + 0.1 (clamped to 1)
+strength-down     -                           strength - 0.1 (clamped to 0)
+bypass            true / false                pass the camera through untouched, or not
+bypass-toggle     -                           flip bypass
+quit              -                           end the run (local only: not over HTTP)
+================  ==========================  ===============================================
+
+Adding a control (background mode, blur strength, ...) is one
+:class:`CommandSpec` row in :data:`COMMANDS` with its parser (which
+validates and converts the value) and its action (usually
+``_set("field")``), plus the :class:`ControlState` field it writes; the
+HTTP API (``POST /api/command``, ``GET /act/NAME?value=...``) and the
+documentation table reach it without further edits.
+
+Each frame the pipeline reads one immutable :class:`ControlState`
 snapshot, so a frame never sees half a change.  Every change bumps
 ``version`` and stamps ``t_changed`` (``time.perf_counter()``), which is how
 "command -> first output frame that shows it" is measured.
@@ -14,12 +44,30 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from livestyle.errors import UsageError
 
 STRENGTH_STEP = 0.1
+
+
+class CommandError(UsageError):
+    """A control command that cannot be applied: unknown name, missing or malformed value, out of range."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One control command: ``name`` from :data:`COMMANDS` and its ``value`` (None for commands without one).
+
+    Values are as JSON carries them: ``str`` (a look), ``int``/``float``
+    (strength, a look's number), ``bool`` (bypass), a ``dict`` of look ->
+    weight.  :meth:`Controls.apply` validates them; building a Command never does.
+    """
+
+    name: str
+    value: Any = None
 
 
 def format_weights(weights: Mapping[str, float]) -> str:
@@ -30,27 +78,49 @@ def format_weights(weights: Mapping[str, float]) -> str:
     return ",".join(f"{n}:{w:.2f}" for n, w in items)
 
 
+def _finite_number(value, what: str, fix: str) -> float:
+    """``value`` as a finite float; bools, strings, NaN, infinities and ints too large for a float are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CommandError(f"{what} must be a number, got {value!r:.40}.", fix=fix)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond 1.8e308
+        raise CommandError(f"{what} is too large a number.", fix=fix) from None
+    if not math.isfinite(v):
+        raise CommandError(f"{what} is {v}; it must be a finite number.", fix=fix)
+    return v + 0.0  # -0.0 -> 0.0
+
+
 def normalise_weights(weights: Mapping[str, float], looks: Sequence[str] | None = None) -> dict[str, float]:
-    """Weights as a dict summing to 1 (zeros dropped); UsageError for unknown looks, negatives, NaN or a zero sum."""
+    """Weights as a dict summing to 1 (zeros dropped); CommandError for unknown looks, non-numbers, negatives,
+    NaN, infinities or a zero sum.
+
+    Divides by the largest weight first, so any finite weights (even
+    ``1e308`` twice) normalise without overflowing to infinity.
+    """
+    if not isinstance(weights, Mapping):
+        raise CommandError(f"weights must be an object such as {{\"pastel\": 0.7, \"mono\": 0.3}}, "
+                           f"got {type(weights).__name__}.")
     if not weights:
-        raise UsageError("No look was given.", fix="Name a look, e.g. pastel, or a blend such as pastel:0.7,mono:0.3.")
+        raise CommandError("No look was given.", fix="Name a look, e.g. pastel, or a blend such as pastel:0.7,mono:0.3.")
     clean: dict[str, float] = {}
     for name, w in weights.items():
-        if looks is not None and name not in looks:
-            raise UsageError(f"Unknown look {name!r} (installed: {', '.join(looks) or 'none'}).",
-                             fix="Pick one of the installed looks (`livestyle styles`).")
-        try:
-            w = float(w)
-        except (TypeError, ValueError):
-            raise UsageError(f"The weight of {name!r} is not a number ({w!r}).", fix="Use numbers such as 0.7.") from None
-        if not math.isfinite(w) or w < 0:
-            raise UsageError(f"The weight of {name!r} is {w}; weights must be 0 or more.", fix="Use numbers such as 0.7.")
+        if not isinstance(name, str) or (looks is not None and name not in looks):
+            raise CommandError(f"Unknown look {name!r:.60} (installed: {', '.join(looks or ()) or 'none'}).",
+                               fix="Pick one of the installed looks (`livestyle styles`).")
+        w = _finite_number(w, f"The weight of {name!r}", "Use numbers of 0 or more, such as 0.7.")
+        if w < 0:
+            raise CommandError(f"The weight of {name!r} is {w}; weights must be 0 or more.",
+                               fix="Use numbers of 0 or more, such as 0.7.")
         if w > 0:
-            clean[name] = clean.get(name, 0.0) + w
-    total = sum(clean.values())
-    if total <= 0:
-        raise UsageError("The look weights add up to 0.", fix="Give at least one look a weight above 0.")
-    return {n: w / total for n, w in clean.items()}
+            clean[name] = w
+    top = max(clean.values(), default=0.0)
+    if top <= 0:
+        raise CommandError("The look weights add up to 0.", fix="Give at least one look a weight above 0.")
+    scaled = {n: w / top for n, w in clean.items()}  # each in (0, 1]: the sum cannot overflow
+    scaled = {n: w for n, w in scaled.items() if w > 0}  # a weight 1e308 times smaller than the largest is 0
+    total = sum(scaled.values())
+    return {n: w / total for n, w in scaled.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +159,117 @@ class ControlState:
         return 0.0 if self.bypass else self.strength
 
 
+# -- the vocabulary ------------------------------------------------------------------------------
+
+def _parse_strength(value, controls: "Controls") -> float:
+    fix = "Use a value in 0..1, such as 0.8."
+    v = _finite_number(value, "Strength", fix)
+    if not 0.0 <= v <= 1.0:
+        raise CommandError(f"Strength {v} is outside 0..1.", fix=fix)
+    return v
+
+
+def _parse_look(value, controls: "Controls") -> str:
+    if not isinstance(value, str):
+        raise CommandError(f"A look must be given by its name (a string), got {value!r:.40}.",
+                           fix="Send a name such as \"pastel\".")
+    if value not in controls.looks:
+        raise CommandError(f"Unknown look {value!r:.60} (installed: {', '.join(controls.looks) or 'none'}).",
+                           fix="Pick one of the installed looks (`livestyle styles`).")
+    return value
+
+
+def _parse_look_number(value, controls: "Controls") -> str:
+    n = len(controls.looks)
+    fix = f"Send a whole number from 1 to {n}."
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise CommandError(f"A look number must be a whole number, got {value!r:.40}.", fix=fix)
+    if not 1 <= value <= n:
+        raise CommandError(f"There is no look number {value} ({n} installed).", fix=fix)
+    return controls.looks[value - 1]
+
+
+def _parse_weights(value, controls: "Controls") -> tuple[tuple[str, float], ...]:
+    return tuple(normalise_weights(value, controls.looks).items())
+
+
+def _parse_bool(value, controls: "Controls") -> bool:
+    if not isinstance(value, bool):
+        raise CommandError(f"Bypass must be true or false, got {value!r:.40}.", fix="Send true or false.")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One row of the vocabulary.
+
+    ``parse(value, controls)`` validates and converts the value (raising
+    :class:`CommandError`), or is None for a command that takes no value;
+    ``change(state, clean_value, controls)`` returns the fields of
+    :class:`ControlState` to replace (an empty dict: nothing changes).
+    ``value`` and ``summary`` document it; ``remote`` says whether the HTTP
+    API may send it; ``keys`` lists the preview window's keys for it.
+    """
+
+    name: str
+    value: str
+    summary: str
+    parse: Callable[[Any, "Controls"], Any] | None
+    change: Callable[[ControlState, Any, "Controls"], dict]
+    remote: bool = True
+    keys: str = ""
+
+
+def _step(delta: int) -> Callable[[ControlState, Any, "Controls"], dict]:
+    def change(state: ControlState, _value, controls: "Controls") -> dict:
+        if not controls.looks:
+            return {}
+        i = controls.looks.index(state.look) if state.look in controls.looks else -1
+        return {"weights": ((controls.looks[(i + delta) % len(controls.looks)], 1.0),), "fade": True}
+    return change
+
+
+def _nudge(delta: float) -> Callable[[ControlState, Any, "Controls"], dict]:
+    return lambda s, _v, _c: {"strength": min(1.0, max(0.0, round(s.strength + delta, 2))) + 0.0}
+
+
+def _quit(state: ControlState, _value, controls: "Controls") -> dict:
+    controls._quit = True
+    return {}
+
+
+COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in (
+    CommandSpec("style", "a look name", "show that look (cut)", _parse_look,
+                lambda s, look, c: {"weights": ((look, 1.0),), "fade": False}),
+    CommandSpec("style-number", "1..N", "show the N-th installed look (cross-fade)", _parse_look_number,
+                lambda s, look, c: {"weights": ((look, 1.0),), "fade": True}, keys="1-9"),
+    CommandSpec("weights", "{look: weight, ...}", "show a blend (weights >= 0, normalised to sum 1)", _parse_weights,
+                lambda s, w, c: {"weights": w, "fade": False}),
+    CommandSpec("next-style", "-", "the next installed look (cross-fade, wraps around)", None, _step(+1)),
+    CommandSpec("prev-style", "-", "the previous installed look (cross-fade, wraps around)", None, _step(-1)),
+    CommandSpec("strength", "0..1", "how much of the look is applied", _parse_strength,
+                lambda s, v, c: {"strength": v}),
+    CommandSpec("strength-up", "-", f"strength + {STRENGTH_STEP} (at most 1)", None, _nudge(+STRENGTH_STEP),
+                keys="+ ="),
+    CommandSpec("strength-down", "-", f"strength - {STRENGTH_STEP} (at least 0)", None, _nudge(-STRENGTH_STEP),
+                keys="-"),
+    CommandSpec("bypass", "true | false", "pass the input through untouched, or style it again", _parse_bool,
+                lambda s, v, c: {"bypass": v}),
+    CommandSpec("bypass-toggle", "-", "flip bypass", None, lambda s, v, c: {"bypass": not s.bypass}, keys="space"),
+    CommandSpec("quit", "-", "end the run", None, _quit, remote=False, keys="q Esc (or close the window)"),
+)}
+
+
 class Controls:
     """Thread-safe live settings; see the module docstring.
 
-    ``looks`` is the ordered list of installed look names (for next/previous).
-    Setters validate and raise :class:`UsageError` with one sentence; they
-    return the new :class:`ControlState`.  :meth:`wait_change` lets a reader
-    (the server-sent-events stream) sleep until something changes.
+    ``looks`` is the ordered list of installed look names (for next/previous
+    and look numbers).  :meth:`apply` is the one writer; :meth:`snapshot`
+    reads; :meth:`wait_change` lets a reader (the server-sent-events stream)
+    sleep until something changes.
     """
 
     def __init__(self, looks: Sequence[str], *, weights: Mapping[str, float], strength: float = 1.0,
@@ -103,8 +277,8 @@ class Controls:
         self.looks = tuple(looks)
         self._cond = threading.Condition()
         self._quit = False
-        self._state = ControlState(tuple(normalise_weights(weights, self.looks).items()),
-                                   self._check_strength(strength), bool(bypass), 0, time.perf_counter())
+        self._state = ControlState(_parse_weights(weights, self), _parse_strength(strength, self),
+                                   _parse_bool(bool(bypass), self), 0, time.perf_counter())
 
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self) -> ControlState:
@@ -122,58 +296,30 @@ class Controls:
         return self._quit
 
     # -- writing ---------------------------------------------------------------------------
-    @staticmethod
-    def _check_strength(value) -> float:
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise UsageError(f"Strength {value!r} is not a number.", fix="Use a value in 0..1, such as 0.8.") from None
-        if not (math.isfinite(v) and 0.0 <= v <= 1.0):
-            raise UsageError(f"Strength {value} is outside 0..1.", fix="Use a value in 0..1, such as 0.8.")
-        return v
-
-    def _replace(self, **changes) -> ControlState:
+    def apply(self, command: Command) -> ControlState:
+        """Validate and apply one :class:`Command`; the new snapshot, or :class:`CommandError` (nothing changed)."""
+        if not isinstance(command, Command):
+            raise CommandError(f"A control command must be a Command, got {type(command).__name__}.",
+                               fix="Build it as Command(name, value).")
+        spec = COMMANDS.get(command.name) if isinstance(command.name, str) else None
+        if spec is None:
+            raise CommandError(f"Unknown command {command.name!r:.60}.", fix=f"Use one of: {', '.join(COMMANDS)}.")
+        if spec.parse is None:
+            if command.value is not None:
+                raise CommandError(f"The command {spec.name!r} takes no value (got {command.value!r:.40}).",
+                                   fix="Send it without a value.")
+            value = None
+        else:
+            if command.value is None:
+                raise CommandError(f"The command {spec.name!r} needs a value ({spec.value}).",
+                                   fix=f"Send {spec.name} with a value: {spec.value}.")
+            value = spec.parse(command.value, self)
         with self._cond:
             s = self._state
-            fields = {"weights": s.weights, "strength": s.strength, "bypass": s.bypass, "fade": s.fade}
-            fields.update(changes)
-            self._state = ControlState(version=s.version + 1, t_changed=time.perf_counter(), **fields)
+            changes = spec.change(s, value, self)
+            if changes:
+                fields = {"weights": s.weights, "strength": s.strength, "bypass": s.bypass, "fade": s.fade}
+                fields.update(changes)
+                self._state = ControlState(version=s.version + 1, t_changed=time.perf_counter(), **fields)
             self._cond.notify_all()
             return self._state
-
-    def set_weights(self, weights: Mapping[str, float], *, fade: bool = False) -> ControlState:
-        """Show ``weights`` (look name -> weight, normalised to sum 1)."""
-        w = normalise_weights(weights, self.looks)
-        return self._replace(weights=tuple(w.items()), fade=fade)
-
-    def set_look(self, name: str, *, fade: bool = False) -> ControlState:
-        return self.set_weights({name: 1.0}, fade=fade)
-
-    def step_look(self, delta: int, *, fade: bool = True) -> ControlState:
-        """Next (+1) or previous (-1) installed look after the dominant one, wrapping around."""
-        if not self.looks:
-            return self._state
-        cur = self._state.look
-        i = self.looks.index(cur) if cur in self.looks else -1
-        return self.set_look(self.looks[(i + delta) % len(self.looks)], fade=fade)
-
-    def set_strength(self, value) -> ControlState:
-        return self._replace(strength=self._check_strength(value))
-
-    def nudge_strength(self, delta: float) -> ControlState:
-        with self._cond:
-            v = min(1.0, max(0.0, round(self._state.strength + delta, 2)))
-        return self._replace(strength=v)
-
-    def set_bypass(self, on: bool) -> ControlState:
-        if not isinstance(on, bool):
-            raise UsageError(f"Bypass must be true or false, got {on!r}.", fix='Send {"on": true} or {"on": false}.')
-        return self._replace(bypass=on)
-
-    def toggle_bypass(self) -> ControlState:
-        return self._replace(bypass=not self._state.bypass)
-
-    def request_quit(self) -> None:
-        with self._cond:
-            self._quit = True
-            self._cond.notify_all()

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livestyle.controls import Controls, normalise_weights
-from livestyle.errors import UsageError
+from livestyle.controls import COMMANDS, Command, CommandError, Controls, normalise_weights
+from livestyle.errors import LivestyleError
 from livestyle.stats import LatencyHistogram, RunStats
 from tests.conftest import cli_env
 
@@ -33,35 +33,75 @@ TOKEN = "test-token-123"
 # ----------------------------------------------------------------------------- controls, stats
 
 
-def test_controls_absolute_and_relative_setters():
+def test_controls_apply_absolute_and_relative_commands():
     c = Controls(["a", "b", "c"], weights={"a": 1}, strength=0.5)
     s0 = c.snapshot()
     assert s0.look == "a" and s0.strength == 0.5 and not s0.bypass
-    c.set_strength(0.8)
-    c.nudge_strength(+0.5)
-    assert c.snapshot().strength == 1.0
-    c.step_look(+1)
-    assert c.snapshot().look == "b"
-    c.step_look(-2)
-    assert c.snapshot().look == "c"  # wraps around
-    c.set_weights({"a": 3, "b": 1})
-    assert c.snapshot().weight_map == {"a": 0.75, "b": 0.25} and c.snapshot().label == "a:0.75,b:0.25"
-    assert c.snapshot().version == s0.version + 5
+    assert c.apply(Command("strength", 0.8)).strength == 0.8
+    assert c.apply(Command("strength-up")).strength == pytest.approx(0.9)
+    c.apply(Command("strength-up"))
+    assert c.apply(Command("strength-up")).strength == 1.0  # clamped
+    assert c.apply(Command("next-style")).look == "b" and c.snapshot().fade
+    c.apply(Command("prev-style"))
+    assert c.apply(Command("prev-style")).look == "c"  # wraps around
+    assert c.apply(Command("style", "a")).look == "a" and not c.snapshot().fade
+    assert c.apply(Command("style-number", 2)).look == "b" and c.snapshot().fade
+    s = c.apply(Command("weights", {"a": 3, "b": 1}))
+    assert s.weight_map == {"a": 0.75, "b": 0.25} and s.label == "a:0.75,b:0.25"
+    assert c.apply(Command("bypass", True)).bypass and not c.apply(Command("bypass-toggle")).bypass
+    assert c.apply(Command("strength-down")).strength == pytest.approx(0.9)
+    assert c.snapshot().version == s0.version + 13
     assert s0.look == "a"  # an old snapshot never changes
-    for bad in ({"zzz": 1}, {"a": -1}, {"a": 0}, {"a": "x"}, {"a": float("nan")}, {}):
-        with pytest.raises(UsageError):
-            c.set_weights(bad)
-    for bad in (1.5, -0.1, "high", None):
-        with pytest.raises(UsageError):
-            c.set_strength(bad)
-    with pytest.raises(UsageError):
-        c.set_bypass("yes")
+    assert not c.quit_requested
+    assert c.apply(Command("quit")).version == s0.version + 13 and c.quit_requested
+
+
+@pytest.mark.parametrize("command", [
+    Command("weights", {"zzz": 1}), Command("weights", {"a": -1}), Command("weights", {"a": 0}),
+    Command("weights", {"a": "x"}), Command("weights", {"a": float("nan")}), Command("weights", {}),
+    Command("weights", "a"), Command("weights", {"a": True}), Command("weights", {"a": 10 ** 400}),
+    Command("strength", 1.5), Command("strength", -0.1), Command("strength", "high"), Command("strength", None),
+    Command("strength", True), Command("strength", float("inf")), Command("strength", 10 ** 400),
+    Command("bypass", "yes"), Command("bypass", 1), Command("style", "zzz"), Command("style", 3),
+    Command("style-number", 0), Command("style-number", 4), Command("style-number", 1.5), Command("style-number", "1"),
+    Command("next-style", 1), Command("explode"), Command(None), "strength-up",
+])
+def test_controls_apply_refuses_a_bad_command_with_one_line_and_changes_nothing(command):
+    c = Controls(["a", "b", "c"], weights={"a": 1}, strength=0.5)
+    before = c.snapshot()
+    with pytest.raises(CommandError) as e:
+        c.apply(command)
+    assert isinstance(e.value, LivestyleError) and "\n" not in str(e.value) and str(e.value)
+    assert c.snapshot() is before
+
+
+def test_preview_keys_send_commands_that_apply():
+    from livestyle.sinks.preview import key_to_command
+
+    c = Controls(["a", "b", "c"], weights={"a": 1}, strength=0.5)
+    for key, check in [("3", lambda s: s.look == "c" and s.fade), ("-", lambda s: s.strength == 0.4),
+                       ("+", lambda s: s.strength == 0.5), ("=", lambda s: s.strength == 0.6),
+                       (" ", lambda s: s.bypass), ("1", lambda s: s.look == "a")]:
+        assert check(c.apply(key_to_command(ord(key)))), key
+    with pytest.raises(CommandError, match="no look number 9"):  # a key beyond the installed looks: one line
+        c.apply(key_to_command(ord("9")))
+    c.apply(key_to_command(ord("q")))
+    assert c.quit_requested
+
+
+def test_every_command_is_documented_in_the_vocabulary_and_the_readme():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    import livestyle.controls as controls_module
+    for name, spec in COMMANDS.items():
+        assert spec.name == name and spec.summary and spec.value
+        assert f"\n{name} " in controls_module.__doc__, name
+        assert f"`{name}`" in readme, name
 
 
 def test_controls_wait_change_wakes_on_change():
     c = Controls(["a"], weights={"a": 1})
     v = c.snapshot().version
-    threading.Timer(0.1, lambda: c.set_bypass(True)).start()
+    threading.Timer(0.1, lambda: c.apply(Command("bypass", True))).start()
     t0 = time.perf_counter()
     s = c.wait_change(v, 5.0)
     assert s.bypass and time.perf_counter() - t0 < 2.0
@@ -328,6 +368,32 @@ def test_action_urls(live):
     assert get("next-style")["requested"] != "random"
     assert get("prev-style")["requested"] == "random"
     assert get("bypass")["bypass"] is True and get("bypass")["bypass"] is False
+
+
+def test_the_command_endpoint_and_action_values_speak_the_vocabulary(live):
+    pipe, server, _ = live
+    resp, payload = request(server, "POST", "/api/command", {"name": "strength", "value": 0.3})
+    assert resp.status == 200 and jbody(payload)["state"]["strength"] == 0.3
+    assert jbody(request(server, "POST", "/api/command", {"name": "bypass-toggle"})[1])["state"]["bypass"] is True
+    get = lambda q: request(server, "GET", f"/act/{q}&token={TOKEN}" if "?" in q else f"/act/{q}?token={TOKEN}",
+                            token=None)  # noqa: E731
+    assert jbody(get("bypass?value=false")[1])["state"]["bypass"] is False
+    assert jbody(get("strength?value=0.7")[1])["state"]["strength"] == 0.7
+    assert jbody(get("style?value=random2")[1])["state"]["requested"] == "random2"
+    number = pipe.controls.looks.index("random") + 1
+    assert jbody(get(f"style-number?value={number}")[1])["state"]["requested"] == "random"
+    for bad in ({"name": "strength", "value": 2}, {"name": "explode"}, {"name": "next-style", "value": 1},
+                {"value": 1}, {"name": ["strength"]}):
+        resp, payload = request(server, "POST", "/api/command", bad)
+        assert resp.status == 400 and "\n" not in jbody(payload)["error"], bad
+    assert get("strength?value=NaN")[0].status == 400
+    assert get("strength?value=loud")[0].status == 400
+    # quitting is for the local keys only: no request can stop the stream
+    resp, payload = request(server, "POST", "/api/command", {"name": "quit"})
+    assert resp.status == 403 and "quit" in jbody(payload)["error"]
+    assert get("quit")[0].status == 404
+    time.sleep(0.3)
+    assert not pipe.controls.quit_requested and not pipe.stop.is_set()
 
 
 def test_failed_look_keeps_the_current_one_on_screen(live, livestyle_home):

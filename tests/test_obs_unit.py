@@ -2,7 +2,7 @@
 
 The script is what OBS's embedded Python runs: it must import with the
 standard library only (checked in an isolated interpreter) and talk to the
-control API the way the API expects (Bearer header, ``?token=`` on /act/ URLs).
+control API the way the API expects (Bearer header, commands of the vocabulary to ``POST /api/command``).
 """
 
 from __future__ import annotations
@@ -74,15 +74,22 @@ class _Recorder(BaseHTTPRequestHandler):
         type(self).requests.append(("GET", self.path, self.headers.get("Authorization"), None))
         if self.path.startswith("/api/styles"):
             self._answer({"styles": [{"name": "mono", "thumbnail": "data:"}, {"name": "pastel"}]})
-        elif self.path.startswith("/act/slow"):
-            type(self).release.wait(10)  # held until the test lets it go
-            self._answer({"ok": True})
         else:
             self._answer({"ok": True})
 
     def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        type(self).requests.append(("POST", self.path, self.headers.get("Authorization"), json.loads(body)))
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        type(self).requests.append(("POST", self.path, self.headers.get("Authorization"), body))
+        if body.get("name") == "slow":
+            type(self).release.wait(10)  # held until the test lets it go
+        if body.get("name") == "refused":
+            data = b'{"error": "Strength 2 is outside 0..1. Use a value in 0..1, such as 0.8."}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         self._answer({"ok": True})
 
 
@@ -109,9 +116,9 @@ def test_script_worker_calls_the_control_api_without_blocking_the_caller(control
     ctl = script["Controller"]()
     ctl.configure(f"127.0.0.1:{control_server.server_address[1]}/", "tok en")
     ctl.start()
-    ctl.submit("act", "/act/slow")  # the server holds this one until released
-    ctl.submit("act", "/act/next-style")
-    ctl.submit("style", "pastel")
+    ctl.submit("command", ("slow", None))  # the server holds this one until released
+    ctl.submit("command", ("next-style", None))
+    ctl.submit("command", ("style", "pastel"))
     ctl.submit("looks")
     # every submit returned while the worker was still stuck in the first request
     assert ctl.calls == 0 and len(_Recorder.requests) <= 1
@@ -121,11 +128,27 @@ def test_script_worker_calls_the_control_api_without_blocking_the_caller(control
         time.sleep(0.02)
     ctl.stop()
     reqs = _Recorder.requests
-    assert reqs[0][:2] == ("GET", "/act/slow?token=tok%20en")
-    assert reqs[1] == ("GET", "/act/next-style?token=tok%20en", "Bearer tok en", None)
-    assert reqs[2] == ("POST", "/api/style", "Bearer tok en", {"name": "pastel"})
+    assert reqs[0] == ("POST", "/api/command", "Bearer tok en", {"name": "slow"})
+    assert reqs[1] == ("POST", "/api/command", "Bearer tok en", {"name": "next-style"})
+    assert reqs[2] == ("POST", "/api/command", "Bearer tok en", {"name": "style", "value": "pastel"})
     assert reqs[3][:3] == ("GET", "/api/styles", "Bearer tok en")
     assert ctl.looks == ["mono", "pastel"] and ctl.last_status == "ok"
+
+
+def test_script_hotkeys_send_commands_of_the_vocabulary_and_show_a_refusal(control_server):
+    from livestyle.controls import COMMANDS
+
+    script = _load_script()
+    assert all(command in COMMANDS and COMMANDS[command].parse is None for _, _, command in script["HOTKEYS"])
+    ctl = script["Controller"]()
+    ctl.configure(f"127.0.0.1:{control_server.server_address[1]}", "t")
+    ctl.start()
+    ctl.submit("command", ("refused", None))
+    deadline = time.monotonic() + 10
+    while "400" not in ctl.last_status and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ctl.stop()
+    assert ctl.last_status == "livestyle answered 400 for refused (Strength 2 is outside 0..1. Use a value in 0..1, such as 0.8.)"
 
 
 def test_script_worker_reports_an_unreachable_control_api():
@@ -135,7 +158,7 @@ def test_script_worker_reports_an_unreachable_control_api():
         pass  # a port that was free a moment ago: nothing listens there
     ctl.configure(f"http://127.0.0.1:{port}", "t")
     ctl.start()
-    ctl.submit("act", "/act/bypass")
+    ctl.submit("command", ("bypass-toggle", None))
     deadline = time.monotonic() + 10
     while "not reachable" not in ctl.last_status and time.monotonic() < deadline:
         time.sleep(0.02)

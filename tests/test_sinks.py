@@ -364,12 +364,12 @@ def test_compose_preview_scales_to_fit_and_handles_missing_or_other_size_origina
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        (ord("1"), Command("style", 0)),
-        (ord("9"), Command("style", 8)),
-        (ord("+"), Command("strength", 0.1)),
-        (ord("="), Command("strength", 0.1)),
-        (ord("-"), Command("strength", -0.1)),
-        (ord(" "), Command("bypass")),
+        (ord("1"), Command("style-number", 1)),
+        (ord("9"), Command("style-number", 9)),
+        (ord("+"), Command("strength-up")),
+        (ord("="), Command("strength-up")),
+        (ord("-"), Command("strength-down")),
+        (ord(" "), Command("bypass-toggle")),
         (ord("q"), Command("quit")),
         (27, Command("quit")),
         (ord("q") | (1 << 16), Command("quit")),  # GTK reports Shift/Ctrl state above bit 16
@@ -412,7 +412,7 @@ def pump(sink, seconds=0.4):
     got = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        got += [[c.kind, c.value] for c in sink.poll()]
+        got += [[c.name, c.value] for c in sink.poll()]
         time.sleep(0.01)
     return got
 
@@ -476,13 +476,13 @@ def test_preview_window_maps_real_key_presses_and_closing(tmp_path):
         server.wait(timeout=10)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["3"] == [["style", 2]]
-    assert report["plus"] == [["strength", 0.1]]
-    assert report["minus"] == [["strength", -0.1]]
-    assert report["space"] == [["bypass", 0]]
+    assert report["3"] == [["style-number", 3]]
+    assert report["plus"] == [["strength-up", None]]
+    assert report["minus"] == [["strength-down", None]]
+    assert report["space"] == [["bypass-toggle", None]]
     assert report["Left"] == [] and report["F2"] == []
-    assert report["q"] == [["quit", 0]]
-    assert report["closed"] == [["quit", 0]]
+    assert report["q"] == [["quit", None]]
+    assert report["closed"] == [["quit", None]]
 
 
 # --------------------------------------------------------------------------- null and the parser

@@ -8,6 +8,12 @@ server never touches frames on the hot path: it writes
 :class:`~livestyle.controls.Controls` and reads the pipeline's fixed-size
 state and its last output frame (JPEG-encoded here, on request).
 
+Every request that changes something becomes one
+:class:`~livestyle.controls.Command` of the vocabulary in
+:mod:`livestyle.controls` and goes to ``Controls.apply``; this module only
+translates the HTTP forms below into commands and maps a
+:class:`~livestyle.controls.CommandError` to a 400 with one line.
+
 Endpoints (JSON bodies; ``Authorization: Bearer TOKEN`` on every ``/api``
 request; the GET action URLs under ``/act/`` may carry ``?token=TOKEN``
 instead, for Stream Deck "Website" buttons and Bitfocus Companion):
@@ -15,14 +21,17 @@ instead, for Stream Deck "Website" buttons and Bitfocus Companion):
 =====================================  ==============================================
 ``GET /``                              the web panel (also an OBS Custom Browser Dock)
 ``GET /api/state``                     look, weights, strength, bypass, fps, latency...
-``POST /api/style``                    ``{"name": "pastel"}`` or ``{"weights": {...}}``
-``POST /api/strength``                 ``{"value": 0.8}`` (0..1)
-``POST /api/bypass``                   ``{"on": true}``
+``POST /api/command``                  ``{"name": COMMAND, "value": VALUE}``: any command
+``POST /api/style``                    ``{"name": "pastel"}`` (command ``style``) or
+                                       ``{"weights": {...}}`` (command ``weights``)
+``POST /api/strength``                 ``{"value": 0.8}`` (command ``strength``)
+``POST /api/bypass``                   ``{"on": true}`` (command ``bypass``)
 ``GET /api/styles``                    installed looks, each with a thumbnail (data URL)
 ``GET /api/snapshot.jpg``              the current output frame (``?which=input``: before)
 ``GET /api/events``                    server-sent events: the state, at most 10 per second
-``GET /act/next-style`` (and           ``prev-style``, ``bypass`` (toggle), ``strength-up``,
-``strength-down``)                     ``strength-down`` (by 0.1)
+``GET /act/COMMAND[?value=V]``         any command; ``V`` is read as JSON where it parses
+                                       (``0.5``, ``true``), else as a string (a look name);
+                                       ``/act/bypass`` without a value is ``bypass-toggle``
 =====================================  ==============================================
 
 Security (see :mod:`livestyle.control.security`): loopback bind by default,
@@ -45,6 +54,7 @@ from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
 from livestyle.control.security import bearer_token, host_allowed, new_token, origin_allowed, token_ok
+from livestyle.controls import COMMANDS, Command, CommandError
 from livestyle.errors import LivestyleError, UsageError
 
 log = logging.getLogger(__name__)
@@ -57,7 +67,51 @@ SNAPSHOT_MAX_WIDTH = 640  # the panel shows it at most ~560 px wide
 _WEB_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
               "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
               "/panel.css": ("panel.css", "text/css; charset=utf-8")}
-_ACTIONS = ("next-style", "prev-style", "bypass", "strength-up", "strength-down")
+_ACT_ALIASES = {"bypass": "bypass-toggle"}  # /act/bypass (no value) toggled before the vocabulary existed
+
+
+def command_from_post(path: str, body: dict) -> Command | None:
+    """The :class:`Command` a ``POST`` to ``path`` with JSON object ``body`` asks for; None for no such endpoint.
+
+    Only the shape of the request is read here; ``Controls.apply`` validates the value.
+    """
+    if path == "/api/command":
+        return Command(body.get("name"), body.get("value"))
+    if path == "/api/style":
+        return Command("weights", body["weights"]) if "weights" in body else Command("style", body.get("name"))
+    if path == "/api/strength":
+        return Command("strength", body.get("value"))
+    if path == "/api/bypass":
+        return Command("bypass", body.get("on"))
+    return None
+
+
+def command_from_action(name: str, query: dict) -> Command | None:
+    """The :class:`Command` of ``GET /act/NAME?value=V`` (``query`` from ``parse_qs``); None for no such command.
+
+    ``V`` is read as JSON where it parses (``0.5``, ``true``, ``{"a": 1}``), else kept as a string.
+    """
+    raw = (query.get("value") or [None])[0]
+    if raw is None:
+        name = _ACT_ALIASES.get(name, name)
+        value = None
+    else:
+        try:
+            value = json.loads(raw, parse_constant=_no_constant)
+        except ValueError:
+            value = raw
+    spec = COMMANDS.get(name)
+    if spec is None or not spec.remote:
+        return None
+    return Command(name, value)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _remote_names() -> str:
+    return ", ".join(n for n, spec in COMMANDS.items() if spec.remote)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -192,18 +246,10 @@ class ControlServer:
     def state(self) -> dict:
         return self.pipeline.state()
 
-    def act(self, action: str) -> None:
-        c = self.pipeline.controls
-        if action == "next-style":
-            c.step_look(+1)
-        elif action == "prev-style":
-            c.step_look(-1)
-        elif action == "bypass":
-            c.toggle_bypass()
-        elif action == "strength-up":
-            c.nudge_strength(+0.1)
-        elif action == "strength-down":
-            c.nudge_strength(-0.1)
+    def apply(self, command: Command) -> dict:
+        """Apply ``command`` through ``Controls.apply`` (CommandError when it is refused); the state after it."""
+        self.pipeline.controls.apply(command)
+        return self.state()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -312,14 +358,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.OK, body, ctype, {"Content-Security-Policy": csp})
                 return
             if path.startswith("/act/"):
-                action = path[len("/act/"):]
-                if action not in _ACTIONS:
-                    self._error(HTTPStatus.NOT_FOUND, f"No action {action!r}; actions: {', '.join(_ACTIONS)}.")
+                command = command_from_action(path[len("/act/"):], query)
+                if command is None:
+                    self._error(HTTPStatus.NOT_FOUND, f"No action {path[len('/act/'):]!r:.60}; actions: {_remote_names()}.")
                     return
                 if not self._token_ok(query, allow_query=True):
                     return
-                srv.act(action)
-                self._json(HTTPStatus.OK, {"ok": True, "state": srv.state()})
+                self._apply(command)
                 return
             if not path.startswith("/api/"):
                 self._error(HTTPStatus.NOT_FOUND, f"No page {path!r}.")
@@ -362,36 +407,25 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body()
             if body is None:
                 return
-            c = srv.pipeline.controls
-            try:
-                if url.path == "/api/style":
-                    if "weights" in body:
-                        if not isinstance(body["weights"], dict):
-                            raise UsageError("weights must be an object such as {\"pastel\": 0.7, \"mono\": 0.3}.")
-                        c.set_weights(body["weights"])
-                    elif "name" in body:
-                        if not isinstance(body["name"], str):
-                            raise UsageError("name must be a string.")
-                        c.set_look(body["name"])
-                    else:
-                        raise UsageError("Send {\"name\": LOOK} or {\"weights\": {LOOK: WEIGHT, ...}}.")
-                elif url.path == "/api/strength":
-                    if "value" not in body or isinstance(body["value"], bool):
-                        raise UsageError("Send {\"value\": x} with x in 0..1.")
-                    c.set_strength(body["value"])
-                elif url.path == "/api/bypass":
-                    if "on" not in body:
-                        raise UsageError("Send {\"on\": true} or {\"on\": false}.")
-                    c.set_bypass(body["on"])
-                else:
-                    self._error(HTTPStatus.NOT_FOUND, f"No endpoint {url.path!r}.")
-                    return
-            except LivestyleError as e:
-                self._error(HTTPStatus.BAD_REQUEST, str(e))
+            command = command_from_post(url.path, body)
+            if command is None:
+                self._error(HTTPStatus.NOT_FOUND, f"No endpoint {url.path!r}.")
                 return
-            self._json(HTTPStatus.OK, {"ok": True, "state": srv.state()})
+            if isinstance(command.name, str) and command.name in COMMANDS and not COMMANDS[command.name].remote:
+                self._error(HTTPStatus.FORBIDDEN, f"The command {command.name!r} is not available over HTTP.")
+                return
+            self._apply(command)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _apply(self, command: Command) -> None:
+        """Answer 200 with the new state, or 400 with the one-line reason ``Controls.apply`` gave."""
+        try:
+            state = self.server_ref.apply(command)
+        except CommandError as e:
+            self._error(HTTPStatus.BAD_REQUEST, str(e))
+            return
+        self._json(HTTPStatus.OK, {"ok": True, "state": state})
 
     def _events(self) -> None:
         """Server-sent events: the state as JSON, on every change and at least twice a second (max 10/s)."""

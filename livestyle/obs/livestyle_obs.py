@@ -2,8 +2,11 @@
 
 Adds hotkeys (Settings -> Hotkeys: "livestyle: next look", "previous look",
 "bypass", "strength up", "strength down") and a properties panel with the
-control address, the token and the look list.  Each hotkey calls livestyle's
-control API (`livestyle run --control`, default http://127.0.0.1:8765).
+control address, the token and the look list.  Each hotkey sends one command
+of livestyle's control vocabulary (livestyle/controls.py: next-style,
+prev-style, bypass-toggle, strength-up, strength-down, style) to the control
+API as ``POST /api/command {"name": ..., "value": ...}`` (`livestyle run
+--control`, default http://127.0.0.1:8765); livestyle validates it.
 
 Standard library only; runs in the Python that OBS embeds (3.11 on Debian,
 the user's own install on Windows and macOS).  No HTTP call runs on an OBS
@@ -15,7 +18,6 @@ import json
 import queue
 import threading
 import urllib.error
-import urllib.parse
 import urllib.request
 
 try:
@@ -26,13 +28,13 @@ except ImportError:  # imported outside OBS (tests, `python -c`): the helpers be
 DEFAULT_CONTROL = "http://127.0.0.1:8765"
 TIMEOUT_S = 2.0
 
-# (hotkey name, description in Settings -> Hotkeys, action path of the control API)
+# (hotkey name, description in Settings -> Hotkeys, the command it sends)
 HOTKEYS = (
-    ("livestyle.next_look", "livestyle: next look", "/act/next-style"),
-    ("livestyle.prev_look", "livestyle: previous look", "/act/prev-style"),
-    ("livestyle.bypass", "livestyle: bypass on/off", "/act/bypass"),
-    ("livestyle.strength_up", "livestyle: strength up", "/act/strength-up"),
-    ("livestyle.strength_down", "livestyle: strength down", "/act/strength-down"),
+    ("livestyle.next_look", "livestyle: next look", "next-style"),
+    ("livestyle.prev_look", "livestyle: previous look", "prev-style"),
+    ("livestyle.bypass", "livestyle: bypass on/off", "bypass-toggle"),
+    ("livestyle.strength_up", "livestyle: strength up", "strength-up"),
+    ("livestyle.strength_down", "livestyle: strength down", "strength-down"),
 )
 
 
@@ -66,17 +68,15 @@ class Controller:
             pass
 
     def submit(self, kind, arg=None):
-        """Queue a job: ("act", path) | ("style", name) | ("looks", None).  Drops it if 64 are waiting."""
+        """Queue a job: ("command", (name, value)) | ("looks", None).  Drops it if 64 are waiting."""
         try:
             self._jobs.put_nowait((kind, arg))
         except queue.Full:
             self.last_status = "busy: dropped a request"
 
     # -- worker thread --------------------------------------------------------------------------------
-    def _request(self, method, path, body=None, query_token=False):
+    def _request(self, method, path, body=None):
         url = self.base + path
-        if query_token and self.token:
-            url += ("&" if "?" in url else "?") + "token=" + urllib.parse.quote(self.token)
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(url, data=data, method=method)
         if self.token:
@@ -94,10 +94,10 @@ class Controller:
                 return
             kind, arg = job
             try:
-                if kind == "act":
-                    self._request("GET", arg, query_token=True)
-                elif kind == "style":
-                    self._request("POST", "/api/style", {"name": arg})
+                if kind == "command":
+                    name, value = arg
+                    self._request("POST", "/api/command", {"name": name} if value is None else
+                                  {"name": name, "value": value})
                 elif kind == "looks":
                     answer = self._request("GET", "/api/styles")
                     items = answer.get("styles", answer) if isinstance(answer, dict) else answer
@@ -105,11 +105,21 @@ class Controller:
                 self.calls += 1
                 self.last_status = "ok"
             except urllib.error.HTTPError as e:
-                self.last_status = "livestyle answered %d for %s (check the token)" % (e.code, kind)
+                what = arg[0] if kind == "command" else kind
+                hint = "check the token" if e.code == 401 else _error_text(e)
+                self.last_status = "livestyle answered %d for %s (%s)" % (e.code, what, hint)
                 _log(self.last_status)
             except (urllib.error.URLError, OSError, ValueError) as e:
                 self.last_status = "livestyle not reachable at %s (%s); start it with --control" % (self.base, e)
                 _log(self.last_status)
+
+
+def _error_text(http_error):
+    """The one-line reason in a livestyle error answer ({"error": ...}), else the HTTP reason phrase."""
+    try:
+        return str(json.loads(http_error.read(4096).decode("utf-8"))["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(http_error.reason)
 
 
 def _log(message):
@@ -160,13 +170,13 @@ def script_update(settings):
     look = obs.obs_data_get_string(settings, "look")
     if look and look != getattr(CONTROLLER, "_chosen", None):
         CONTROLLER._chosen = look
-        CONTROLLER.submit("style", look)
+        CONTROLLER.submit("command", ("style", look))
 
 
-def _make_callback(path):
+def _make_callback(command):
     def callback(pressed):
         if pressed:
-            CONTROLLER.submit("act", path)
+            CONTROLLER.submit("command", (command, None))
     return callback
 
 
@@ -175,8 +185,8 @@ def script_load(settings):
     CONTROLLER._chosen = obs.obs_data_get_string(settings, "look")
     CONTROLLER.start()
     CONTROLLER.submit("looks")
-    for name, description, path in HOTKEYS:
-        hotkey_id = obs.obs_hotkey_register_frontend(name, description, _make_callback(path))
+    for name, description, command in HOTKEYS:
+        hotkey_id = obs.obs_hotkey_register_frontend(name, description, _make_callback(command))
         _HOTKEY_IDS[name] = hotkey_id
         saved = obs.obs_data_get_array(settings, name)
         obs.obs_hotkey_load(hotkey_id, saved)

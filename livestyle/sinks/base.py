@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 
 import numpy as np
 
+from livestyle.controls import Command  # the one control vocabulary (interactive sinks send it)
 from livestyle.frame import Frame
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A user action from an interactive sink (the preview window's keys).
-
-    ``kind`` is one of ``"style"`` (``value`` = 0-based style number),
-    ``"strength"`` (``value`` = delta, e.g. +0.1), ``"bypass"`` (toggle) or
-    ``"quit"``.
-    """
-
-    kind: str
-    value: float = 0.0
 
 
 class Sink(abc.ABC):
@@ -58,7 +45,8 @@ class Sink(abc.ABC):
                             fix="Resize frames to the size the sink was opened with.")
 
     def poll(self) -> list[Command]:
-        """User commands since the last call (none for non-interactive sinks)."""
+        """User commands since the last call, in the vocabulary of :mod:`livestyle.controls` (none for
+        non-interactive sinks); the pipeline hands each to ``Controls.apply``."""
         return []
 
     def __enter__(self) -> "Sink":

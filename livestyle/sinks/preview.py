@@ -2,7 +2,10 @@
 
 Keys (see :func:`key_to_command`): 1-9 pick a style, +/= and - change the
 strength by 0.1, space toggles bypass, q or Esc quits; closing the window
-quits too.  The drawing lives in the pure function :func:`compose_preview`.
+quits too.  Each key becomes a :class:`~livestyle.controls.Command` of the
+one control vocabulary (``style-number``, ``strength-up``, ``strength-down``,
+``bypass-toggle``, ``quit``), which the pipeline hands to ``Controls.apply``.
+The drawing lives in the pure function :func:`compose_preview`.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livestyle.controls import Command
 from livestyle.errors import SinkError
 from livestyle.frame import Frame
-from livestyle.sinks.base import Command, Sink
+from livestyle.sinks.base import Sink
 
 log = logging.getLogger(__name__)
 
-STRENGTH_STEP = 0.1
 ESCAPE_KEY = 27
 STATUS_STRIP_HEIGHT = 28
 STATUS_STRIP_GREY = 24
@@ -31,7 +34,10 @@ NO_DISPLAY_FIX = "Use --output vcam or a video file path instead, or run inside 
 
 
 def key_to_command(key: int) -> Command | None:
-    """The :class:`Command` for a key code from ``cv2.waitKeyEx`` (or ``cv2.waitKey``), or None.
+    """The vocabulary :class:`Command` for a key code from ``cv2.waitKeyEx`` (or ``cv2.waitKey``), or None.
+
+    1-9 -> ``style-number`` 1-9, + and = -> ``strength-up``, - -> ``strength-down``,
+    space -> ``bypass-toggle``, q / Q / Esc -> ``quit``.
 
     Backends add modifier state above bit 16 (GTK) and report special keys
     as codes >= 256 (GTK 0xFFxx, Qt 0x01000000+, Windows vk << 16); those
@@ -44,13 +50,13 @@ def key_to_command(key: int) -> Command | None:
         return None
     char = chr(code)
     if "1" <= char <= "9":
-        return Command("style", float(ord(char) - ord("1")))
+        return Command("style-number", ord(char) - ord("0"))
     if char in "+=":
-        return Command("strength", STRENGTH_STEP)
+        return Command("strength-up")
     if char == "-":
-        return Command("strength", -STRENGTH_STEP)
+        return Command("strength-down")
     if char == " ":
-        return Command("bypass")
+        return Command("bypass-toggle")
     if char in "qQ" or code == ESCAPE_KEY:
         return Command("quit")
     return None

@@ -1,6 +1,8 @@
 // livestyle control panel: talks to the control API of the same origin with the run's token.
 // The token comes from the page URL (?token=...) and is sent as "Authorization: Bearer" on every call,
 // so the event stream is read with fetch() rather than EventSource (which cannot send headers).
+// Every change is a command of livestyle's one vocabulary (livestyle/controls.py), sent to POST /api/command;
+// the server validates it and answers 400 with one line when it is refused, which the panel shows as is.
 "use strict";
 
 const params = new URLSearchParams(location.search);
@@ -24,6 +26,9 @@ async function api(path, body) {
   if (data && data.state) render(data.state);
   return data;
 }
+
+// one control command: {name, value} (value omitted for commands that take none)
+const command = (name, value) => api("/api/command", value === undefined ? { name } : { name, value });
 
 function setConn(ok, text) {
   const c = $("conn");
@@ -98,7 +103,7 @@ function fillLooks(list) {
     }
     b.appendChild(document.createTextNode(l.name));
     if (l.error) { b.classList.add("broken"); b.title = l.error; }
-    b.addEventListener("click", () => api("/api/style", { name: l.name }).catch(showError));
+    b.addEventListener("click", () => command("style", l.name).catch(showError));
     g.appendChild(b);
   }
   for (const id of ["blend-a", "blend-b"]) {
@@ -122,7 +127,7 @@ async function sendBlend() {
   const weights = {};
   weights[a] = (weights[a] || 0) + (1 - t);
   weights[b] = (weights[b] || 0) + t;
-  await api("/api/style", { weights }).catch(showError);
+  await command("weights", weights).catch(showError);
 }
 
 let strengthTimer = null;
@@ -131,7 +136,7 @@ function onStrength() {
   const v = Number($("strength").value);
   $("strength-val").textContent = v.toFixed(2);
   clearTimeout(strengthTimer);
-  strengthTimer = setTimeout(() => api("/api/strength", { value: v }).catch(showError), 30);
+  strengthTimer = setTimeout(() => command("strength", v).catch(showError), 30);
 }
 
 async function refreshSnapshot() {
@@ -185,15 +190,15 @@ function toggleBefore() {
 
 function onKey(e) {
   if (e.target.tagName === "SELECT" || e.ctrlKey || e.metaKey || e.altKey) return;
-  const act = { ArrowRight: "next-style", ArrowLeft: "prev-style", "+": "strength-up", "=": "strength-up",
-                "-": "strength-down", b: "bypass", B: "bypass" }[e.key];
-  if (act && !(e.target.type === "range" && e.key.startsWith("Arrow"))) {
+  const name = { ArrowRight: "next-style", ArrowLeft: "prev-style", "+": "strength-up", "=": "strength-up",
+                 "-": "strength-down", b: "bypass-toggle", B: "bypass-toggle" }[e.key];
+  if (name && !(e.target.type === "range" && e.key.startsWith("Arrow"))) {
     e.preventDefault();
-    fetch("/act/" + act, { headers: auth }).then((r) => r.json()).then((d) => d.state && render(d.state));
+    command(name).catch(showError);
   } else if (e.key === "v" || e.key === "V") {
     toggleBefore();
-  } else if (/^[1-9]$/.test(e.key) && looks[Number(e.key) - 1]) {
-    api("/api/style", { name: looks[Number(e.key) - 1].name }).catch(showError);
+  } else if (/^[1-9]$/.test(e.key)) {
+    command("style-number", Number(e.key)).catch(showError);
   }
 }
 
@@ -202,7 +207,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("blend").addEventListener("input", sendBlend);
   $("blend-a").addEventListener("change", sendBlend);
   $("blend-b").addEventListener("change", sendBlend);
-  $("bypass").addEventListener("click", () => api("/api/bypass", { on: !(state && state.bypass) }).catch(showError));
+  $("bypass").addEventListener("click", () => command("bypass-toggle").catch(showError));
   $("before-after").addEventListener("click", toggleBefore);
   document.addEventListener("keydown", onKey);
   api("/api/state").then(render).catch((e) => setConn(false, String(e.message || e)));
