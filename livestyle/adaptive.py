@@ -22,6 +22,13 @@ A run remembers the size it settled at (:class:`QualityRun`, through
 the next run starts there: at 1080p60 on two cores the walk down from 512
 took about 4 s of late frames at every start.
 
+With the person stage running, the first step down is not a size: the
+person model goes to every second frame (the steady mask is reused between,
+and still refined against each new frame), and only the next step lowers the
+inference size.  Once the size is back at the top and the work has had room
+for 6 s, the person model runs on every frame again.  Both are logged and
+listed in the report (``quality.rate_changes``).
+
 Levels keep the aspect ratio: long side 512 (the measured default), 448, 384,
 320, 256, 192, in multiples of 8.  Every change is returned to the caller,
 who logs it and counts it in the report.
@@ -212,8 +219,14 @@ class QualityRun:
     """
 
     def __init__(self, stage, *, backend: str, out_size: tuple[int, int], fps: float, cnn: bool,
-                 remember: bool = True):
+                 remember: bool = True, rate_stage=None, controls=None):
         self.stage, self.fps, self.remember = stage, fps, remember
+        # a stage whose rate goes down before the inference size does (the person stage: ``every``,
+        # ``set_every(n)``, ``enabled(state)``), and the controls whose snapshot says whether it runs
+        self.rate_stage, self.controls = rate_stage, controls
+        self.rate_changes: list[dict] = []
+        self._rate_work: deque[tuple[float, float]] = deque(maxlen=256)
+        self._t_rate = -1e9
         self.controller = AdaptiveQuality(stage.infer_size, fps)
         stage.bank.warm_at(self.controller.levels)
         self.key = quality_key(backend, out_size, fps, cnn)  # the record of the size runs like this one settled at
@@ -238,6 +251,8 @@ class QualityRun:
             self._lat_p95 = float(np.percentile(lats, 95)) if len(lats) >= 5 else None
             self._t_lat = t_end
         new = self.controller.observe(t_end, t_end - t0, dropped, t_end - stats.t_start, self._lat_p95)
+        if self._rate_first(new, t0, t_end, dropped, stats):
+            return
         if new is not None and self.stage.set_infer_size(new):
             change = self.controller.changes[-1]
             if change.to_size[0] < change.from_size[0]:
@@ -245,6 +260,38 @@ class QualityRun:
                             *change.to_size, *change.from_size, self.fps, change.reason)
             else:
                 log.warning("quality: the load eased, styling at %dx%d again (%s)", *change.to_size, change.reason)
+
+    def _rate_active(self) -> bool:
+        return (self.rate_stage is not None and self.controls is not None
+                and self.rate_stage.enabled(self.controls.snapshot()))
+
+    def _rate_first(self, new, t0: float, t_end: float, dropped: int, stats) -> bool:
+        """Lower the rate stage's rate instead of the inference size (True: the size step was taken back), or
+        raise it again once the size is back at the top and there has been room for a while."""
+        self._rate_work.append((t_end, t_end - t0))
+        if not self._rate_active():
+            return False
+        c, rs, t_run = self.controller, self.rate_stage, t_end - stats.t_start
+        if new is not None and rs.every == 1 and c.changes and c.changes[-1].to_size[0] < c.changes[-1].from_size[0]:
+            change = c.changes.pop()  # the person's rate goes down first; the look keeps its size
+            c.n_changes -= 1
+            c.level = c.levels.index(change.from_size)
+            rs.set_every(2)
+            self._t_rate = t_end
+            self.rate_changes.append({"t_s": round(t_run, 3), "stage": rs.name, "every": 2, "reason": change.reason})
+            log.warning("quality: busy machine, the %s stage runs every 2nd frame (the look keeps %dx%d) to hold "
+                        "%g fps (%s)", rs.name, *change.from_size, self.fps, change.reason)
+            return True
+        if rs.every > 1 and c.level == 0 and dropped == 0 and t_end - self._t_rate >= 6.0:
+            recent = [w for t, w in self._rate_work if t_end - t <= 1.0]
+            # the work, with the person model on every frame again (its share roughly doubles), must fit easily
+            if len(recent) >= 5 and float(np.percentile(recent, 90)) < 0.45 * c.budget:
+                rs.set_every(1)
+                self._t_rate = t_end
+                self.rate_changes.append({"t_s": round(t_run, 3), "stage": rs.name, "every": 1,
+                                          "reason": "room to spare"})
+                log.warning("quality: the load eased, the %s stage runs on every frame again", rs.name)
+        return False
 
     def remember_run(self, stats) -> bool:
         """After the run: store the size it settled at for the next run like it (runs of 20 s or more)."""
@@ -256,4 +303,4 @@ class QualityRun:
     def to_json(self) -> dict:
         c = self.controller
         return {"mode": "auto", "changes": [ch.to_json() for ch in c.changes], "n_changes": c.n_changes,
-                "started_at_remembered": self.start}
+                "started_at_remembered": self.start, "rate_changes": list(self.rate_changes)}

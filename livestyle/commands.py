@@ -18,6 +18,20 @@ def _strength(text: str) -> float:
     return v
 
 
+def _unit(text: str, flag: str) -> float:
+    """A 0..1 flag value (finite; -0 becomes 0), or one UsageError line."""
+    import math
+
+    from livestyle.errors import UsageError
+    try:
+        v = float(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a number.", fix="Use a value in 0..1, such as 0.5.") from None
+    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
+        raise UsageError(f"{flag} {text} is outside 0..1.", fix="Use a value in 0..1, such as 0.5.")
+    return v + 0.0
+
+
 def _host_port(text: str) -> tuple[str, int]:
     """``--control`` value: ``PORT``, ``HOST:PORT`` or ``[::1]:PORT`` -> (host, port)."""
     from livestyle.errors import UsageError
@@ -78,6 +92,13 @@ def add_parsers(sub) -> None:
                    help="obs-websocket password (default: $LIVESTYLE_OBS_PASSWORD)")
     p.add_argument("--obs-mic", default=None,
                    help="OBS audio input whose sync offset livestyle keeps equal to its own delay (lip-sync)")
+    p.add_argument("--background", default="keep", metavar="MODE",
+                   help="what happens behind the person: keep (default), blur, image:PATH, color:#RRGGBB, or "
+                        "transparent (alpha, for the network stream into OBS); needs the person model "
+                        "(`livestyle models`)")
+    p.add_argument("--blur", default="0.5", help="the blur mode's strength, 0..1 (default 0.5)")
+    p.add_argument("--look-on", default="both", choices=("both", "person", "background"),
+                   help="where the look is applied (default both)")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     p.set_defaults(func=cmd_run)
 
@@ -105,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         control_token=args.control_token,
         obs=args.obs, obs_password=args.obs_password or os.environ.get("LIVESTYLE_OBS_PASSWORD"),
         obs_mic=args.obs_mic, quality=args.quality, max_fps=args.max_fps,
+        background=args.background, blur=_unit(args.blur, "--blur"), look_on=args.look_on,
     )
     rep = run(cfg)
     if not args.quiet:

@@ -24,6 +24,15 @@ strength-down     -                           strength - 0.1 (clamped to 0)
 bypass            true / false                pass the camera through untouched, or not
 bypass-toggle     -                           flip bypass
 quit              -                           end the run (local only: not over HTTP)
+background        keep|blur|image|color|      what happens behind the person (``image`` needs
+                  transparent                 ``--background image:PATH``; ``transparent`` an
+                                              output that carries alpha)
+background-next   -                           the next background mode this run offers (wraps)
+background-blur   0..1                        how strongly ``blur`` blurs
+blur-up           -                           blur + 0.1 (at most 1)
+blur-down         -                           blur - 0.1 (at least 0)
+background-color  #RRGGBB                     the colour of ``color`` (also switches to it)
+look-on           both|person|background      where the look is applied
 ================  ==========================  ===============================================
 
 Adding a control (background mode, blur strength, ...) is one
@@ -41,6 +50,7 @@ snapshot, so a frame never sees half a change.  Every change bumps
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -131,7 +141,9 @@ class ControlState:
     single look); ``strength`` is 0..1; ``version`` counts changes;
     ``t_changed`` is the ``perf_counter`` time of the last change; ``fade``
     says whether the last look change should cross-fade (preview keys,
-    next/previous) or cut.
+    next/previous) or cut.  ``background`` is the background mode, ``blur``
+    its blur strength (0..1), ``background_color`` the ``color`` mode's
+    ``#rrggbb``, ``look_on`` where the look applies (both, person, background).
     """
 
     weights: tuple[tuple[str, float], ...]
@@ -140,6 +152,10 @@ class ControlState:
     version: int
     t_changed: float
     fade: bool = False
+    background: str = "keep"
+    blur: float = 0.5
+    background_color: str = "#00b140"
+    look_on: str = "both"
 
     @property
     def weight_map(self) -> dict[str, float]:
@@ -202,6 +218,61 @@ def _parse_bool(value, controls: "Controls") -> bool:
     return value
 
 
+BACKGROUND_MODES = ("keep", "blur", "image", "color", "transparent")
+LOOK_ON = ("both", "person", "background")
+
+
+def _parse_unit(what: str) -> Callable[[Any, "Controls"], float]:
+    def parse(value, controls: "Controls") -> float:
+        fix = "Use a value in 0..1, such as 0.5."
+        v = _finite_number(value, what, fix)
+        if not 0.0 <= v <= 1.0:
+            raise CommandError(f"{what} {v} is outside 0..1.", fix=fix)
+        return v
+    return parse
+
+
+def _parse_background(value, controls: "Controls") -> str:
+    if not isinstance(value, str) or value not in BACKGROUND_MODES:
+        raise CommandError(f"Unknown background mode {value!r:.40}.", fix=f"Use one of: {', '.join(BACKGROUND_MODES)}.")
+    if value not in controls.background_modes:
+        why = controls.background_why.get(value, "this run does not offer it")
+        raise CommandError(f"The background mode {value!r} is not available: {why}.",
+                           fix=f"Use one of: {', '.join(controls.background_modes)}.")
+    return value
+
+
+def _parse_colour(value, controls: "Controls") -> str:
+    from livestyle.ops.matte import parse_colour
+
+    try:
+        b, g, r = parse_colour(value if isinstance(value, str) else "")
+    except ValueError:
+        raise CommandError(f"{value!r:.40} is not a colour.", fix="Send a colour as #RRGGBB, e.g. #00b140.") from None
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _parse_look_on(value, controls: "Controls") -> str:
+    if not isinstance(value, str) or value not in LOOK_ON:
+        raise CommandError(f"look-on must be one of {', '.join(LOOK_ON)}, got {value!r:.40}.",
+                           fix="Send both, person or background.")
+    if value != "both" and "person" not in controls.features:
+        raise CommandError("The look can only cover both person and background: the person stage is not "
+                           f"running ({controls.background_why.get('blur', 'no person model')}).",
+                           fix="Send both.")
+    return value
+
+
+def _next_background(state: ControlState, _value, controls: "Controls") -> dict:
+    modes = controls.background_modes
+    i = modes.index(state.background) if state.background in modes else -1
+    return {"background": modes[(i + 1) % len(modes)]}
+
+
+def _nudge_blur(delta: float) -> Callable[[ControlState, Any, "Controls"], dict]:
+    return lambda s, _v, _c: {"blur": min(1.0, max(0.0, round(s.blur + delta, 2))) + 0.0}
+
+
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
     """One row of the vocabulary.
@@ -260,6 +331,19 @@ COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in (
                 lambda s, v, c: {"bypass": v}),
     CommandSpec("bypass-toggle", "-", "flip bypass", None, lambda s, v, c: {"bypass": not s.bypass}, keys="space"),
     CommandSpec("quit", "-", "end the run", None, _quit, remote=False, keys="q Esc (or close the window)"),
+    CommandSpec("background", "keep | blur | image | color | transparent", "what happens behind the person",
+                _parse_background, lambda s, v, c: {"background": v}),
+    CommandSpec("background-next", "-", "the next background mode this run offers (wraps around)", None,
+                _next_background, keys="b"),
+    CommandSpec("background-blur", "0..1", "how strongly the blur mode blurs", _parse_unit("Blur"),
+                lambda s, v, c: {"blur": v}),
+    CommandSpec("blur-up", "-", "blur + 0.1 (at most 1)", None, _nudge_blur(+0.1)),
+    CommandSpec("blur-down", "-", "blur - 0.1 (at least 0)", None, _nudge_blur(-0.1)),
+    CommandSpec("background-color", "#RRGGBB", "the colour of the color mode (switches to it)", _parse_colour,
+                lambda s, v, c: {"background_color": v, "background": "color"}
+                if "color" in c.background_modes else {"background_color": v}),
+    CommandSpec("look-on", "both | person | background", "where the look is applied", _parse_look_on,
+                lambda s, v, c: {"look_on": v}),
 )}
 
 
@@ -273,12 +357,23 @@ class Controls:
     """
 
     def __init__(self, looks: Sequence[str], *, weights: Mapping[str, float], strength: float = 1.0,
-                 bypass: bool = False):
+                 bypass: bool = False, background: str = "keep", blur: float = 0.5,
+                 background_color: str = "#00b140", look_on: str = "both",
+                 background_modes: Sequence[str] = ("keep",), background_why: Mapping[str, str] | None = None):
         self.looks = tuple(looks)
+        # the background modes this run can show (``image`` needs a picture, ``transparent`` an output with
+        # alpha, all but ``keep`` the person model) and, for the others, why not
+        self.background_modes = tuple(m for m in BACKGROUND_MODES if m in background_modes or m == "keep")
+        self.background_why = dict(background_why or {})
+        self.features = frozenset({"person"} if len(self.background_modes) > 1 else ())
         self._cond = threading.Condition()
         self._quit = False
         self._state = ControlState(_parse_weights(weights, self), _parse_strength(strength, self),
-                                   _parse_bool(bool(bypass), self), 0, time.perf_counter())
+                                   _parse_bool(bool(bypass), self), 0, time.perf_counter(),
+                                   background=_parse_background(background, self),
+                                   blur=_parse_unit("Blur")(blur, self),
+                                   background_color=_parse_colour(background_color, self),
+                                   look_on=_parse_look_on(look_on, self))
 
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self) -> ControlState:
@@ -318,8 +413,6 @@ class Controls:
             s = self._state
             changes = spec.change(s, value, self)
             if changes:
-                fields = {"weights": s.weights, "strength": s.strength, "bypass": s.bypass, "fade": s.fade}
-                fields.update(changes)
-                self._state = ControlState(version=s.version + 1, t_changed=time.perf_counter(), **fields)
+                self._state = dataclasses.replace(s, version=s.version + 1, t_changed=time.perf_counter(), **changes)
             self._cond.notify_all()
             return self._state

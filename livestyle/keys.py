@@ -1,31 +1,29 @@
-"""Preview keys -> controls: the one place the runtime acts on a sink's key commands.
+"""Preview keys -> controls: the output thread hands the sink's commands to :meth:`Controls.apply`.
 
-The preview sink turns key presses into commands (``kind`` and ``value``:
-``strength`` +/-0.1, ``bypass``, ``style`` n, ``quit``); :func:`apply_keys`
-applies them to :class:`~livestyle.controls.Controls`.  The output thread
-calls it after every frame it sends (and while a live source stalls).
+The preview sink turns key presses into commands of the one vocabulary
+(:data:`livestyle.controls.COMMANDS`: ``style-number``, ``strength-up``,
+``strength-down``, ``bypass-toggle``, ``quit``); :func:`apply_keys` passes
+them on.  A key the vocabulary refuses (a look number beyond the installed
+looks) changes nothing and is logged at debug level.  The output thread calls
+it after every frame it sends (and while a live source stalls).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
-from livestyle.controls import Controls
+from livestyle.controls import CommandError, Controls
+
+log = logging.getLogger(__name__)
 
 __all__ = ["apply_keys"]
 
 
 def apply_keys(controls: Controls, commands: Iterable) -> None:
-    """Act on each command from ``sink.poll()``; an unknown kind or look number is ignored."""
-    c = controls
+    """Apply each command from ``sink.poll()``; a refused one is ignored."""
     for cmd in commands:
-        if cmd.kind == "strength":
-            c.nudge_strength(cmd.value)
-        elif cmd.kind == "bypass":
-            c.toggle_bypass()
-        elif cmd.kind == "style":
-            i = int(cmd.value)
-            if 0 <= i < len(c.looks):
-                c.set_look(c.looks[i], fade=True)
-        elif cmd.kind == "quit":
-            c.request_quit()
+        try:
+            controls.apply(cmd)
+        except CommandError as e:
+            log.debug("preview key ignored: %s", e)

@@ -13,8 +13,34 @@ from livestyle.ops.upsample import METHODS
 
 QUALITY_MODES = ("auto", "fixed")
 TEMPORAL_MODES = ("auto", "on", "off")
+BACKGROUND_SPECS = ("keep", "blur", "image:PATH", "color:#RRGGBB", "transparent")
+LOOK_ON = ("both", "person", "background")
 
-__all__ = ["QUALITY_MODES", "TEMPORAL_MODES", "RunConfig", "align_infer_size", "default_infer_size", "parse_size"]
+__all__ = ["BACKGROUND_SPECS", "LOOK_ON", "QUALITY_MODES", "TEMPORAL_MODES", "RunConfig", "align_infer_size",
+           "default_infer_size", "parse_background", "parse_size"]
+
+
+def parse_background(spec: str) -> tuple[str, str | None]:
+    """``--background`` -> (mode, argument): ``keep``, ``blur``, ``transparent`` take none; ``image:PATH`` the
+    path and ``color:#RRGGBB`` (or ``colour:``) the colour as ``#rrggbb``.  Anything else is a UsageError."""
+    from livestyle.ops.matte import parse_colour
+
+    text = spec.strip()
+    mode, _, arg = text.partition(":")
+    mode = mode.lower()
+    if mode in ("keep", "blur", "transparent") and not arg:
+        return mode, None
+    if mode == "image" and arg:
+        return "image", arg
+    if mode in ("color", "colour") and arg:
+        try:
+            b, g, r = parse_colour(arg)
+        except ValueError:
+            raise UsageError(f"--background {spec}: {arg!r} is not a colour.",
+                             fix="Write it as color:#RRGGBB, e.g. --background color:#00b140.") from None
+        return "color", f"#{r:02x}{g:02x}{b:02x}"
+    raise UsageError(f"--background {spec!r} is not one of {', '.join(BACKGROUND_SPECS)}.",
+                     fix="For example --background blur or --background image:beach.jpg.")
 
 
 @dataclass(frozen=True)
@@ -25,6 +51,8 @@ class RunConfig:
     ``"pastel:0.7,mono:0.3"``.  ``control`` is (host, port) for the HTTP
     control API, or None.  ``quality`` is ``"auto"`` (adapt the inference
     size to hold the frame rate; live sources only) or ``"fixed"``.
+    ``background`` is what happens behind the person (:func:`parse_background`),
+    ``blur`` the blur mode's strength and ``look_on`` where the look applies.
     ``temporal`` is ``"auto"`` (the motion-aware filter runs while a look with
     a CNN is in the mix, and not for colour looks alone: a colour look's pixel
     follows its input pixel, and measured through the engine their flicker is
@@ -55,6 +83,9 @@ class RunConfig:
     quality: str = "auto"
     max_fps: float | None = None
     remember_quality: bool = True  # start where the last such run settled, and remember this one's size
+    background: str = "keep"       # keep | blur | image:PATH | color:#RRGGBB | transparent
+    blur: float = 0.5              # the blur mode's strength, 0..1
+    look_on: str = "both"          # where the look applies: both | person | background
 
     @property
     def temporal_mode(self) -> str:
@@ -78,6 +109,11 @@ class RunConfig:
             raise UsageError(f"--max-fps {self.max_fps} is outside 1..240.")
         if self.temporal_mode not in TEMPORAL_MODES:
             raise UsageError(f"--temporal {self.temporal!r} is not one of {', '.join(TEMPORAL_MODES)}.")
+        parse_background(self.background)
+        if not 0.0 <= self.blur <= 1.0:
+            raise UsageError(f"--blur {self.blur} is outside 0..1.", fix="Use a value such as 0.5.")
+        if self.look_on not in LOOK_ON:
+            raise UsageError(f"--look-on {self.look_on!r} is not one of {', '.join(LOOK_ON)}.")
         if self.quality not in QUALITY_MODES:
             raise UsageError(f"--quality {self.quality!r} is not one of {', '.join(QUALITY_MODES)}.")
         for flag, size in (("--size", self.size), ("--infer-size", self.infer_size)):

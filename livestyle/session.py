@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from livestyle.adaptive import QualityRun
@@ -38,15 +39,18 @@ def build_pipeline(cfg: RunConfig, *, source, sink, bank, controls: Controls, ou
     """A pipeline whose stages are ``before``, the look stage over ``bank``, then ``after``.
 
     The adaptive quality controller runs (``--quality auto``) for a live
-    source with no ``--infer-size`` on a bank that can change size.
+    source with no ``--infer-size`` on a bank that can change size; a person
+    stage among ``before`` has its rate lowered first.
     """
     live = bool(source.live)
     look = LookStage(bank, controls.snapshot(), infer_size=infer_size, live=live, temporal=cfg.temporal_mode,
                      method=cfg.upsample)
     quality = None
     if cfg.quality == "auto" and live and cfg.infer_size is None and bank.resizable:
+        person = next((s for s in before if s.name == "person"), None)
         quality = QualityRun(look, backend=backend, out_size=out_size, fps=fps,
-                             cnn=not bank.pointwise(controls.snapshot().weight_map), remember=cfg.remember_quality)
+                             cnn=not bank.pointwise(controls.snapshot().weight_map), remember=cfg.remember_quality,
+                             rate_stage=person, controls=controls)
     return Pipeline(cfg, source=source, sink=sink, controls=controls, stages=[*before, look, *after],
                     out_size=out_size, fps=fps, backend=backend, quality=quality, on_frame=on_frame)
 
@@ -73,6 +77,61 @@ def _check_paths(cfg: RunConfig) -> None:
         inputs = inputs + [("--output", cfg.output)]
     if cfg.report:
         check_output_path(cfg.report, flag="--report", inputs=inputs)
+
+
+@dataclass(frozen=True)
+class People:
+    """The person and background stages of a run (empty when it needs none), the background modes it can
+    show, why it cannot show the others, and the mode and look-on it starts with."""
+
+    before: tuple[Stage, ...] = ()
+    after: tuple[Stage, ...] = ()
+    modes: tuple[str, ...] = ("keep",)
+    why: dict = field(default_factory=dict)
+    background: str = "keep"
+    colour: str = "#00b140"
+    look_on: str = "both"
+
+
+def _people(cfg: RunConfig, sink, *, check_only: bool = False, out_size: tuple[int, int] | None = None) -> People:
+    """The person/background stages ``cfg`` asks for.  With ``check_only``, only refuse what cannot work
+    (before any device opens): ``transparent`` on an output without alpha, an ``image:`` that is no picture.
+
+    The stages are built when a background mode or a one-part look is asked for, or when a control server
+    runs (so the panel and the OBS script can turn them on during the stream).  Without the model files the
+    run goes on without them, saying so in one line when they were asked for.
+    """
+    from livestyle.people.models import ModelMissing
+    from livestyle.runconfig import parse_background
+    from livestyle.stages.background import BackgroundStage, load_background_image
+
+    mode, arg = parse_background(cfg.background)
+    alpha = bool(getattr(sink, "carries_alpha", False))
+    if mode == "transparent" and not alpha:
+        raise UsageError(f"--background transparent needs an output that carries alpha, and {cfg.output!r} does "
+                         "not (a virtual camera and video files are opaque).",
+                         fix="Use --output stream:PORT with an OBS Media Source, or --background color:#00b140 and "
+                             "OBS's Color Key filter.")
+    image = load_background_image(arg) if mode == "image" else None
+    asked = mode != "keep" or cfg.look_on != "both"
+    if check_only or not (asked or cfg.control is not None):
+        return People()
+    from livestyle.stages.person import PersonStage
+
+    try:
+        person = PersonStage(out_size)
+    except ModelMissing as e:
+        if asked:
+            log.warning("%s Running without the person stage: the background is kept and the look covers the "
+                        "whole frame.", e)
+        else:
+            log.info("no person stage: %s", e)
+        return People(why={m: str(e) for m in ("blur", "image", "color", "transparent")})
+    modes = ("keep", "blur", "color") + (("image",) if image is not None else ()) + (("transparent",) if alpha else ())
+    why = {"image": "no picture was given (start the run with --background image:PATH)",
+           "transparent": "this output cannot carry alpha (use --output stream:PORT)"}
+    return People((person,), (BackgroundStage(out_size, image=image),), modes, why, mode,
+                  arg if mode == "color" else "#00b140", cfg.look_on)
 
 
 def _obs_tick(pipe: Pipeline, obs, sink) -> Callable[[], None]:
@@ -114,6 +173,7 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
 
     source = open_source(cfg.input, size=cfg.size, fps=cfg.fps, realtime=cfg.realtime)
     sink = open_sink(cfg.output, device=cfg.vcam_device)
+    _people(cfg, sink, check_only=True)  # refuse what cannot work before any device opens
     choice = bank = server = obs = pipe = None
     try:
         source.open()
@@ -139,12 +199,16 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
         engines = choice.backend == "onnxruntime"
         bank = RunnerBank(packs, make_runner, expand=lambda name: expand(name, packs=styles), engines=engines)
         bank.add(first, choice.runner)
-        controls = Controls([s.name for s in styles], weights=weights, strength=cfg.strength)
+        people = _people(cfg, sink, out_size=out_size)
+        controls = Controls([s.name for s in styles], weights=weights, strength=cfg.strength,
+                            background=people.background, blur=cfg.blur, background_color=people.colour,
+                            look_on=people.look_on, background_modes=people.modes, background_why=people.why)
         sink.open(out_size, fps)
         if getattr(sink, "url", None):  # a network output: say where to point OBS or a browser
             print(f"livestyle: network output {sink.url}", flush=True)
         pipe = build_pipeline(cfg, source=source, sink=sink, bank=bank, controls=controls, out_size=out_size,
-                              infer_size=infer_size, fps=fps, backend=choice.backend, on_frame=on_frame)
+                              infer_size=infer_size, fps=fps, backend=choice.backend, on_frame=on_frame,
+                              before=people.before, after=people.after)
         bank.load(weights)  # every look of the start blend is loaded before the first frame
         if source.live:  # the other looks load in the background, so switching on air is instant
             bank.preload([s.name for s in styles])

@@ -84,6 +84,11 @@ def state(pipe) -> dict:
         "infer_size": look["infer_size"],
         "cpu_percent": pipe.cpu.percent(),
         "looks": list(pipe.controls.looks),
+        "background": s.background,
+        "blur": s.blur,
+        "background_color": s.background_color,
+        "look_on": s.look_on,
+        "background_modes": list(pipe.controls.background_modes),
         "version": s.version,
         "stages": [{k: v for k, v in e.items() if k in ("name", "on", "frames", "skipped")}
                    for e in _stage_list(pipe, s)],

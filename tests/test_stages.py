@@ -36,7 +36,7 @@ class Probe(Stage):
 
 
 class Recorder(Sink):
-    """Keeps every sent (output, original) pair; asks for strength -1.0 (to 0) after ``drop_after`` frames."""
+    """Keeps every sent (output, original) pair; asks for strength 0 after ``drop_after`` frames."""
 
     def __init__(self, drop_after: int | None = None):
         self.pairs, self.drop_after = [], drop_after
@@ -48,7 +48,7 @@ class Recorder(Sink):
         self.pairs.append((frame.image, original, status))
 
     def poll(self):
-        return [Command("strength", -1.0)] if len(self.pairs) == self.drop_after else []
+        return [Command("strength", 0.0)] if len(self.pairs) == self.drop_after else []
 
     def close(self):
         pass
@@ -69,7 +69,7 @@ def _run(tmp_path, *, sink, before=(), bypass=False):
     pipe = build_pipeline(cfg, source=src, sink=sink, styles=styles, start="random", infer_size=(96, 64),
                           out_size=(192, 128), on_frame=records.append, before=before)
     if bypass:
-        pipe.controls.set_bypass(True)
+        pipe.controls.apply(Command("bypass", True))
     try:
         pipe.run()
     finally:

@@ -30,12 +30,6 @@ SIZE = (1280, 720)
 TILE = (320, 180)
 
 
-def checker(h: int, w: int, cell: int = 16) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w]
-    v = np.where(((yy // cell) + (xx // cell)) % 2 == 0, 200, 120).astype(np.uint8)
-    return cv2.merge([v, v, v])
-
-
 def label(img: np.ndarray, text: str) -> np.ndarray:
     out = img.copy()
     cv2.rectangle(out, (0, 0), (out.shape[1], 20), (0, 0, 0), -1)
@@ -49,7 +43,7 @@ def modes(frame: np.ndarray, m, image_bg: np.ndarray) -> list[tuple[str, np.ndar
         out.append((f"blur {s}", matte.composite(frame, m.alpha, matte.blurred_background(m.work, m.mask, s, SIZE))))
     out.append(("color #2e8b57", matte.composite(frame, m.alpha, matte.solid_background(frame.shape, matte.parse_colour("#2e8b57")))))
     out.append(("image", matte.composite(frame, m.alpha, image_bg)))
-    out.append(("transparent", matte.composite(frame, m.alpha, checker(*frame.shape[:2]))))
+    out.append(("transparent", matte.composite(frame, m.alpha, matte.checkerboard(*frame.shape[:2]))))
     return out
 
 

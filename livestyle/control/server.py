@@ -26,6 +26,10 @@ instead, for Stream Deck "Website" buttons and Bitfocus Companion):
                                        ``{"weights": {...}}`` (command ``weights``)
 ``POST /api/strength``                 ``{"value": 0.8}`` (command ``strength``)
 ``POST /api/bypass``                   ``{"on": true}`` (command ``bypass``)
+``POST /api/background``               ``{"mode": "blur"}`` (``background``), ``{"blur": 0.6}``
+                                       (``background-blur``) or ``{"color": "#00b140"}``
+                                       (``background-color``): one key per request
+``POST /api/look-on``                  ``{"value": "person"}`` (command ``look-on``)
 ``GET /api/styles``                    installed looks, each with a thumbnail (data URL)
 ``GET /api/snapshot.jpg``              the current output frame (``?which=input``: before)
 ``GET /api/events``                    server-sent events: the state, at most 10 per second
@@ -83,6 +87,15 @@ def command_from_post(path: str, body: dict) -> Command | None:
         return Command("strength", body.get("value"))
     if path == "/api/bypass":
         return Command("bypass", body.get("on"))
+    if path == "/api/background":  # one of {"mode": ...}, {"blur": 0..1}, {"color": "#RRGGBB"}
+        keys = [k for k in ("mode", "blur", "color") if k in body]
+        if len(keys) != 1:
+            raise CommandError(f"/api/background takes exactly one of mode, blur, color (got {len(keys)}).",
+                               fix='Send e.g. {"mode": "blur"}, then {"blur": 0.6} in a second request.')
+        name = {"mode": "background", "blur": "background-blur", "color": "background-color"}[keys[0]]
+        return Command(name, body[keys[0]])
+    if path == "/api/look-on":
+        return Command("look-on", body.get("value"))
     return None
 
 
@@ -237,6 +250,10 @@ class ControlServer:
         h, w = img.shape[:2]
         if w > SNAPSHOT_MAX_WIDTH:
             img = cv2.resize(img, (SNAPSHOT_MAX_WIDTH, round(h * SNAPSHOT_MAX_WIDTH / w)), interpolation=cv2.INTER_AREA)
+        if img.ndim == 3 and img.shape[2] == 4:  # a transparent background: show it over a checkerboard
+            from livestyle.ops.matte import composite, checkerboard
+
+            img = composite(img[:, :, :3], img[:, :, 3], checkerboard(img.shape[0], img.shape[1]))
         ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             return None
@@ -407,7 +424,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body()
             if body is None:
                 return
-            command = command_from_post(url.path, body)
+            try:
+                command = command_from_post(url.path, body)
+            except CommandError as e:
+                self._error(HTTPStatus.BAD_REQUEST, str(e))
+                return
             if command is None:
                 self._error(HTTPStatus.NOT_FOUND, f"No endpoint {url.path!r}.")
                 return

@@ -169,6 +169,13 @@ def image_background(image: np.ndarray, frame_size: tuple[int, int]) -> np.ndarr
     return np.ascontiguousarray(scaled[y:y + H, x:x + W])
 
 
+def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:
+    """uint8 BGR (h, w, 3) grey checkerboard, the usual picture of "transparent"."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    v = np.where(((yy // cell) + (xx // cell)) % 2 == 0, 200, 120).astype(np.uint8)
+    return cv2.merge([v, v, v])
+
+
 def composite(frame: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
     """``frame * alpha + background * (1 - alpha)`` in uint8: ``alpha`` is uint8 (H, W) 0..255, the images
     uint8 BGR (H, W, 3).  Two saturating multiplies and an add (2.4 ms at 720p here, where

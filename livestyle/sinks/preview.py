@@ -37,7 +37,7 @@ def key_to_command(key: int) -> Command | None:
     """The vocabulary :class:`Command` for a key code from ``cv2.waitKeyEx`` (or ``cv2.waitKey``), or None.
 
     1-9 -> ``style-number`` 1-9, + and = -> ``strength-up``, - -> ``strength-down``,
-    space -> ``bypass-toggle``, q / Q / Esc -> ``quit``.
+    space -> ``bypass-toggle``, b / B -> ``background-next``, q / Q / Esc -> ``quit``.
 
     Backends add modifier state above bit 16 (GTK) and report special keys
     as codes >= 256 (GTK 0xFFxx, Qt 0x01000000+, Windows vk << 16); those
@@ -57,6 +57,8 @@ def key_to_command(key: int) -> Command | None:
         return Command("strength-down")
     if char == " ":
         return Command("bypass-toggle")
+    if char in "bB":
+        return Command("background-next")
     if char in "qQ" or code == ESCAPE_KEY:
         return Command("quit")
     return None

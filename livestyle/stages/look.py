@@ -6,6 +6,10 @@ upsample and strength blend on the output thread).  The stage is switched off
 by bypass: the frame goes out as captured, and look switching still follows
 the controls so a look picked during bypass is ready when it ends.
 
+With ``--look-on person`` or ``background`` (and the person stage's matte
+in ``work.extra``), the styled frame is blended in through the person's
+alpha or its complement.
+
 The temporal filter runs (``--temporal auto``) only while a look with a CNN
 is in the mix: colour looks are per-pixel grades and skip its ~6 ms a frame.
 """
@@ -14,9 +18,11 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 
 from livestyle.controls import ControlState
+from livestyle.ops.matte import composite
 from livestyle.ops.upsample import downscale, upsample
 from livestyle.stages import Stage, Work
 from livestyle.stages.switch import LookSwitcher
@@ -86,9 +92,18 @@ class LookStage(Stage):
         work.small, work.styled = small, styled
 
     def finish(self, work: Work, image: np.ndarray) -> np.ndarray:
-        if work.strength > 0 and work.styled is not None:
+        if work.strength <= 0 or work.styled is None:
+            return image
+        m = work.extra.get("matte") if work.state.look_on != "both" else None
+        if m is None:
             return upsample(self.method, image, work.small, work.styled, work.strength)
-        return image
+        # the look on one part only: the full-strength styled frame, blended in by the person's alpha (or its
+        # complement) times the strength
+        styled = upsample(self.method, image, work.small, work.styled, 1.0)
+        a = m.alpha if work.state.look_on == "person" else cv2.bitwise_not(m.alpha)
+        if work.strength < 1.0:
+            a = cv2.convertScaleAbs(a, alpha=work.strength)
+        return composite(styled, a, image)
 
     def _filter_wanted(self, weights: dict[str, float]) -> bool:
         """Whether the temporal filter should run for a frame styled with ``weights``."""
