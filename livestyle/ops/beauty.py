@@ -183,7 +183,7 @@ def _skin_patch(frame: np.ndarray, pts: np.ndarray) -> tuple[int, int, np.ndarra
     holes = np.zeros((sh, sw), np.uint8)
     hole_polys = [poly(idx) for idx in (LEFT_EYE, RIGHT_EYE, LEFT_EYEBROW, RIGHT_EYEBROW, LIPS_OUTER, NOSTRILS)]
     cv2.fillPoly(holes, hole_polys, 255, cv2.LINE_AA, shift=4)
-    cv2.polylines(holes, hole_polys, True, 255, thickness=grow, lineType=cv2.LINE_AA, shift=4)
+    cv2.polylines(holes, hole_polys, True, 255, thickness=2 * grow + 1, lineType=cv2.LINE_AA, shift=4)
     geo = (prior.astype(np.float32) * (1.0 / 255.0)) * (1.0 - holes.astype(np.float32) * (1.0 / 255.0))
 
     # the skin colour: Cr/Cb statistics of the cheeks (inside the geometric mask), Mahalanobis distance
@@ -233,7 +233,8 @@ def smooth_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float) -
     mask is 0.
 
     Per patch: the local mean and variance over a box of radius ~2% of the patch's side; the weight
-    ``w = theta / (var + theta) * skin * amount`` (theta rises with ``amount``); the result is
+    ``w = theta / (var + theta) * skin * amount`` with ``theta = (8 + 22 * amount)^2`` (levels^2, so
+    skin texture is smoothed and edges stronger than ~8-30 levels are kept); the result is
     ``I + w * (mean - I)``, plus ``w * keep`` of the fine detail (``I`` minus a 1-pixel Gaussian blur),
     ``keep`` falling from 0.35 to 0.15 as ``amount`` rises.
     """
@@ -243,7 +244,7 @@ def smooth_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float) -
     if a == 0.0:
         return out
     m = _as_mask(mask, frame)
-    theta = (5.0 + 15.0 * a) ** 2
+    theta = (8.0 + 22.0 * a) ** 2
     keep = 0.35 - 0.2 * a
     for x0, y0, alpha in m.patches:
         h, w = alpha.shape
