@@ -308,7 +308,7 @@ def tone_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float) -> 
 class WarpField:
     """A backward map over one region of the frame: output pixel (x0 + i, y0 + j) takes the input at
     (``map_x[j, i]``, ``map_y[j, i]``) (float32 (h, w), absolute frame pixels).  ``dx``/``dy``: the
-    displacement ``map - identity`` (float32 (h, w)); ``face``: uint8 (h, w), 255 inside the face oval."""
+    displacement ``map - identity`` (float32 (h, w)), built at half resolution and scaled up linearly."""
 
     x0: int
     y0: int
@@ -316,7 +316,6 @@ class WarpField:
     map_y: np.ndarray
     dx: np.ndarray
     dy: np.ndarray
-    face: np.ndarray
 
     def jacobian_det(self) -> np.ndarray:
         """det of d(map)/d(pixel), float32 (h-2, w-2) (central differences); > 0 everywhere means the map
@@ -361,14 +360,25 @@ def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0
     x1, y1 = int(min(W, math.ceil(bx1 + reach))), int(min(H, math.ceil(by1 + reach)))
     if x1 - x0 < 3 or y1 - y0 < 3:
         return None
+    # even sides where the frame allows, so the field can be built at half size and scaled up exactly
+    if (x1 - x0) % 2:
+        x1, x0 = (x1 + 1, x0) if x1 < W else (x1, x0 - 1) if x0 > 0 else (x1 - 1, x0)
+    if (y1 - y0) % 2:
+        y1, y0 = (y1 + 1, y0) if y1 < H else (y1, y0 - 1) if y0 > 0 else (y1 - 1, y0)
     h, w = y1 - y0, x1 - x0
-    face = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(face, [np.round((pts[list(FACE_OVAL)] - [x0, y0]) * 16).astype(np.int32)], 255, cv2.LINE_8, shift=4)
-    outside = cv2.distanceTransform(cv2.bitwise_not(face), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # the field is smooth: build it at half size (pixel centres x0 + 2i + 0.5) and scale it up linearly
+    step = 2 if min(h, w) >= 64 else 1
+    ch, cw = h // step, w // step
+    off = (step - 1) / 2.0
+    face = np.zeros((ch, cw), np.uint8)
+    oval = (pts[list(FACE_OVAL)] - [x0 + off, y0 + off]) / step
+    cv2.fillPoly(face, [np.round(oval * 16).astype(np.int32)], 255, cv2.LINE_8, shift=4)
+    outside = cv2.distanceTransform(cv2.bitwise_not(face), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * step
     g = 1.0 - _smoothstep(0.0, fade, outside)
-    qx, qy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    dx = np.zeros((h, w), np.float32)
-    dy = np.zeros((h, w), np.float32)
+    qx, qy = np.meshgrid(x0 + off + step * np.arange(cw, dtype=np.float32),
+                         y0 + off + step * np.arange(ch, dtype=np.float32))
+    dx = np.zeros((ch, cw), np.float32)
+    dy = np.zeros((ch, cw), np.float32)
     if slim_k > 0:
         u = (qx - centre[0]) * e[0] + (qy - centre[1]) * e[1]
         v = (qx - centre[0]) * n[0] + (qy - centre[1]) * n[1]
@@ -389,7 +399,12 @@ def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0
             dy -= eye_a * phi * oy
     dx *= g
     dy *= g
-    return WarpField(x0, y0, qx + dx, qy + dy, dx, dy, face)
+    if step > 1:
+        dx = cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR)
+        dy = cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR)
+    map_x = dx + np.arange(x0, x1, dtype=np.float32)[None, :]
+    map_y = dy + np.arange(y0, y1, dtype=np.float32)[:, None]
+    return WarpField(x0, y0, map_x, map_y, dx, dy)
 
 
 def reshape_face(frame: np.ndarray, landmarks: np.ndarray, *, slim: float = 0.0, eyes: float = 0.0) -> np.ndarray:
