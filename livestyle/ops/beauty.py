@@ -57,6 +57,7 @@ RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS = (33, 133), (263, 362)
 RIGHT_CHEEK_SIDE, LEFT_CHEEK_SIDE = 234, 454
 
 MASK_SIDE = 160          # the skin mask's long side at most, in pixels
+FEATHER_MIN = 3.5        # the skin mask's feather (Gaussian sigma) at least, in frame pixels
 OUTSIDE_FADE = 36.0      # px outside the face oval over which the warp fades to nothing
 SLIM_MAX = 0.12          # the lower face's sides move in by up to this fraction of their distance to the centre line
 EYES_MAX = 0.25          # the eye centre is magnified by up to 1 / (1 - EYES_MAX)
@@ -178,7 +179,7 @@ def _skin_patch(frame: np.ndarray, pts: np.ndarray) -> tuple[int, int, np.ndarra
     neck_poly = np.vstack([jaw, right_low[None], left_low[None]])
     cv2.fillPoly(prior, [np.round(neck_poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
     # holes, grown by the feather's reach so the feathered mask is ~0 inside them
-    feather = max(1.0, 0.025 * fws)
+    feather = max(FEATHER_MIN, 0.018 * fw) * sx  # the blur's sigma, at the mask's reduced size
     grow = max(1, int(round(2.0 * feather)))
     holes = np.zeros((sh, sw), np.uint8)
     hole_polys = [poly(idx) for idx in (LEFT_EYE, RIGHT_EYE, LEFT_EYEBROW, RIGHT_EYEBROW, LIPS_OUTER, NOSTRILS)]
