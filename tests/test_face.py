@@ -217,3 +217,18 @@ def test_one_euro_filter_itself():
     f.reset()
     ramp = [f(np.array([10.0 * i]), i / 30, 200.0)[0] for i in range(60)]  # 300 px/s
     assert abs(ramp[-1] - 590.0) < 5.0
+
+
+def test_a_mirrored_face_gives_mirrored_landmarks(nets, hopper):
+    """The crop and the mapping back to the frame have no offset: the midline points of the mirrored
+    picture land at W - 1 - x of the original's (within ~1 px; the model itself is not exactly symmetric)."""
+    midline = [1, 2, 4, 5, 6, 8, 9, 10, 13, 14, 17, 151, 152, 164, 168, 175, 195, 197, 199, 200]
+    for img in (hopper, astronaut()):
+        W = img.shape[1]
+        a, b = _tracker(nets, size=img.shape[1::-1]), _tracker(nets, size=img.shape[1::-1])
+        flipped = np.ascontiguousarray(img[:, ::-1])
+        for _ in range(4):  # let each crop settle on its own landmarks
+            la, lb = a.update(img)[0].raw, b.update(flipped)[0].raw
+        err = la[midline, 0] + lb[midline, 0] - (W - 1)
+        assert abs(float(err.mean())) < 1.2, err.mean()
+        assert float(np.abs(la[midline, 1] - lb[midline, 1]).mean()) < 1.0
