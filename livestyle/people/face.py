@@ -1,0 +1,468 @@
+"""Faces in a live frame: detection (BlazeFace short range), 468 landmarks (MediaPipe's face mesh model),
+tracking between detections and a One Euro filter so the points hold still on a still face.
+
+Arrays: frames are uint8 BGR (H, W, 3); landmarks are float32 (468, 2) as (x, y) in frame pixels (the
+point indices are MediaPipe's face mesh: 33/263 the outer eye corners, 1 the nose tip, 152 the chin);
+boxes are (x0, y0, x1, y1) float frame pixels.
+
+The steps, as MediaPipe's face mesh graph describes them (written here from the model cards and the
+graph descriptions, not from MediaPipe's code):
+
+1. :class:`FaceDetector`: the frame is letterboxed to a square (aspect kept, grey padding), resized to
+   128x128, scaled to -1..1 and run through BlazeFace short range.  Its 896 anchors are the SSD
+   anchors of a 128x128 input with strides 8, 16, 16, 16 (two anchors per cell on the 16x16 grid, six
+   per cell on the 8x8 grid, all of unit size, centred on the cells); each anchor's 16 regressors are a
+   box (cx, cy, w, h) and six keypoints (right eye, left eye, nose tip, mouth, right ear, left ear) in
+   input pixels relative to the anchor centre; the score is a sigmoid of the logit.  Overlapping boxes
+   are merged by weighted non-maximum suppression (a score-weighted mean of each cluster).
+2. :class:`FaceLandmarker`: a square crop rotated so that the eyes are level, 1.5x the face's box
+   (MediaPipe's face mesh crop), warped to 192x192 (pixels outside the frame are padded, so a face cut
+   by the frame's edge is fine), scaled to 0..1, run through the landmark model; the 468 points come
+   back in crop pixels and are mapped to frame pixels; the presence output is a logit.
+3. :class:`FaceTracker`: the next frame's crop comes from the last landmarks (their box in the eye-level
+   frame, 1.5x), so the detector runs only when nothing is tracked, when a track is lost (presence below
+   ``presence_min``; the same frame is searched again at once) and every ``detect_every`` frames (to pick
+   up new faces, up to ``max_faces``).  Landmarks are smoothed by :class:`OneEuro`.
+
+Limits: the short-range detector needs a face of about 13 of its 128 input pixels or more, i.e. about a
+tenth of the frame's long side (~130 px wide in a 1280x720 frame; a webcam at arm's length gives 200-400);
+smaller, farther faces are not found (MediaPipe's full-range model, not shipped here, is for those).  Once
+found, a face is tracked by the landmark model down to smaller sizes.  Measured on the astronaut and Grace
+Hopper at 720p with camera noise of 3 levels (benchmarks/face_bench.py): landmark jitter (std) 0.11 and
+0.86 px raw, 0.06 and 0.16 px smoothed; lag on a 16 px/frame pan under 1.2 px.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from livestyle.errors import BackendError
+from livestyle.people.models import locate
+
+log = logging.getLogger(__name__)
+
+#: The most faces :class:`FaceTracker` follows at once (the largest first).
+MAX_FACES = 2
+
+DETECT_SIZE = 128
+MESH_SIZE = 192
+# Outer eye corners of the 468-point mesh: 33 is the person's right eye (image left), 263 the left.
+RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263
+
+
+def _interpreter(path, threads: int):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - a dependency of livestyle; only a broken install lacks it
+        raise BackendError("the face stage needs ai-edge-litert, which is not installed;",
+                           fix="reinstall livestyle (`pip install -e .`).") from None
+    it = Interpreter(model_path=str(path), num_threads=threads)
+    it.allocate_tensors()
+    return it
+
+
+# -- detection -------------------------------------------------------------------------------------------
+
+def blazeface_anchors(size: int = DETECT_SIZE, strides: tuple[int, ...] = (8, 16, 16, 16)) -> np.ndarray:
+    """Anchor centres float32 (N, 2) in 0..1 (x, y) for BlazeFace short range: each stride is a layer with
+    two anchors per grid cell (aspect 1 and its interpolated scale); consecutive layers of one stride share
+    a grid.  For 128 and (8, 16, 16, 16): 16x16x2 + 8x8x6 = 896 anchors, all of unit width and height."""
+    out = []
+    i = 0
+    while i < len(strides):
+        stride, per_cell = strides[i], 0
+        while i < len(strides) and strides[i] == stride:
+            per_cell += 2
+            i += 1
+        grid = int(math.ceil(size / stride))
+        ys, xs = np.meshgrid((np.arange(grid) + 0.5) / grid, (np.arange(grid) + 0.5) / grid, indexing="ij")
+        cells = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        out.append(np.repeat(cells, per_cell, axis=0))
+    return np.concatenate(out).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One BlazeFace detection in frame pixels: ``box`` (x0, y0, x1, y1), ``keypoints`` float32 (6, 2)
+    (right eye, left eye, nose tip, mouth, right ear, left ear; "right" is the person's), ``score`` 0..1."""
+
+    box: tuple[float, float, float, float]
+    keypoints: np.ndarray
+    score: float
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of box ``a`` (4,) against boxes ``b`` (N, 4), all (x0, y0, x1, y1)."""
+    x0 = np.maximum(a[0], b[:, 0])
+    y0 = np.maximum(a[1], b[:, 1])
+    x1 = np.minimum(a[2], b[:, 2])
+    y1 = np.minimum(a[3], b[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+
+
+def weighted_nms(boxes: np.ndarray, points: np.ndarray, scores: np.ndarray, iou_min: float = 0.3
+                 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Weighted non-maximum suppression: take the best box, average it with every box that overlaps it by
+    more than ``iou_min`` (weights = scores; keypoints likewise), keep the best score, repeat.
+    ``boxes`` (N, 4), ``points`` (N, K, 2), ``scores`` (N,); returns [(box (4,), points (K, 2), score)]."""
+    order = np.argsort(-scores)
+    boxes, points, scores = boxes[order], points[order], scores[order]
+    left = np.ones(len(scores), bool)
+    out = []
+    for i in range(len(scores)):
+        if not left[i]:
+            continue
+        near = left & (_iou(boxes[i], boxes) > iou_min)
+        near[i] = True
+        w = scores[near][:, None]
+        box = (boxes[near] * w).sum(0) / w.sum()
+        pts = (points[near] * w[:, :, None]).sum(0) / w.sum()
+        out.append((box, pts, float(scores[i])))
+        left &= ~near
+    return out
+
+
+class FaceDetector:
+    """BlazeFace short range on a letterboxed frame.  ``detect(frame)`` -> list of :class:`Detection`
+    (best score first) with score >= ``score_min``; ``last_ms`` is the last call's time (letterbox included)."""
+
+    def __init__(self, *, score_min: float = 0.5, iou_min: float = 0.3, threads: int = 1):
+        self.score_min = float(score_min)
+        self.iou_min = float(iou_min)
+        self._it = _interpreter(locate("face_detector"), threads)
+        self._in = self._it.get_input_details()[0]["index"]
+        outs = {d["name"]: d["index"] for d in self._it.get_output_details()}
+        self._reg, self._cls = outs["regressors"], outs["classificators"]
+        self.anchors = blazeface_anchors()
+        self._buf = np.empty((1, DETECT_SIZE, DETECT_SIZE, 3), np.float32)
+        self.last_ms = 0.0
+
+    def letterbox(self, frame: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        """The frame resized into a 128x128 square, aspect kept and centred: (uint8 BGR (128, 128, 3),
+        scale, pad_x, pad_y) with input = frame * scale + pad."""
+        h, w = frame.shape[:2]
+        s = DETECT_SIZE / max(w, h)
+        nw, nh = max(1, round(w * s)), max(1, round(h * s))
+        small = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+        px, py = (DETECT_SIZE - nw) // 2, (DETECT_SIZE - nh) // 2
+        square = cv2.copyMakeBorder(small, py, DETECT_SIZE - nh - py, px, DETECT_SIZE - nw - px,
+                                    cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        return square, s, float(px), float(py)
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        t = time.perf_counter()
+        square, s, px, py = self.letterbox(frame)
+        rgb = cv2.cvtColor(square, cv2.COLOR_BGR2RGB)
+        np.multiply(rgb, np.float32(1.0 / 127.5), out=self._buf[0], casting="unsafe")
+        self._buf -= 1.0
+        self._it.set_tensor(self._in, self._buf)
+        self._it.invoke()
+        reg = self._it.get_tensor(self._reg)[0]
+        logits = np.clip(self._it.get_tensor(self._cls)[0, :, 0].astype(np.float64), -80.0, 80.0)
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        keep = np.flatnonzero(scores >= self.score_min)
+        found = []
+        if keep.size:
+            r = reg[keep] / DETECT_SIZE  # in units of the input's side
+            a = self.anchors[keep]
+            cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
+            w, h = r[:, 2], r[:, 3]
+            boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+            pts = r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]
+            for box, kp, score in weighted_nms(boxes, pts, scores[keep], self.iou_min):
+                # input square (0..1) -> frame pixels
+                box = (box * DETECT_SIZE - [px, py, px, py]) / s
+                kp = (kp * DETECT_SIZE - [px, py]) / s
+                found.append(Detection(tuple(float(v) for v in box), kp.astype(np.float32), score))
+        self.last_ms = (time.perf_counter() - t) * 1000.0
+        return found
+
+
+# -- landmarks --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Roi:
+    """A square crop of the frame: centre (cx, cy) and side ``size`` in frame pixels, rotated by ``angle``
+    radians (the crop's x axis points along (cos angle, sin angle) in the frame, y down)."""
+
+    cx: float
+    cy: float
+    size: float
+    angle: float
+
+    def to_frame(self, pts: np.ndarray, side: int) -> np.ndarray:
+        """Crop pixels (N, 2) of a ``side`` x ``side`` crop -> frame pixels (N, 2) float32."""
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        k = self.size / side
+        u = (pts[:, 0] - side / 2) * k
+        v = (pts[:, 1] - side / 2) * k
+        return np.stack([self.cx + c * u - s * v, self.cy + s * u + c * v], axis=1).astype(np.float32)
+
+
+def roi_from_points(left_to_right: tuple[np.ndarray, np.ndarray], pts: np.ndarray, scale: float = 1.5) -> Roi:
+    """The square crop around points ``pts`` (N, 2) in the frame whose x axis runs from the first eye point
+    to the second (so a tilted face comes out level): the points' box in that rotated frame, its long side
+    times ``scale``, centred on the box's centre."""
+    a, b = left_to_right
+    angle = math.atan2(float(b[1] - a[1]), float(b[0] - a[0]))
+    c, s = math.cos(angle), math.sin(angle)
+    u = pts[:, 0] * c + pts[:, 1] * s          # along the eye line
+    v = -pts[:, 0] * s + pts[:, 1] * c         # across it (down the face)
+    u0, u1, v0, v1 = float(u.min()), float(u.max()), float(v.min()), float(v.max())
+    cu, cv_ = (u0 + u1) / 2, (v0 + v1) / 2
+    cx, cy = cu * c - cv_ * s, cu * s + cv_ * c
+    return Roi(cx, cy, max(u1 - u0, v1 - v0) * scale, angle)
+
+
+class FaceLandmarker:
+    """MediaPipe's 468-point face mesh model on a rotated square crop.
+
+    ``run(frame, roi)`` -> (landmarks float32 (468, 2) in frame pixels, presence 0..1).  ``last_ms`` is
+    the last call's time (crop included).
+    """
+
+    def __init__(self, *, threads: int = 1):
+        self._it = _interpreter(locate("face_landmarks"), threads)
+        self._in = self._it.get_input_details()[0]["index"]
+        outs = sorted(self._it.get_output_details(), key=lambda d: -int(np.prod(d["shape"])))
+        self._pts, self._flag = outs[0]["index"], outs[1]["index"]
+        self._buf = np.empty((1, MESH_SIZE, MESH_SIZE, 3), np.float32)
+        self.last_ms = 0.0
+
+    def crop(self, frame: np.ndarray, roi: Roi) -> np.ndarray:
+        """The roi's 192x192 crop, uint8 BGR; outside the frame is padded with the edge's colour."""
+        c, s = math.cos(roi.angle), math.sin(roi.angle)
+        k = roi.size / MESH_SIZE
+        h = MESH_SIZE / 2
+        # crop (u, v) -> frame (x, y): x = cx + k*(c*(u-h) - s*(v-h)), y = cy + k*(s*(u-h) + c*(v-h))
+        m = np.array([[c * k, -s * k, roi.cx - k * h * (c - s)],
+                      [s * k, c * k, roi.cy - k * h * (s + c)]], np.float64)
+        return cv2.warpAffine(frame, m, (MESH_SIZE, MESH_SIZE), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def run(self, frame: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+        t = time.perf_counter()
+        patch = self.crop(frame, roi)
+        cv2.cvtColor(patch, cv2.COLOR_BGR2RGB, dst=patch)
+        np.multiply(patch, np.float32(1.0 / 255.0), out=self._buf[0], casting="unsafe")
+        self._it.set_tensor(self._in, self._buf)
+        self._it.invoke()
+        raw = self._it.get_tensor(self._pts).reshape(468, 3)[:, :2]
+        logit = float(np.clip(self._it.get_tensor(self._flag).ravel()[0], -100.0, 100.0))
+        pts = roi.to_frame(raw, MESH_SIZE)
+        self.last_ms = (time.perf_counter() - t) * 1000.0
+        return pts, 1.0 / (1.0 + math.exp(-logit))
+
+
+# -- smoothing --------------------------------------------------------------------------------------------
+
+class OneEuro:
+    """The One Euro filter (Casiez, Roussel and Vogel, CHI 2012) on every element of an array.
+
+    Each value is low-passed with a cutoff that rises with its speed: ``cutoff = min_cutoff + beta *
+    |speed|`` (Hz), so a still value is smoothed hard (no jitter) and a moving one follows with little lag.
+    The speed is itself low-passed at ``d_cutoff`` Hz.  ``scale`` divides the speed before ``beta`` (here
+    the face's size in pixels, so the same ``beta`` suits a near and a far face: speed in face sizes per
+    second).  ``__call__(x, t)`` takes the value array and its time in seconds and returns the smoothed
+    array (float32, same shape); ``reset()`` forgets the past.
+    """
+
+    def __init__(self, min_cutoff: float = 0.3, beta: float = 30.0, d_cutoff: float = 3.0):
+        self.min_cutoff = float(min_cutoff)
+        self.beta = float(beta)
+        self.d_cutoff = float(d_cutoff)
+        self.reset()
+
+    def reset(self) -> None:
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+        self._t = 0.0
+
+    @staticmethod
+    def _alpha(cutoff, dt: float):
+        tau = 1.0 / (2.0 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        if self._x is None or self._x.shape != x.shape or t <= self._t:
+            self._x, self._dx, self._t = x.copy(), np.zeros_like(x), float(t)
+            return x.copy()
+        dt = float(t) - self._t
+        dx = (x - self._x) / dt
+        self._dx = self._dx + self._alpha(self.d_cutoff, dt) * (dx - self._dx)
+        cutoff = self.min_cutoff + self.beta * np.abs(self._dx) / max(scale, 1e-6)
+        a = self._alpha(cutoff, dt).astype(np.float32)
+        self._x = self._x + a * (x - self._x)
+        self._t = float(t)
+        return self._x.copy()
+
+
+# -- tracking ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Face:
+    """One tracked face in frame pixels.
+
+    ``landmarks``: float32 (468, 2) (x, y), smoothed; ``raw``: the same points before smoothing;
+    ``box``: (x0, y0, x1, y1) of the smoothed landmarks; ``score``: the landmark model's face presence
+    0..1; ``track``: an id that stays the same while the face is tracked.
+    """
+
+    landmarks: np.ndarray
+    raw: np.ndarray
+    box: tuple[float, float, float, float]
+    score: float
+    track: int
+
+    @property
+    def size(self) -> float:
+        """The face's size in pixels: the larger side of its box."""
+        return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
+
+
+def _box(pts: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+
+
+@dataclass
+class _Track:
+    id: int
+    roi: Roi
+    smooth: OneEuro
+    face: Face | None = None
+    age: int = 0
+
+
+class FaceTracker:
+    """Faces of a live video, frame by frame: ``update(frame)`` -> list of :class:`Face`, largest first,
+    at most ``max_faces`` (default :data:`MAX_FACES`, 2).
+
+    ``frame_size`` (W, H) is the frames' size (a frame of another size is refused).  The detector runs on
+    the first frame, whenever no face is tracked, whenever a track is lost (the landmark model's
+    presence falls below ``presence_min``; that frame is then searched again at once) and every
+    ``detect_every`` frames (to find new faces and to re-anchor the tracks); on the other frames each
+    face's crop comes from its last (raw) landmarks.  Landmarks are smoothed with :class:`OneEuro`
+    (``min_cutoff`` Hz, ``beta`` per face size per second, ``d_cutoff`` Hz) at the frames' times: ``update(frame, t)``
+    takes the time in seconds, else frames are taken as ``fps`` apart.
+
+    ``last_ms`` holds the last update's times in ms: ``detect``, ``landmarks`` (all faces), ``smooth``,
+    ``total``; ``detected`` says whether the detector ran on the last frame; ``detections`` counts its runs.
+    """
+
+    def __init__(self, frame_size: tuple[int, int], *, max_faces: int = MAX_FACES, detect_every: int = 30,
+                 presence_min: float = 0.5, score_min: float = 0.5, fps: float = 30.0,
+                 min_cutoff: float = 0.3, beta: float = 30.0, d_cutoff: float = 3.0, threads: int = 1,
+                 detector: FaceDetector | None = None, landmarker: FaceLandmarker | None = None):
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.max_faces = max(1, int(max_faces))
+        self.detect_every = max(1, int(detect_every))
+        self.presence_min = float(presence_min)
+        self.fps = float(fps)
+        self.min_cutoff, self.beta, self.d_cutoff = float(min_cutoff), float(beta), float(d_cutoff)
+        self.detector = detector or FaceDetector(score_min=score_min, threads=threads)
+        self.landmarker = landmarker or FaceLandmarker(threads=threads)
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._frame = 0
+        self._since_detect = 0
+        self.detections = 0
+        self.detected = False
+        self.last_ms: dict[str, float] = {"detect": 0.0, "landmarks": 0.0, "smooth": 0.0, "total": 0.0}
+
+    def reset(self) -> None:
+        """Forget every track (a cut, a new source)."""
+        self._tracks = []
+        self._since_detect = 0
+
+    def _detect(self, frame: np.ndarray, timing: dict) -> None:
+        dets = self.detector.detect(frame)
+        timing["detect"] += self.detector.last_ms
+        self.detections += 1
+        self.detected = True
+        self._since_detect = 0
+        tracked = np.array([self._track_box(t) for t in self._tracks], np.float64).reshape(-1, 4)
+        dets.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        for d in dets:
+            if len(self._tracks) >= self.max_faces:
+                break
+            if len(tracked) and _iou(np.array(d.box), tracked).max() > 0.2:
+                continue  # already tracked: the track's own crop is better placed than the detector's box
+            roi = roi_from_points((d.keypoints[0], d.keypoints[1]), np.array([d.box[:2], d.box[2:]]), 1.5)
+            self._tracks.append(_Track(self._next_id, roi, OneEuro(self.min_cutoff, self.beta, self.d_cutoff)))
+            self._next_id += 1
+            tracked = np.vstack([tracked, np.array(d.box)[None]])
+
+    @staticmethod
+    def _track_box(t: _Track) -> tuple[float, float, float, float]:
+        if t.face is not None:
+            return t.face.box
+        h = t.roi.size / 3.0  # a detection's roi is 1.5x the box's long side
+        return (t.roi.cx - h, t.roi.cy - h, t.roi.cx + h, t.roi.cy + h)
+
+    def _run_tracks(self, frame: np.ndarray, t_s: float, timing: dict) -> list[_Track]:
+        lost = []
+        for tr in list(self._tracks):
+            pts, presence = self.landmarker.run(frame, tr.roi)
+            timing["landmarks"] += self.landmarker.last_ms
+            if presence < self.presence_min or not np.isfinite(pts).all():
+                self._tracks.remove(tr)
+                lost.append(tr)
+                continue
+            t0 = time.perf_counter()
+            size = max(float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1])), 1.0)
+            smooth = tr.smooth(pts, t_s, size)
+            timing["smooth"] += (time.perf_counter() - t0) * 1000.0
+            tr.face = Face(smooth, pts, _box(smooth), presence, tr.id)
+            tr.roi = roi_from_points((pts[RIGHT_EYE_OUTER], pts[LEFT_EYE_OUTER]), pts, 1.5)
+            tr.age += 1
+        # two tracks that slid onto one face: keep the older
+        keep: list[_Track] = []
+        for tr in sorted(self._tracks, key=lambda t: t.id):
+            if all(_iou(np.array(tr.face.box), np.array([k.face.box]))[0] < 0.5 for k in keep):
+                keep.append(tr)
+        self._tracks = keep
+        return lost
+
+    def update(self, frame: np.ndarray, t: float | None = None) -> list[Face]:
+        """``frame``: uint8 BGR (H, W, 3) at ``frame_size``; ``t``: its time in seconds (optional)."""
+        if frame.shape[1::-1] != self.frame_size:
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the tracker was made for "
+                             f"{self.frame_size[0]}x{self.frame_size[1]}")
+        t0 = time.perf_counter()
+        t_s = self._frame / self.fps if t is None else float(t)
+        self._frame += 1
+        self.detected = False
+        timing = {"detect": 0.0, "landmarks": 0.0, "smooth": 0.0}
+        if not self._tracks or self._since_detect >= self.detect_every:
+            self._detect(frame, timing)
+        lost = self._run_tracks(frame, t_s, timing)
+        if lost and not self.detected:
+            # a face slipped away: search this frame again rather than wait for the next detection
+            self._detect(frame, timing)
+            self._run_tracks_new(frame, t_s, timing)
+        self._since_detect += 1
+        faces = [tr.face for tr in self._tracks if tr.face is not None]
+        faces.sort(key=lambda f: -f.size)
+        timing["total"] = (time.perf_counter() - t0) * 1000.0
+        self.last_ms = timing
+        return faces[: self.max_faces]
+
+    def _run_tracks_new(self, frame: np.ndarray, t_s: float, timing: dict) -> None:
+        """Run the landmark model on the tracks the detector has just opened (those with no face yet)."""
+        fresh = [tr for tr in self._tracks if tr.face is None]
+        if not fresh:
+            return
+        old = [tr for tr in self._tracks if tr.face is not None]
+        self._tracks = fresh
+        self._run_tracks(frame, t_s, timing)
+        self._tracks = old + self._tracks
