@@ -99,6 +99,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--blur", default="0.5", help="the blur mode's strength, 0..1 (default 0.5)")
     p.add_argument("--look-on", default="both", choices=("both", "person", "background"),
                    help="where the look is applied (default both)")
+    p.add_argument("--beauty", default=None, metavar="KEY=V,...",
+                   help="skin smoothing, skin tone, slimmer face, bigger eyes, each 0..1: e.g. "
+                        "smooth=0.5,tone=0.2,slim=0.2,eyes=0.1 (default all 0); needs the face models")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     p.set_defaults(func=cmd_run)
 
@@ -126,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         control_token=args.control_token,
         obs=args.obs, obs_password=args.obs_password or os.environ.get("LIVESTYLE_OBS_PASSWORD"),
         obs_mic=args.obs_mic, quality=args.quality, max_fps=args.max_fps,
-        background=args.background, blur=_unit(args.blur, "--blur"), look_on=args.look_on,
+        background=args.background, blur=_unit(args.blur, "--blur"), look_on=args.look_on, beauty=args.beauty,
     )
     rep = run(cfg)
     if not args.quiet:

@@ -33,6 +33,9 @@ blur-up           -                           blur + 0.1 (at most 1)
 blur-down         -                           blur - 0.1 (at least 0)
 background-color  #RRGGBB                     the colour of ``color`` (also switches to it)
 look-on           both|person|background      where the look is applied
+beauty            {smooth|tone|slim|eyes:     the beauty amounts named (others kept), each 0..1;
+                  0..1} or "smooth=0.5,..."   also turns beauty on
+beauty-toggle     -                           beauty off (amounts kept) or back on
 ================  ==========================  ===============================================
 
 Adding a control (background mode, blur strength, ...) is one
@@ -156,6 +159,17 @@ class ControlState:
     blur: float = 0.5
     background_color: str = "#00b140"
     look_on: str = "both"
+    beauty: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # smooth, tone, slim, eyes
+    beauty_on: bool = True
+
+    @property
+    def beauty_amounts(self) -> dict[str, float]:
+        """The beauty amounts in effect (all 0 while beauty is toggled off)."""
+        return {k: (v if self.beauty_on else 0.0) for k, v in zip(BEAUTY_KEYS, self.beauty)}
+
+    @property
+    def beauty_active(self) -> bool:
+        return self.beauty_on and any(v > 0 for v in self.beauty)
 
     @property
     def weight_map(self) -> dict[str, float]:
@@ -219,6 +233,54 @@ def _parse_bool(value, controls: "Controls") -> bool:
 
 
 BACKGROUND_MODES = ("keep", "blur", "image", "color", "transparent")
+BEAUTY_KEYS = ("smooth", "tone", "slim", "eyes")
+
+
+def parse_beauty_items(value) -> dict[str, float]:
+    """The beauty amounts named in ``{"smooth": 0.5, ...}`` or ``"smooth=0.5,tone=0.2"``, checked.
+
+    Raises :class:`CommandError` (one line) for an unknown key, a value that is not a number or lies
+    outside 0..1, or an empty value.
+    """
+    fix = f"Use keys {', '.join(BEAUTY_KEYS)} with values in 0..1, e.g. smooth=0.5,tone=0.2."
+    if isinstance(value, str):
+        items = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            key, eq, num = part.partition("=")
+            if not eq:
+                raise CommandError(f"Beauty setting {part!r:.40} is not KEY=VALUE.", fix=fix)
+            try:
+                items[key.strip()] = float(num)
+            except ValueError:
+                raise CommandError(f"Beauty {key.strip()!r:.20}: {num.strip()!r:.20} is not a number.", fix=fix) from None
+        value = items
+    if not isinstance(value, Mapping) or not value:
+        raise CommandError(f"Beauty needs amounts such as {{\"smooth\": 0.5}}, got {value!r:.40}.", fix=fix)
+    out = {}
+    for key, v in value.items():
+        if key not in BEAUTY_KEYS:
+            raise CommandError(f"Unknown beauty key {key!r:.30}.", fix=fix)
+        v = _finite_number(v, f"Beauty {key}", fix)
+        if not 0.0 <= v <= 1.0:
+            raise CommandError(f"Beauty {key} {v} is outside 0..1.", fix=fix)
+        out[key] = v
+    return out
+
+
+def parse_beauty(value, base: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)) -> tuple[float, float, float, float]:
+    """``base`` (smooth, tone, slim, eyes) with the amounts :func:`parse_beauty_items` reads from ``value``."""
+    items = parse_beauty_items(value)
+    return tuple(items.get(k, b) for k, b in zip(BEAUTY_KEYS, base))
+
+
+def _parse_beauty(value, controls: "Controls") -> dict:
+    if "beauty" not in controls.features:
+        raise CommandError(f"Beauty is not available in this run: {controls.beauty_why or 'no face model'}.",
+                           fix="Run `livestyle models fetch`, then start the run again.")
+    return parse_beauty_items(value)  # merged into the current amounts in the change, under the lock
+
 LOOK_ON = ("both", "person", "background")
 
 
@@ -344,6 +406,12 @@ COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in (
                 if "color" in c.background_modes else {"background_color": v}),
     CommandSpec("look-on", "both | person | background", "where the look is applied", _parse_look_on,
                 lambda s, v, c: {"look_on": v}),
+    CommandSpec("beauty", '{"smooth": 0..1, "tone": .., "slim": .., "eyes": ..} or "smooth=0.5,..."',
+                "set the beauty amounts named (the others stay) and turn beauty on", _parse_beauty,
+                lambda s, v, c: {"beauty": tuple(v.get(k, b) for k, b in zip(BEAUTY_KEYS, s.beauty)),
+                                 "beauty_on": True}),
+    CommandSpec("beauty-toggle", "-", "beauty off (amounts kept) or back on", None,
+                lambda s, v, c: {"beauty_on": not s.beauty_on}),
 )}
 
 
@@ -359,13 +427,16 @@ class Controls:
     def __init__(self, looks: Sequence[str], *, weights: Mapping[str, float], strength: float = 1.0,
                  bypass: bool = False, background: str = "keep", blur: float = 0.5,
                  background_color: str = "#00b140", look_on: str = "both",
-                 background_modes: Sequence[str] = ("keep",), background_why: Mapping[str, str] | None = None):
+                 background_modes: Sequence[str] = ("keep",), background_why: Mapping[str, str] | None = None,
+                 beauty: Mapping[str, float] | None = None, beauty_available: bool = False, beauty_why: str = ""):
         self.looks = tuple(looks)
         # the background modes this run can show (``image`` needs a picture, ``transparent`` an output with
         # alpha, all but ``keep`` the person model) and, for the others, why not
         self.background_modes = tuple(m for m in BACKGROUND_MODES if m in background_modes or m == "keep")
         self.background_why = dict(background_why or {})
-        self.features = frozenset({"person"} if len(self.background_modes) > 1 else ())
+        self.features = frozenset(({"person"} if len(self.background_modes) > 1 else set())
+                                  | ({"beauty"} if beauty_available else set()))
+        self.beauty_why = beauty_why
         self._cond = threading.Condition()
         self._quit = False
         self._state = ControlState(_parse_weights(weights, self), _parse_strength(strength, self),
@@ -373,7 +444,8 @@ class Controls:
                                    background=_parse_background(background, self),
                                    blur=_parse_unit("Blur")(blur, self),
                                    background_color=_parse_colour(background_color, self),
-                                   look_on=_parse_look_on(look_on, self))
+                                   look_on=_parse_look_on(look_on, self),
+                                   beauty=parse_beauty(beauty) if beauty else (0.0, 0.0, 0.0, 0.0))
 
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self) -> ControlState:

@@ -137,14 +137,15 @@ class Pipeline:
                     break
                 continue
             frame, out = work.frame, finish_all(self.stages, work)
+            original = work.extra.get("original", frame.image)  # as captured, before any retouch
             t1 = time.perf_counter()
-            sink.send(frame.with_image(out), original=frame.image, status=self.status_line())
+            sink.send(frame.with_image(out), original=original, status=self.status_line())
             t2 = time.perf_counter()
             frame.stages["output"] = t2 - t1
             st.record_frame(t2, frame.t_capture, frame.stages)
             record_all(self.stages, work)
             self.control_latency.sent(work.state, work.look or work.state.label, t2)
-            self.latest = (out, frame.image)
+            self.latest = (out, original)
             cpu_now = time.process_time()
             st.cpu_per_frame.add(cpu_now - cpu_prev)
             if self.on_frame is not None:

@@ -86,6 +86,7 @@ class RunConfig:
     background: str = "keep"       # keep | blur | image:PATH | color:#RRGGBB | transparent
     blur: float = 0.5              # the blur mode's strength, 0..1
     look_on: str = "both"          # where the look applies: both | person | background
+    beauty: str | None = None      # "smooth=0.5,tone=0.2,slim=0.2,eyes=0.1" (any subset), or None
 
     @property
     def temporal_mode(self) -> str:
@@ -112,6 +113,13 @@ class RunConfig:
         parse_background(self.background)
         if not 0.0 <= self.blur <= 1.0:
             raise UsageError(f"--blur {self.blur} is outside 0..1.", fix="Use a value such as 0.5.")
+        if self.beauty is not None:
+            from livestyle.controls import CommandError, parse_beauty
+
+            try:
+                parse_beauty(self.beauty)
+            except CommandError as e:
+                raise UsageError(f"--beauty {self.beauty}: {e.message}", fix=e.fix) from None
         if self.look_on not in LOOK_ON:
             raise UsageError(f"--look-on {self.look_on!r} is not one of {', '.join(LOOK_ON)}.")
         if self.quality not in QUALITY_MODES:

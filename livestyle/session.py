@@ -91,16 +91,21 @@ class People:
     background: str = "keep"
     colour: str = "#00b140"
     look_on: str = "both"
+    beauty: dict | None = None      # the amounts to start with
+    beauty_why: str = ""            # why beauty is not available ("" when it is)
 
 
-def _people(cfg: RunConfig, sink, *, check_only: bool = False, out_size: tuple[int, int] | None = None) -> People:
+def _people(cfg: RunConfig, sink, *, check_only: bool = False, out_size: tuple[int, int] | None = None,
+            fps: float = 30.0) -> People:
     """The person/background stages ``cfg`` asks for.  With ``check_only``, only refuse what cannot work
     (before any device opens): ``transparent`` on an output without alpha, an ``image:`` that is no picture.
 
-    The stages are built when a background mode or a one-part look is asked for, or when a control server
-    runs (so the panel and the OBS script can turn them on during the stream).  Without the model files the
-    run goes on without them, saying so in one line when they were asked for.
+    The person and background stages are built when a background mode or a one-part look is asked for, the
+    beauty stage when a beauty amount is, and all of them when a control server runs (so the panel and the
+    OBS script can turn them on during the stream).  Without the model files the run goes on without them,
+    saying so in one line when they were asked for.
     """
+    from livestyle.controls import parse_beauty_items
     from livestyle.people.models import ModelMissing
     from livestyle.runconfig import parse_background
     from livestyle.stages.background import BackgroundStage, load_background_image
@@ -114,24 +119,45 @@ def _people(cfg: RunConfig, sink, *, check_only: bool = False, out_size: tuple[i
                              "OBS's Color Key filter.")
     image = load_background_image(arg) if mode == "image" else None
     asked = mode != "keep" or cfg.look_on != "both"
-    if check_only or not (asked or cfg.control is not None):
-        return People()
+    beauty = parse_beauty_items(cfg.beauty) if cfg.beauty else None
+    beauty_asked = bool(beauty) and any(v > 0 for v in beauty.values())
+    live_controls = cfg.control is not None
+    if check_only or not (asked or beauty_asked or live_controls):
+        return People(beauty=beauty)
+    from livestyle.stages.beauty import BeautyStage
     from livestyle.stages.person import PersonStage
 
-    try:
-        person = PersonStage(out_size)
-    except ModelMissing as e:
-        if asked:
-            log.warning("%s Running without the person stage: the background is kept and the look covers the "
-                        "whole frame.", e)
+    before, after, modes, why, keep = [], [], ("keep",), {}, People()
+    if asked or live_controls:
+        try:
+            before.append(PersonStage(out_size))
+        except ModelMissing as e:
+            if asked:
+                log.warning("%s Running without the person stage: the background is kept and the look covers the "
+                            "whole frame.", e)
+            else:
+                log.info("no person stage: %s", e)
+            why = {m: str(e) for m in ("blur", "image", "color", "transparent")}
         else:
-            log.info("no person stage: %s", e)
-        return People(why={m: str(e) for m in ("blur", "image", "color", "transparent")})
-    modes = ("keep", "blur", "color") + (("image",) if image is not None else ()) + (("transparent",) if alpha else ())
-    why = {"image": "no picture was given (start the run with --background image:PATH)",
-           "transparent": "this output cannot carry alpha (use --output stream:PORT)"}
-    return People((person,), (BackgroundStage(out_size, image=image),), modes, why, mode,
-                  arg if mode == "color" else "#00b140", cfg.look_on)
+            modes = ("keep", "blur", "color") + (("image",) if image is not None else ()) + \
+                (("transparent",) if alpha else ())
+            why = {"image": "no picture was given (start the run with --background image:PATH)",
+                   "transparent": "this output cannot carry alpha (use --output stream:PORT)"}
+            after.append(BackgroundStage(out_size, image=image))
+            keep = People(background=mode, colour=arg if mode == "color" else "#00b140", look_on=cfg.look_on)
+    beauty_why = ""
+    if beauty_asked or live_controls:
+        try:
+            before.append(BeautyStage(out_size, fps=fps))
+        except ModelMissing as e:
+            beauty_why = str(e)
+            if beauty_asked:
+                log.warning("%s Running without beauty.", e)
+                beauty = None
+            else:
+                log.info("no beauty stage: %s", e)
+    return People(tuple(before), tuple(after), modes, why, keep.background, keep.colour, keep.look_on, beauty,
+                  beauty_why)
 
 
 def _obs_tick(pipe: Pipeline, obs, sink) -> Callable[[], None]:
@@ -199,10 +225,12 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
         engines = choice.backend == "onnxruntime"
         bank = RunnerBank(packs, make_runner, expand=lambda name: expand(name, packs=styles), engines=engines)
         bank.add(first, choice.runner)
-        people = _people(cfg, sink, out_size=out_size)
+        people = _people(cfg, sink, out_size=out_size, fps=fps)
         controls = Controls([s.name for s in styles], weights=weights, strength=cfg.strength,
                             background=people.background, blur=cfg.blur, background_color=people.colour,
-                            look_on=people.look_on, background_modes=people.modes, background_why=people.why)
+                            look_on=people.look_on, background_modes=people.modes, background_why=people.why,
+                            beauty=people.beauty, beauty_available=any(s.name == "beauty" for s in people.before),
+                            beauty_why=people.beauty_why)
         sink.open(out_size, fps)
         if getattr(sink, "url", None):  # a network output: say where to point OBS or a browser
             print(f"livestyle: network output {sink.url}", flush=True)
