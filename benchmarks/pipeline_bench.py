@@ -110,8 +110,8 @@ def main() -> None:
     fixed = ["--quality", "fixed"]
     configs = [("720p30", v720, fixed, None), ("1080p30", v1080, fixed, None)]
     if args.baseline:
-        configs = [("720p30", v720, fixed, None), ("720p30 (baseline)", v720, [], args.baseline),
-                   ("1080p30", v1080, fixed, None), ("1080p30 (baseline)", v1080, [], args.baseline)]
+        configs = [("720p30", v720, fixed, None), ("720p30 (baseline)", v720, fixed, args.baseline),
+                   ("1080p30", v1080, fixed, None), ("1080p30 (baseline)", v1080, fixed, args.baseline)]
     if args.sweep:
         for s in ("384x216", "448x256", "576x324", "640x360"):
             configs.append((f"720p30 infer {s}", v720, ["--infer-size", s], None))

@@ -21,8 +21,9 @@ class Frame:
     ``index`` counts frames delivered by the source from 0 (gaps mean the
     source skipped some).  ``t_capture`` is ``time.perf_counter()`` seconds at
     the moment the frame left the driver.  ``stages`` collects per-stage
-    durations in seconds (``capture``, ``preprocess``, ``infer``,
-    ``postprocess``, ``output``) as the frame moves on.
+    durations in seconds (``capture``, each stage's parts such as
+    ``preprocess``, ``infer``, ``postprocess``, then ``output``) as the frame
+    moves on.
     """
 
     image: np.ndarray

@@ -70,11 +70,11 @@ class Pipeline:
         self.live = bool(source.live)
         self.stats, self.control_latency = RunStats(), ControlLatency(controls.snapshot().version)
         self.stop, self.stop_reason, self.stop_signal, self.error = threading.Event(), "", None, None
-        self._slot_in, self._slot_out = NewestSlot(block=not self.live), NewestSlot(block=not self.live)
+        self.slot_in, self.slot_out = NewestSlot(block=not self.live), NewestSlot(block=not self.live)
         self.latest = None  # (output, original) images of the last sent frame
         self.server = self.obs = None  # the ControlServer and the ObsLink, when the session opened them
         self.cpu = CpuMeter()
-        self.capture = Capture(source, self._slot_in, self.stats, out_size=out_size, live=self.live,
+        self.capture = Capture(source, self.slot_in, self.stats, out_size=out_size, live=self.live,
                                max_fps=cfg.max_fps, steady=self._steady, stop=self.stop)
         self.status = views.StatusLine(self)
 
@@ -93,8 +93,8 @@ class Pipeline:
             except BaseException as e:  # surfaced by run() in the main thread
                 self.error = self.error or e
                 self.stop.set()
-                self._slot_in.close()
-                self._slot_out.close()
+                self.slot_in.close()
+                self.slot_out.close()
             finally:
                 if slot is not None:  # the capture and inference threads close the slot they fill
                     slot.close()
@@ -103,7 +103,7 @@ class Pipeline:
     def _infer_loop(self) -> None:
         controls = self.controls
         while True:
-            frame = self._slot_in.get(timeout=0.1)
+            frame = self.slot_in.get(timeout=0.1)
             if frame is None:
                 if self.stop.is_set():
                     break
@@ -112,12 +112,12 @@ class Pipeline:
             work = Work(frame, controls.snapshot(), infer_size=self.out_size)
             process_all(self.stages, work)
             t_end = time.perf_counter()
-            before_in, before_out = self._slot_in.dropped, self._slot_out.dropped
-            self._slot_out.put(work)
-            if self._slot_out.dropped > before_out and self._steady(t_end):
+            before_in, before_out = self.slot_in.dropped, self.slot_out.dropped
+            self.slot_out.put(work)
+            if self.slot_out.dropped > before_out and self._steady(t_end):
                 self.stats.dropped_steady += 1
             if self.quality is not None:
-                dropped = (self._slot_in.dropped - before_in) + (self._slot_out.dropped - before_out)
+                dropped = (self.slot_in.dropped - before_in) + (self.slot_out.dropped - before_out)
                 self.quality.observe(t0, t_end, dropped, self.stats)
 
     def _output_loop(self) -> None:
@@ -125,7 +125,7 @@ class Pipeline:
         last_image, last_send = None, time.perf_counter()
         cpu_prev = time.process_time()
         while True:
-            work = self._slot_out.get(timeout=repeat_after if self.live else 0.1)
+            work = self.slot_out.get(timeout=repeat_after if self.live else 0.1)
             now = time.perf_counter()
             if work is None:  # live source stalled or reconnecting: keep the virtual camera fed
                 if self.live and last_image is not None and now - last_send >= repeat_after and not self.stop.is_set():
@@ -165,7 +165,7 @@ class Pipeline:
 
     @property
     def dropped_total(self) -> int:
-        return self._slot_in.dropped + self._slot_out.dropped + int(getattr(self.source, "skipped", 0) or 0)
+        return self.slot_in.dropped + self.slot_out.dropped + int(getattr(self.source, "skipped", 0) or 0)
 
     def request_stop(self, reason: str) -> None:
         """Stop the run soon (from any thread): the threads drain, the sink is finalised by the caller."""
@@ -184,7 +184,7 @@ class Pipeline:
         :attr:`stop_signal` says which one came.  ``tick`` is called about 20 times a second from this thread.
         """
         threads = [threading.Thread(target=self._guard(fn, slot), name=name, daemon=True) for name, fn, slot in
-                   (("capture", self.capture.loop, self._slot_in), ("inference", self._infer_loop, self._slot_out),
+                   (("capture", self.capture.loop, self.slot_in), ("inference", self._infer_loop, self.slot_out),
                     ("output", self._output_loop, None))]
         with _stop_signals(self._on_signal):
             self.stats.t_start = time.perf_counter()
@@ -196,8 +196,8 @@ class Pipeline:
                     tick()
             self.stop.set()
             self.source.close()  # unblock everything: a blocked read(), waiting slots
-            self._slot_in.close()
-            self._slot_out.close()
+            self.slot_in.close()
+            self.slot_out.close()
             for t in threads:
                 t.join(timeout=5.0)
         self.stop_reason = self.stop_reason or "end of input"

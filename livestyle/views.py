@@ -19,13 +19,12 @@ class StatusLine:
     and at once when a stage's look state changes (a look loads, fails, switches)."""
 
     def __init__(self, pipe):
-        self.pipe = pipe
+        self.pipe, self.look = pipe, pipe.stage("look")
         self._text, self._t, self._seen = "", -1.0, None
 
     def line(self) -> str:
         pipe, now = self.pipe, time.perf_counter()
-        look = pipe.stage("look")
-        seen = look.switcher.changes if look is not None else None
+        seen = self.look.switcher.changes if self.look is not None else None
         if now - self._t < 0.25 and seen == self._seen:
             return self._text
         rec = pipe.stats.recent(now)
@@ -121,7 +120,7 @@ def report(pipe, *, backend_choice=None) -> dict:
         "frames_in": st.frames_in,
         "frames_out": st.frames_out,
         "dropped": pipe.dropped_total,
-        "dropped_at": {"capture_slot": pipe._slot_in.dropped, "output_slot": pipe._slot_out.dropped,
+        "dropped_at": {"capture_slot": pipe.slot_in.dropped, "output_slot": pipe.slot_out.dropped,
                        "source_skipped": skipped},
         "dropped_steady": st.dropped_steady,
         "capped_by_max_fps": pipe.capture.capped,

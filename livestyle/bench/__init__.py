@@ -1,6 +1,6 @@
 """``livestyle bench``: measure the real pipeline and draw it.
 
-Runs :func:`livestyle.pipeline.run` in this process with an ``on_frame``
+Runs :func:`livestyle.session.run` in this process with an ``on_frame``
 observer that keeps every :class:`~livestyle.stats.FrameRecord`, optionally
 beside a competing load it starts and stops itself
 (:mod:`livestyle.bench.load`), and writes into ``--out``:

@@ -92,12 +92,8 @@ class Stage:
     parts: tuple[str, ...] = ()
 
     def __init__(self) -> None:
+        self.timed: tuple[str, ...] = tuple(self.parts) or (self.name,)  # the names it reports times under
         self.meter = StageMeter(self.timed)
-
-    @property
-    def timed(self) -> tuple[str, ...]:
-        """The names this stage reports times under, in order."""
-        return tuple(self.parts) or (self.name,)
 
     def enabled(self, state: ControlState) -> bool:
         """The stage's on/off switch for a frame made with ``state`` (default: always on)."""
