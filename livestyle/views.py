@@ -88,6 +88,9 @@ def state(pipe) -> dict:
         "background_color": s.background_color,
         "look_on": s.look_on,
         "background_modes": list(pipe.controls.background_modes),
+        "beauty": s.beauty_amounts if s.beauty_on else dict(zip(("smooth", "tone", "slim", "eyes"), s.beauty)),
+        "beauty_on": s.beauty_on,
+        "beauty_available": "beauty" in pipe.controls.features,
         "version": s.version,
         "stages": [{k: v for k, v in e.items() if k in ("name", "on", "frames", "skipped")}
                    for e in _stage_list(pipe, s)],

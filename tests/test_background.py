@@ -218,6 +218,65 @@ def test_the_api_switches_the_background_and_refuses_what_the_output_cannot_show
         assert status == 400 and "exactly one" in body["error"]
         status, body = post("/api/look-on", {"value": "background"})
         assert status == 200 and body["state"]["look_on"] == "background"
+        status, body = post("/api/beauty", {"smooth": 0.4, "eyes": 0.2})
+        assert status == 200 and body["state"]["beauty"] == {"smooth": 0.4, "tone": 0.0, "slim": 0.0, "eyes": 0.2}
+        status, body = post("/api/beauty", {"glow": 1})
+        assert status == 400 and "Unknown beauty key" in body["error"]
+        status, body = post("/api/command", {"name": "beauty-toggle"})
+        assert status == 200 and body["state"]["beauty_on"] is False
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# -- beauty -------------------------------------------------------------------------------------------
+
+@needs_models
+def test_beauty_retouches_the_face_and_leaves_the_rest(tmp_path, livestyle_home):
+    gh = grace_hopper()
+    if gh is None:
+        pytest.skip("Grace Hopper's portrait is not available")
+    video = _write(tmp_path / "gh.avi", clip(gh, SIZE, 12, motion="still", noise=2))
+    outs = {}
+    for name, extra in (("plain", []), ("beauty", ["--beauty", "smooth=0.8,tone=0.5,slim=0.5,eyes=0.5"])):
+        out = tmp_path / f"{name}.avi"
+        r = _run(livestyle_home, "--input", str(video), "--output", str(out), "--style", "random", "--strength", "0",
+                 *extra)
+        assert r.returncode == 0, r.stderr
+        outs[name] = _read(out)[-1].astype(int)
+    diff = np.abs(outs["beauty"] - outs["plain"]).max(axis=2)
+    face = diff[60:260, 220:420]       # Grace Hopper's face and jaw, at the middle of the frame
+    wall = diff[:, :120]               # the plain wall at the left, far from the face
+    assert (face > 6).mean() > 0.2     # retouched
+    assert wall.max() <= 2             # untouched (JPEG noise only)
+
+
+def test_beauty_without_a_face_changes_nothing(tmp_path, livestyle_home):
+    video = _write(tmp_path / "empty.avi", [_texture()] * 6)
+    outs = {}
+    for name, extra in (("plain", []), ("beauty", ["--beauty", "smooth=1,tone=1,slim=1,eyes=1"])):
+        out = tmp_path / f"{name}.avi"
+        r = _run(livestyle_home, "--input", str(video), "--output", str(out), "--style", "random", "--strength", "0",
+                 *extra)
+        assert r.returncode == 0, r.stderr
+        outs[name] = _read(out)
+    assert all(np.array_equal(a, b) for a, b in zip(outs["plain"], outs["beauty"]))
+
+
+@pytest.mark.parametrize("value,words", [("glow=0.3", "Unknown beauty key 'glow'"), ("smooth=1.5", "outside 0..1"),
+                                         ("smooth=lots", "is not a number"), ("smooth", "is not KEY=VALUE")])
+def test_bad_beauty_is_one_line_and_exit_2(livestyle_home, value, words):
+    r = _run(livestyle_home, "--input", "demo", "--output", "null", "--max-frames", "2", "--beauty", value)
+    assert r.returncode == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_beauty_without_face_models_runs_on_and_says_so(tmp_path, livestyle_home):
+    env = cli_env(livestyle_home)
+    env["LIVESTYLE_MODELS"] = str(tmp_path / "none")
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    r = subprocess.run([sys.executable, "-m", "livestyle", "run", "--quiet", "--input", "demo", "--output", "null",
+                        "--max-frames", "3", "--beauty", "smooth=0.5"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "is missing" in lines[0] and "Running without beauty" in lines[0], r.stderr

@@ -30,6 +30,8 @@ instead, for Stream Deck "Website" buttons and Bitfocus Companion):
                                        (``background-blur``) or ``{"color": "#00b140"}``
                                        (``background-color``): one key per request
 ``POST /api/look-on``                  ``{"value": "person"}`` (command ``look-on``)
+``POST /api/beauty``                   ``{"smooth": 0.5, "tone": 0.2, "slim": 0.2, "eyes": 0.1}``
+                                       (any of the four; command ``beauty``)
 ``GET /api/styles``                    installed looks, each with a thumbnail (data URL)
 ``GET /api/snapshot.jpg``              the current output frame (``?which=input``: before)
 ``GET /api/events``                    server-sent events: the state, at most 10 per second
@@ -96,6 +98,8 @@ def command_from_post(path: str, body: dict) -> Command | None:
         return Command(name, body[keys[0]])
     if path == "/api/look-on":
         return Command("look-on", body.get("value"))
+    if path == "/api/beauty":  # {"smooth": 0.5, "tone": 0.2, ...}: the amounts named
+        return Command("beauty", body)
     return None
 
 
