@@ -62,6 +62,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--backend", default="auto", help="inference backend (default auto)")
     p.add_argument("--infer-size", default=None, help="inference size WxH (default: as `livestyle run`)")
     p.add_argument("--output", default="null", help="where frames go (default null: nothing but the pipeline is measured)")
+    p.add_argument("--background", default="keep", metavar="MODE",
+                   help="as `livestyle run`: keep (default), blur, image:PATH, color:#RRGGBB, transparent")
+    p.add_argument("--blur", type=float, default=0.5, help="the blur mode's strength, 0..1 (default 0.5)")
+    p.add_argument("--look-on", default="both", choices=("both", "person", "background"),
+                   help="where the look is applied (default both)")
+    p.add_argument("--beauty", default=None, metavar="KEY=V,...", help="as `livestyle run`: smooth=..,tone=..,slim=..,eyes=..")
     p.add_argument("--out", required=True, help="folder for the results (created; replaced only if empty or an earlier bench result)")
     p.set_defaults(func=cmd_bench)
 
@@ -163,7 +169,8 @@ def cmd_bench(args: argparse.Namespace, *, argv: list[str] | None = None) -> int
     fps = args.fps if args.fps else (30.0 if demo else None)
     cfg = RunConfig(input=args.input, output=args.output, style=args.style, size=size, fps=fps,
                     backend=args.backend, realtime=True, quality=args.quality, remember_quality=False,
-                    infer_size=parse_size(args.infer_size, "--infer-size") if args.infer_size else None)
+                    infer_size=parse_size(args.infer_size, "--infer-size") if args.infer_size else None,
+                    background=args.background, blur=args.blur, look_on=args.look_on, beauty=args.beauty)
     command = shlex.join(["livestyle", *(argv if argv is not None else sys.argv[1:])])
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     recorder = _Recorder(args.seconds)
