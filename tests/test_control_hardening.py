@@ -127,6 +127,13 @@ def test_negative_zero_strength_becomes_zero(live):
     assert b'"strength": 0.0' in payload and b"-0.0" not in payload
 
 
+def test_deeply_nested_json_gets_400_not_an_empty_reply(live):
+    pipe, server, _ = live
+    resp, payload = request(server, "POST", "/api/style", raw=b"[" * 16000)
+    assert resp.status == 400 and "\n" not in jbody(payload)["error"]
+    assert request(server, "GET", "/api/state")[0].status == 200 and pipe.error is None
+
+
 def test_head_of_the_event_stream_has_no_body(live):
     _, server, _ = live
     s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
@@ -328,3 +335,16 @@ def test_shutdown_is_bounded_with_idle_slow_and_event_clients(cli_run):
     assert code == 128 + signal.SIGTERM, (code, err[-2000:])
     assert seconds <= 2.0, f"exit took {seconds:.1f} s after SIGTERM"
     assert json.loads(run.report.read_text())["frames_out"] > 0
+
+
+def test_control_on_ipv6_loopback(cli_run):
+    try:
+        socket.socket(socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 on this machine")
+    run = cli_run(host="::1")
+    assert run.host == "[::1]"
+    status, payload = run.api("GET", "/api/state")
+    assert status == 200 and json.loads(payload)["look"] == "random"
+    code, _, err = run.stop()
+    assert code == 128 + signal.SIGTERM, err[-2000:]

@@ -340,7 +340,8 @@ class ControlServer:
         """Bind and serve; SinkError-like UsageError with a fix when the port is taken."""
         handler = type("Handler", (_Handler,), {"server_ref": self})
         try:
-            self._httpd = _HTTPServer((self.host, self.port), handler, socket.AF_INET)
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET  # [::1] needs an IPv6 socket
+            self._httpd = _HTTPServer((self.host, self.port), handler, family)
         except OSError as e:
             raise UsageError(f"The control API cannot listen on {self.host}:{self.port} ({e.strerror or e}).",
                              fix="Pick another port, e.g. --control 127.0.0.1:8766.") from None
@@ -527,7 +528,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, ValueError) as e:
             self._error(HTTPStatus.BAD_REQUEST, f"The body is not valid JSON ({e}).")
             return None
-
+        except RecursionError:
+            self._error(HTTPStatus.BAD_REQUEST, "The body is nested too deeply; send a flat JSON object.")
+            return None
         if not isinstance(data, dict):
             self._error(HTTPStatus.BAD_REQUEST, "The body must be a JSON object, e.g. {\"value\": 0.8}.")
             return None
