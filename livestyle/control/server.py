@@ -34,11 +34,17 @@ instead, for Stream Deck "Website" buttons and Bitfocus Companion):
                                        ``/act/bypass`` without a value is ``bypass-toggle``
 =====================================  ==============================================
 
-Security (see :mod:`livestyle.control.security`): loopback bind by default,
-a per-run random token compared in constant time, ``Host`` checked against
-DNS rebinding, a foreign ``Origin`` refused on POST, no CORS headers, bodies
-capped, bad requests answered 400 with one line, and no request can stop
-the stream.
+Security (see :mod:`livestyle.control.security` and README "Security"):
+loopback bind by default (IPv6 for an IPv6 host), a per-run random token
+compared in constant time, ``Host`` checked against DNS rebinding, a foreign
+``Origin`` refused on POST, no CORS headers, bodies capped, bad requests
+answered 400 with one line, and no request can stop the stream.  Resources
+are bounded whatever clients do: ``MAX_CONNECTIONS`` connections (more are
+answered 503 at accept, with no thread), ``READ_TIMEOUT_S`` per read and
+``REQUEST_DEADLINE_S`` for a whole request, ``MAX_EVENT_CLIENTS`` event
+streams fed from one serialisation per change (a stream that cannot keep up
+is dropped), and :meth:`ControlServer.stop` hangs up every connection, so a
+run ends within about a second of its signal.
 """
 
 from __future__ import annotations
