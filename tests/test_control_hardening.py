@@ -131,6 +131,8 @@ def test_deeply_nested_json_gets_400_not_an_empty_reply(live):
     pipe, server, _ = live
     resp, payload = request(server, "POST", "/api/style", raw=b"[" * 16000)
     assert resp.status == 400 and "\n" not in jbody(payload)["error"]
+    resp, payload = request(server, "GET", f"/act/strength?value={'[' * 30000}&token={TOKEN}", token=None)
+    assert resp.status == 400 and "\n" not in jbody(payload)["error"]
     assert request(server, "GET", "/api/state")[0].status == 200 and pipe.error is None
 
 

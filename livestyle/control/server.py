@@ -114,7 +114,7 @@ def command_from_action(name: str, query: dict) -> Command | None:
     else:
         try:
             value = json.loads(raw, parse_constant=_no_constant)
-        except ValueError:
+        except (ValueError, RecursionError):  # a look name, or junk that Controls.apply will refuse
             value = raw
     spec = COMMANDS.get(name)
     if spec is None or not spec.remote:
