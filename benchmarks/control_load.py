@@ -222,7 +222,8 @@ def main() -> None:
     ap.add_argument("--pythonpath", default=str(ROOT), help="the tree whose livestyle runs (default: this one)")
     ap.add_argument("--cases", default="events0,events,shutdown")
     args = ap.parse_args()
-    out = {"machine": f"{cpu_name()}, {os.cpu_count()} cores", "tree": args.pythonpath, "size": args.size}
+    out = {"machine": f"{cpu_name()}, {os.cpu_count()} cores", "tree": args.pythonpath, "size": args.size,
+           "loadavg_at_start": os.getloadavg()}  # other work on the machine moves the fps; compare runs close in time
     for case in args.cases.split(","):
         if case == "events0":
             out["events_baseline"] = r = events_case(args, 0)
@@ -233,6 +234,7 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown case {case!r}")
         print(case, json.dumps(r), file=sys.stderr, flush=True)
+    out["loadavg_at_end"] = os.getloadavg()
     from livestyle.fsutil import write_json_atomic
 
     results = ROOT / "benchmarks" / "results"
