@@ -350,3 +350,27 @@ def test_control_on_ipv6_loopback(cli_run):
     assert status == 200 and json.loads(payload)["look"] == "random"
     code, _, err = run.stop()
     assert code == 128 + signal.SIGTERM, err[-2000:]
+
+
+def test_a_panel_over_the_event_cap_says_so_and_joins_when_a_place_frees(live, monkeypatch):
+    """Real Chromium: the panel that gets 503 from /api/events says why, waits Retry-After, then goes live."""
+    from tests.test_control import _chromium_or_skip, CHROMIUM
+
+    sync_playwright = _chromium_or_skip()
+    _, server, _ = live
+    monkeypatch.setattr("livestyle.control.server.MAX_EVENT_CLIENTS", 2)
+    monkeypatch.setattr("livestyle.control.server.RETRY_AFTER_S", 2)
+    held = [_events_connection(server.port) for _ in range(2)]
+    assert all(head.startswith(b"HTTP/1.1 200") for _, head in held)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page(bypass_csp=True)
+            page.goto(server.panel_url)
+            page.wait_for_function("document.getElementById('conn').textContent.includes('too many')", timeout=15000)
+            for s, _ in held:
+                s.close()
+            page.wait_for_function("document.getElementById('conn').textContent === 'live'", timeout=10000)
+        finally:
+            browser.close()

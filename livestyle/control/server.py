@@ -69,7 +69,8 @@ log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
 EVENTS_MIN_INTERVAL_S = 0.1  # at most 10 events per second
 EVENTS_MAX_INTERVAL_S = 0.5  # and at least 2, so the panel's graph moves
-# Bounds that hold whatever clients do (each read where it is used, so a test can lower it):
+# Bounds that hold whatever clients do (read where they are used, so a test can lower them; READ_TIMEOUT_S
+# is read when the handler class is made):
 MAX_CONNECTIONS = 64  # open connections at once; one more is answered 503 at accept, with no thread
 MAX_EVENT_CLIENTS = 16  # /api/events streams at once; one more is answered 503 with Retry-After
 READ_TIMEOUT_S = 5.0  # a connection that sends nothing for this long is closed
