@@ -110,6 +110,9 @@ def test_controls_wait_change_wakes_on_change():
 def test_normalise_weights():
     assert normalise_weights({"a": 2, "b": 2}) == {"a": 0.5, "b": 0.5}
     assert normalise_weights({"a": 1, "b": 0}) == {"a": 1.0}
+    assert normalise_weights({"a": 1e308, "b": 1e308}) == {"a": 0.5, "b": 0.5}  # the sum would be inf
+    assert normalise_weights({"a": 1e308, "b": 1e-308}) == {"a": 1.0}  # b / a underflows to 0: dropped
+    assert normalise_weights({"a": 5e-324, "b": 5e-324}) == {"a": 0.5, "b": 0.5}
 
 
 def test_histogram_percentiles_close_to_exact():

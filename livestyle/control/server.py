@@ -40,11 +40,17 @@ instead, for Stream Deck "Website" buttons and Bitfocus Companion):
                                        ``/act/bypass`` without a value is ``bypass-toggle``
 =====================================  ==============================================
 
-Security (see :mod:`livestyle.control.security`): loopback bind by default,
-a per-run random token compared in constant time, ``Host`` checked against
-DNS rebinding, a foreign ``Origin`` refused on POST, no CORS headers, bodies
-capped, bad requests answered 400 with one line, and no request can stop
-the stream.
+Security (see :mod:`livestyle.control.security` and README "Security"):
+loopback bind by default (IPv6 for an IPv6 host), a per-run random token
+compared in constant time, ``Host`` checked against DNS rebinding, a foreign
+``Origin`` refused on POST, no CORS headers, bodies capped, bad requests
+answered 400 with one line, and no request can stop the stream.  Resources
+are bounded whatever clients do: ``MAX_CONNECTIONS`` connections (more are
+answered 503 at accept, with no thread), ``READ_TIMEOUT_S`` per read and
+``REQUEST_DEADLINE_S`` for a whole request, ``MAX_EVENT_CLIENTS`` event
+streams fed from one serialisation per change (a stream that cannot keep up
+is dropped), and :meth:`ControlServer.stop` hangs up every connection, so a
+run ends within about a second of its signal.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
 import threading
 import time
 from http import HTTPStatus
@@ -68,6 +75,16 @@ log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
 EVENTS_MIN_INTERVAL_S = 0.1  # at most 10 events per second
 EVENTS_MAX_INTERVAL_S = 0.5  # and at least 2, so the panel's graph moves
+# Bounds that hold whatever clients do (read where they are used, so a test can lower them; READ_TIMEOUT_S
+# is read when the handler class is made):
+MAX_CONNECTIONS = 64  # open connections at once; one more is answered 503 at accept, with no thread
+MAX_EVENT_CLIENTS = 16  # /api/events streams at once; one more is answered 503 with Retry-After
+READ_TIMEOUT_S = 5.0  # a connection that sends nothing for this long is closed
+REQUEST_DEADLINE_S = 10.0  # a whole request (line, headers, body) must arrive within this, or it is cut off
+EVENT_WRITE_TIMEOUT_S = 1.0  # an event client whose socket stays full this long is dropped
+EVENT_SNDBUF = 16 * 1024  # kernel send buffer of an event client: a few events, not a backlog
+SHUTDOWN_GRACE_S = 1.0  # stop() waits at most this long for connection threads after closing their sockets
+RETRY_AFTER_S = 5
 THUMB_SIZE = (160, 96)
 SNAPSHOT_MAX_WIDTH = 640  # the panel shows it at most ~560 px wide
 _WEB_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -115,7 +132,7 @@ def command_from_action(name: str, query: dict) -> Command | None:
     else:
         try:
             value = json.loads(raw, parse_constant=_no_constant)
-        except ValueError:
+        except (ValueError, RecursionError):  # a look name, or junk that Controls.apply will refuse
             value = raw
     spec = COMMANDS.get(name)
     if spec is None or not spec.remote:
@@ -131,13 +148,176 @@ def _remote_names() -> str:
     return ", ".join(n for n, spec in COMMANDS.items() if spec.remote)
 
 
+def _busy_response(what: str) -> bytes:
+    body = (json.dumps({"error": f"Too many {what}; try again in {RETRY_AFTER_S} s."}) + "\n").encode()
+    return (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: {RETRY_AFTER_S}\r\nCache-Control: no-store\r\n"
+            f"Connection: close\r\n\r\n").encode() + body
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """Shut a connection both ways: a thread blocked reading or writing it returns at once."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins the request threads, so their CPU time is all counted
-    block_on_close = True
+    """One thread per connection, with a cap on connections, a deadline per request and a bounded close.
+
+    ``_pending`` maps each open connection to the ``time.monotonic()`` at
+    which the request it is waiting for began (None while a response is
+    being written); the serving loop cuts off requests older than
+    ``REQUEST_DEADLINE_S`` (a client trickling header lines resets no
+    timer), and :meth:`close_connections` hangs up every connection so
+    that no client can hold up the end of a run.
+    """
+
+    daemon_threads = True
+    block_on_close = False  # close_connections() joins the threads, with a deadline
     allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address, handler, family: int):
+        self.address_family = family
+        self._pending: dict[socket.socket, float | None] = {}
+        self._conn_threads: set[threading.Thread] = set()
+        self._conn_lock = threading.Lock()
+        self._closing = False
+        super().__init__(address, handler)
 
     def handle_error(self, request, client_address):  # a broken client must not print a traceback
         log.debug("control API: error serving %s", client_address, exc_info=True)
+
+    def process_request(self, request, client_address):
+        with self._conn_lock:
+            accept = not self._closing and len(self._pending) < MAX_CONNECTIONS
+            if accept:
+                self._pending[request] = time.monotonic()
+        if not accept:
+            try:
+                request.setblocking(False)
+                request.send(_busy_response("connections"))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        t = threading.Thread(target=self._serve_connection, args=(request, client_address), name="control-conn",
+                             daemon=True)
+        with self._conn_lock:
+            self._conn_threads.add(t)
+        t.start()
+
+    def _serve_connection(self, request, client_address):
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            with self._conn_lock:
+                self._pending.pop(request, None)
+                self._conn_threads.discard(threading.current_thread())
+            self.shutdown_request(request)
+
+    def mark(self, request, began: float | None) -> None:
+        """Record that ``request``'s connection waits for a request since ``began`` (None: answering)."""
+        with self._conn_lock:
+            if request in self._pending:
+                self._pending[request] = began
+
+    def service_actions(self):  # called by serve_forever every poll interval
+        now = time.monotonic()
+        with self._conn_lock:
+            late = [c for c, t in self._pending.items() if t is not None and now - t > REQUEST_DEADLINE_S]
+            for c in late:
+                self._pending[c] = None
+        for c in late:
+            log.debug("control API: a request took over %.0f s to arrive; closing its connection", REQUEST_DEADLINE_S)
+            _hang_up(c)
+
+    def close_connections(self, grace_s: float) -> int:
+        """Refuse new connections, hang up every open one, wait up to ``grace_s`` for their threads; how many
+        threads were still running after that."""
+        with self._conn_lock:
+            self._closing = True
+            conns = list(self._pending)
+            threads = list(self._conn_threads)
+        for c in conns:
+            _hang_up(c)
+        deadline = time.monotonic() + grace_s
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return sum(t.is_alive() for t in threads)
+
+
+class _EventHub:
+    """The state event, built once per change for every ``/api/events`` client.
+
+    One thread (running while there are clients) waits for a change of the
+    controls, at most 10 times a second and at least twice, serialises
+    ``server.state()`` once and publishes it with a sequence number; each
+    client thread sends the newest event and skips any it missed, so a slow
+    client is never queued for: if its socket stays full for
+    ``EVENT_WRITE_TIMEOUT_S`` it is dropped.
+    """
+
+    def __init__(self, server: "ControlServer"):
+        self._server = server
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._payload = b""
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.clients = 0
+        self.built = 0  # events serialised (for tests and benchmarks)
+
+    def join(self) -> bool:
+        """Register a client; False when ``MAX_EVENT_CLIENTS`` are already connected (or the server stops)."""
+        with self._cond:
+            if self._closed or self.clients >= MAX_EVENT_CLIENTS:
+                return False
+            self.clients += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="control-events", daemon=True)
+                self._thread.start()
+            return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self.clients -= 1
+
+    def next(self, seq: int, timeout: float) -> tuple[int, bytes] | None:
+        """The newest event once its number differs from ``seq`` (or the same one after ``timeout``); None once closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq != seq or self._closed, timeout)
+            return None if self._closed else (self._seq, self._payload)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        controls = self._server.pipeline.controls
+        version, last = -1, 0.0
+        while True:
+            with self._cond:
+                if self._closed or self.clients <= 0:
+                    self._thread = None
+                    return
+            state = controls.wait_change(version, EVENTS_MAX_INTERVAL_S)
+            version = state.version
+            wait = EVENTS_MIN_INTERVAL_S - (time.monotonic() - last)
+            if wait > 0:
+                time.sleep(wait)
+            payload = f"event: state\ndata: {json.dumps(self._server.state())}\n\n".encode()
+            last = time.monotonic()
+            with self._cond:
+                self._seq += 1
+                self._payload = payload
+                self.built += 1
+                self._cond.notify_all()
 
 
 class ControlServer:
@@ -156,12 +336,18 @@ class ControlServer:
         self._thumbs: list[dict] | None = None
         self._thumb_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
+        self.events = _EventHub(self)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.requests = 0
         self.cpu_s = 0.0  # CPU time the request threads used (thread_time), for the overhead figure
         self._cpu_lock = threading.Lock()
         self._snap_cache: tuple | None = None
+
+    @property
+    def event_clients(self) -> int:
+        """How many ``/api/events`` streams are open."""
+        return self.events.clients
 
     @property
     def base_url(self) -> str:
@@ -178,7 +364,8 @@ class ControlServer:
         """Bind and serve; SinkError-like UsageError with a fix when the port is taken."""
         handler = type("Handler", (_Handler,), {"server_ref": self})
         try:
-            self._httpd = _HTTPServer((self.host, self.port), handler)
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET  # [::1] needs an IPv6 socket
+            self._httpd = _HTTPServer((self.host, self.port), handler, family)
         except OSError as e:
             raise UsageError(f"The control API cannot listen on {self.host}:{self.port} ({e.strerror or e}).",
                              fix="Pick another port, e.g. --control 127.0.0.1:8766.") from None
@@ -189,12 +376,20 @@ class ControlServer:
         log.info("control API on %s", self.base_url)
 
     def stop(self) -> None:
-        """Stop serving (open event streams end within a fraction of a second); idempotent."""
+        """Stop serving within about ``SHUTDOWN_GRACE_S`` + 0.2 s, whatever clients do; idempotent.
+
+        Every open connection is hung up (idle, half-sent, or streaming
+        events), so no client holds the end of the run.
+        """
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        self.events.close()
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()  # the accept loop ends within its poll interval (0.2 s)
+            left = httpd.close_connections(SHUTDOWN_GRACE_S)
+            if left:
+                log.debug("control API: %d connection threads still busy at shutdown", left)
+            httpd.server_close()
 
     # -- data the handlers serve -----------------------------------------------------------------
     def thumbnails(self) -> list[dict]:
@@ -275,7 +470,7 @@ class ControlServer:
 
 class _Handler(BaseHTTPRequestHandler):
     server_ref: ControlServer
-    timeout = 10  # a client that stops reading cannot hold a thread (or the shutdown) for longer
+    timeout = READ_TIMEOUT_S  # per read; REQUEST_DEADLINE_S bounds a whole request
     protocol_version = "HTTP/1.1"
     server_version = "livestyle"
     sys_version = ""
@@ -290,6 +485,14 @@ class _Handler(BaseHTTPRequestHandler):
             srv = self.server_ref
             with srv._cpu_lock:
                 srv.cpu_s += time.thread_time() - t0
+
+    def handle_one_request(self):
+        self.server.mark(self.connection, time.monotonic())  # waiting for a request from now on
+        super().handle_one_request()
+
+    def send_response(self, code, message=None):
+        self.server.mark(self.connection, None)  # the request arrived: answering it is not bounded by its deadline
+        super().send_response(code, message)
 
     def log_message(self, fmt, *args):  # the library never prints; debug log only
         log.debug("control API %s: " + fmt, self.address_string(), *args)
@@ -352,6 +555,9 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.loads(raw.decode("utf-8") or "null")
         except (UnicodeDecodeError, ValueError) as e:
             self._error(HTTPStatus.BAD_REQUEST, f"The body is not valid JSON ({e}).")
+            return None
+        except RecursionError:
+            self._error(HTTPStatus.BAD_REQUEST, "The body is nested too deeply; send a flat JSON object.")
             return None
         if not isinstance(data, dict):
             self._error(HTTPStatus.BAD_REQUEST, "The body must be a JSON object, e.g. {\"value\": 0.8}.")
@@ -453,24 +659,45 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, {"ok": True, "state": state})
 
     def _events(self) -> None:
-        """Server-sent events: the state as JSON, on every change and at least twice a second (max 10/s)."""
+        """Server-sent events: the state as JSON, on every change and at least twice a second (max 10/s).
+
+        At most ``MAX_EVENT_CLIENTS`` at once (more get 503 with Retry-After);
+        a client that does not keep up is dropped; HEAD gets the headers only.
+        """
         srv = self.server_ref
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Connection", "close")
-        self.end_headers()
         self.close_connection = True
-        controls = srv.pipeline.controls
-        version = -1
-        last = 0.0
-        while not srv._stopping.is_set():
-            state = controls.wait_change(version, EVENTS_MAX_INTERVAL_S)
-            version = state.version
-            wait = EVENTS_MIN_INTERVAL_S - (time.monotonic() - last)
-            if wait > 0:
-                time.sleep(wait)
-            data = json.dumps(srv.state())
-            self.wfile.write(f"event: state\ndata: {data}\n\n".encode())
-            self.wfile.flush()
-            last = time.monotonic()
+        if self.command == "HEAD":
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
+        hub = srv.events
+        if not hub.join():
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE,
+                       (json.dumps({"error": f"Too many event streams open (at most {MAX_EVENT_CLIENTS}); try again "
+                                             f"in {RETRY_AFTER_S} s."}) + "\n").encode(),
+                       "application/json", {"Retry-After": str(RETRY_AFTER_S), "Connection": "close"})
+            return
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, EVENT_SNDBUF)
+            self.connection.settimeout(EVENT_WRITE_TIMEOUT_S)
+            seq = 0
+            while not srv._stopping.is_set():
+                event = hub.next(seq, 1.0)
+                if event is None:
+                    break
+                if event[0] == seq:
+                    continue
+                seq, payload = event
+                self.wfile.write(payload)  # unbuffered: a full socket raises after EVENT_WRITE_TIMEOUT_S
+        except OSError:
+            log.debug("control API: dropped an event client that did not keep up or went away")
+        finally:
+            hub.leave()

@@ -155,8 +155,13 @@ async function refreshSnapshot() {
 
 async function streamEvents() {
   for (;;) {
+    let retryMs = 1000;
     try {
       const res = await fetch("/api/events", { headers: auth });
+      if (res.status === 503) {  // too many panels open: come back when the server says
+        retryMs = 1000 * (Number(res.headers.get("Retry-After")) || 5);
+        throw new Error("too many panels open — retrying");
+      }
       if (!res.ok) throw new Error(res.status === 401 ? "wrong token — open the URL livestyle printed" : res.statusText);
       setConn(true, "live");
       const reader = res.body.getReader();
@@ -177,7 +182,7 @@ async function streamEvents() {
     } catch (e) {
       setConn(false, String(e.message || e));
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, retryMs));
   }
 }
 
