@@ -258,7 +258,7 @@ def test_style_switch_while_running(tmp_path, livestyle_home):
             self.frames.append(frame.image.copy())
             self.sent += 1
         def poll(self):
-            return [Command("style", 1)] if self.sent == 10 else []
+            return [Command("style", "random2")] if self.sent == 10 else []
         def close(self):
             pass
 
