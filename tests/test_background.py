@@ -4,6 +4,7 @@ transparent refused where the output is opaque, look on one part, bad input, mis
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 import urllib.request
@@ -280,3 +281,75 @@ def test_beauty_without_face_models_runs_on_and_says_so(tmp_path, livestyle_home
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "is missing" in lines[0] and "Running without beauty" in lines[0], r.stderr
+
+
+# -- the panel's people controls in a real Chromium ---------------------------------------------------
+
+@needs_models
+def test_panel_people_controls_in_chromium(tmp_path, livestyle_home):
+    import os
+
+    from tests.support.obs_studio import free_port
+    from tests.test_control import CHROMIUM, _chromium_or_skip
+
+    sync_playwright = _chromium_or_skip()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "livestyle", "run", "--input", "demo", "--realtime", "--output",
+                             "null", "--style", "random", "--control", f"127.0.0.1:{port}", "--control-token", "tok",
+                             "--background", "blur", "--max-frames", "2000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=cli_env(livestyle_home))
+
+    def state():
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/state", headers={"Authorization": "Bearer tok"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def until(pred, timeout=10.0):
+        import time
+
+        end = time.time() + timeout
+        while time.time() < end:
+            s = state()
+            if pred(s):
+                return s
+            time.sleep(0.1)
+        raise AssertionError(state())
+
+    try:
+        proc.stdout.readline()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                               "--disable-component-update", "--disable-sync", "--no-first-run"])
+            try:
+                page = browser.new_page(viewport={"width": 560, "height": 1400})
+                errors = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(f"http://127.0.0.1:{port}/?token=tok")
+                page.wait_for_selector("#bg-modes button[data-mode='color']", timeout=30000)
+                assert page.get_attribute("#bg-modes button[data-mode='blur']", "aria-checked") == "true"
+                assert not page.query_selector("#bg-modes button[data-mode='transparent']")  # not on this output
+                page.click("#bg-modes button[data-mode='color']")
+                until(lambda s: s["background"] == "color")
+                page.focus("#blur")
+                page.keyboard.press("End")
+                until(lambda s: s["blur"] == 1.0)
+                page.focus("#b-smooth")
+                page.keyboard.press("End")
+                page.focus("#b-eyes")
+                page.keyboard.press("ArrowRight")
+                s = until(lambda s: s["beauty"]["smooth"] == 1.0 and s["beauty"]["eyes"] > 0)
+                assert s["beauty"]["tone"] == 0.0 and s["beauty_on"]
+                page.select_option("#look-on", "person")
+                until(lambda s: s["look_on"] == "person")
+                page.click("#beauty-toggle")
+                until(lambda s: s["beauty_on"] is False)
+                page.wait_for_function("document.getElementById('beauty-toggle').textContent === 'off'", timeout=5000)
+                shot = Path(os.environ.get("LIVESTYLE_PEOPLE_PANEL_SHOT", tmp_path / "panel-people.png"))
+                page.screenshot(path=str(shot), full_page=True)
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -58,9 +58,57 @@ function render(s) {
   $("s-cpu").textContent = s.cpu_percent === null ? "–" : `${f(s.cpu_percent, 0)} %`;
   $("s-drop").textContent = s.dropped;
   $("s-backend").textContent = `${s.backend} ${s.infer_size.join("x")}`;
+  renderPeople(s);
   history.push({ t: Date.now(), fps: s.fps_out || 0, p95: s.latency_ms.p95 || 0, cpu: s.cpu_percent || 0 });
   while (history.length && Date.now() - history[0].t > 60000) history.shift();
   drawGraph();
+}
+
+const BG_LABELS = { keep: "Keep", blur: "Blur", image: "Image", color: "Colour", transparent: "Transparent" };
+let peopleBusy = 0;  // while a people slider is dragged, events do not move it
+
+function renderPeople(s) {
+  const sec = $("people");
+  const hasBg = (s.background_modes || []).length > 1, hasBeauty = !!s.beauty_available;
+  sec.hidden = !(hasBg || hasBeauty);
+  if (sec.hidden) return;
+  $("bg-group").hidden = !hasBg;
+  $("beauty-group").hidden = !hasBeauty;
+  const modes = $("bg-modes");
+  if (modes.dataset.modes !== s.background_modes.join()) {  // the run's modes never change: build once
+    modes.dataset.modes = s.background_modes.join();
+    modes.replaceChildren(...s.background_modes.map((m) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.setAttribute("role", "radio");
+      b.dataset.mode = m;
+      b.textContent = BG_LABELS[m] || m;
+      b.addEventListener("click", () => command("background", m).catch(showError));
+      return b;
+    }));
+  }
+  for (const b of modes.querySelectorAll("button")) b.setAttribute("aria-checked", String(b.dataset.mode === s.background));
+  if (Date.now() > peopleBusy) {
+    $("blur").value = s.blur;
+    $("blur-val").textContent = Number(s.blur).toFixed(2);
+    $("bg-color").value = s.background_color;
+    $("look-on").value = s.look_on;
+    for (const k of ["smooth", "tone", "slim", "eyes"]) {
+      $("b-" + k).value = s.beauty[k];
+      $("b-" + k + "-val").textContent = Number(s.beauty[k]).toFixed(2);
+    }
+  }
+  const t = $("beauty-toggle");
+  t.setAttribute("aria-pressed", String(s.beauty_on));
+  t.textContent = s.beauty_on ? "on" : "off";
+  $("people-note").textContent = s.background === "keep" ? "" : `background: ${BG_LABELS[s.background] || s.background}`;
+}
+
+const timers = {};
+function debounced(key, fn) {  // at most one command per slider every 30 ms, the last value wins
+  peopleBusy = Date.now() + 800;
+  clearTimeout(timers[key]);
+  timers[key] = setTimeout(fn, 30);
 }
 
 function drawGraph() {
@@ -214,6 +262,24 @@ document.addEventListener("DOMContentLoaded", () => {
   $("blend-b").addEventListener("change", sendBlend);
   $("bypass").addEventListener("click", () => command("bypass-toggle").catch(showError));
   $("before-after").addEventListener("click", toggleBefore);
+  $("blur").addEventListener("input", () => {
+    const v = Number($("blur").value);
+    $("blur-val").textContent = v.toFixed(2);
+    debounced("blur", () => command("background-blur", v).catch(showError));
+  });
+  $("bg-color").addEventListener("input", () => {
+    const v = $("bg-color").value;
+    debounced("color", () => command("background-color", v).catch(showError));
+  });
+  $("look-on").addEventListener("change", () => command("look-on", $("look-on").value).catch(showError));
+  for (const k of ["smooth", "tone", "slim", "eyes"]) {
+    $("b-" + k).addEventListener("input", () => {
+      const v = Number($("b-" + k).value);
+      $("b-" + k + "-val").textContent = v.toFixed(2);
+      debounced("beauty-" + k, () => command("beauty", { [k]: v }).catch(showError));
+    });
+  }
+  $("beauty-toggle").addEventListener("click", () => command("beauty-toggle").catch(showError));
   document.addEventListener("keydown", onKey);
   api("/api/state").then(render).catch((e) => setConn(false, String(e.message || e)));
   api("/api/styles").then((d) => fillLooks(d.styles)).catch(showError);
