@@ -1,10 +1,12 @@
 """livestyle controls inside OBS Studio (Tools -> Scripts -> + -> this file; `livestyle obs script` prints its path).
 
 Adds hotkeys (Settings -> Hotkeys: "livestyle: next look", "previous look",
-"bypass", "strength up", "strength down") and a properties panel with the
-control address, the token and the look list.  Each hotkey sends one command
-of livestyle's control vocabulary (livestyle/controls.py: next-style,
-prev-style, bypass-toggle, strength-up, strength-down, style) to the control
+"bypass", "strength up", "strength down", "next background", "background
+blur up/down", "beauty on/off") and a properties panel with the control
+address, the token and the look list.  Each hotkey sends one command of
+livestyle's control vocabulary (livestyle/controls.py: next-style,
+prev-style, bypass-toggle, strength-up, strength-down, background-next,
+blur-up, blur-down, beauty-toggle, style) to the control
 API as ``POST /api/command {"name": ..., "value": ...}`` (`livestyle run
 --control`, default http://127.0.0.1:8765); livestyle validates it.
 
@@ -35,6 +37,10 @@ HOTKEYS = (
     ("livestyle.bypass", "livestyle: bypass on/off", "bypass-toggle"),
     ("livestyle.strength_up", "livestyle: strength up", "strength-up"),
     ("livestyle.strength_down", "livestyle: strength down", "strength-down"),
+    ("livestyle.background_next", "livestyle: next background (keep, blur, colour...)", "background-next"),
+    ("livestyle.blur_up", "livestyle: background blur up", "blur-up"),
+    ("livestyle.blur_down", "livestyle: background blur down", "blur-down"),
+    ("livestyle.beauty_toggle", "livestyle: beauty on/off", "beauty-toggle"),
 )
 
 
