@@ -19,7 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from livestyle.obs import SCRIPT_PATH
+from livestyle.errors import UsageError
 from livestyle.obs.client import DEFAULT_URL, ObsClient, ObsError, auth_string, normalise_url
+from tests.conftest import ROOT, cli_env
 
 
 def test_auth_string_follows_the_obs_websocket_recipe():
@@ -36,11 +38,33 @@ def test_normalise_url():
     assert normalise_url("4456") == "ws://127.0.0.1:4456"
     assert normalise_url("192.168.1.5:4455") == "ws://192.168.1.5:4455"
     assert normalise_url("ws://host:1") == "ws://host:1"
+    assert normalise_url("ws://LOCALHOST") == "ws://localhost:4455"  # OBS's default port
+    assert normalise_url(" ws://[::1]:4455/ ") == "ws://[::1]:4455"
 
 
-def test_a_bad_obs_url_is_one_sentence_with_the_fix():
-    with pytest.raises(ObsError, match="must look like ws://"):
-        ObsClient("http://127.0.0.1:4455").connect()
+BAD_OBS_URLS = ["ws://127.0.0.1:99999", "ws://127.0.0.1:abc", "ws://[::1", "ws://127.0.0.1:0", "ws://:4455",
+                "http://127.0.0.1:4455", "ws://a b:4455", "ws://me@127.0.0.1:4455", "ws://127.0.0.1:4455/x?y=1"]
+
+
+@pytest.mark.parametrize("url", BAD_OBS_URLS)
+def test_a_bad_obs_url_is_one_sentence_with_the_fix(url):
+    with pytest.raises(UsageError, match="The OBS address .* ws://HOST:PORT"):
+        normalise_url(url)
+    with pytest.raises(UsageError):
+        ObsClient(url)
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:99999", "ws://127.0.0.1:abc", "ws://[::1"])
+@pytest.mark.parametrize("command", [["obs", "check"], ["obs", "setup", "--url", "http://127.0.0.1:1/x?token=t"],
+                                     ["run", "--input", "demo", "--size", "160x96", "--output", "null",
+                                      "--max-frames", "30"]])
+def test_the_cli_refuses_a_bad_obs_url_with_one_line_and_exit_2(url, command, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "livestyle", *command, "--obs", url, "--obs-password", "x"],
+                         env=cli_env(tmp_path / "home"), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    errors = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and errors[0].startswith("livestyle: error: The OBS address"), out.stderr
 
 
 def test_script_imports_with_the_standard_library_only():
