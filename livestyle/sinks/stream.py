@@ -129,6 +129,21 @@ def parse_stream_spec(spec: str) -> tuple[str, int, str, str | None]:
     return host, int(port_s), path.rstrip("/") or DEFAULT_PATH, token
 
 
+def connect_host(bind_host: str) -> str:
+    """The address to put in a URL for a server bound to ``bind_host``.
+
+    A wildcard bind (``0.0.0.0``, ``::``, empty) is no address a client can
+    use, and the Host check refuses it (403): this machine reaches it on
+    loopback, 127.0.0.1 (``[::1]`` for ``::``).  Any other host is kept.
+    """
+    h = bind_host.strip().strip("[]")
+    if h in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if h == "::":
+        return "::1"
+    return h
+
+
 # -- Matroska (live, unknown-size segment, one cluster per frame) ---------------------------------------
 
 def _vint_size(n: int) -> bytes:
@@ -231,7 +246,9 @@ class StreamSink(Sink):
         self._record: Path | None = None  # stream.json while serving
 
     def _netloc(self) -> str:
-        h = f"[{self.host}]" if ":" in self.host else self.host
+        """HOST:PORT a client on this machine connects to (a wildcard bind is reached on loopback)."""
+        h = connect_host(self.host)
+        h = f"[{h}]" if ":" in h else h
         return f"{h}:{self.port}"
 
     @property
@@ -276,7 +293,8 @@ class StreamSink(Sink):
         try:
             self._server = server_cls((self.host, self.port), handler)
         except OSError as e:
-            raise SinkError(f"The network output could not listen on {self._netloc()}: {e.strerror or e}.",
+            bind = f"[{self.host}]" if ":" in self.host else self.host
+            raise SinkError(f"The network output could not listen on {bind}:{self.port}: {e.strerror or e}.",
                             fix="Choose another port (stream:PORT), or stop the program using it.") from None
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
