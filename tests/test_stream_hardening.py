@@ -89,3 +89,95 @@ def test_a_wildcard_bind_prints_and_records_a_url_that_works(bind, tmp_path):
     finally:
         out, err = _stop(proc)
     assert "reachable from other machines" in err  # the warning about binding to all addresses stays
+
+
+class _Client:
+    """One raw TCP client of the stream port: ``idle`` (sends nothing), ``partial`` (half a request line),
+    ``drip`` (its request one byte per poll) or ``slow`` (a real viewer that reads ~15 KB/s)."""
+
+    def __init__(self, kind: str, port: int, request: bytes):
+        self.kind, self.request, self.pos = kind, request, 0
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.answer = b""
+        self.closed_at: float | None = None
+        if kind == "partial":
+            self.sock.sendall(request[:11])
+        elif kind == "slow":
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            self.sock.sendall(request)
+        self.sock.setblocking(False)
+
+    def poll(self, budget: int = 1500) -> None:
+        """Drip a byte / read up to ``budget`` bytes; note when the server hung up."""
+        if self.closed_at is not None:
+            return
+        try:
+            if self.kind == "drip" and self.pos < len(self.request):
+                self.sock.send(self.request[self.pos:self.pos + 1])
+                self.pos += 1
+            data = self.sock.recv(budget)
+            if not data:
+                self.closed_at = time.monotonic()
+            elif len(self.answer) < 64:
+                self.answer += data
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.closed_at = time.monotonic()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_idle_half_sent_and_slow_clients_cannot_hold_the_server_and_sigterm_ends_the_run_within_2s(tmp_path):
+    port = free_port()
+    proc, url = _start_run(tmp_path, f"stream:{port}")
+    clients: list[_Client] = []
+    try:
+        parts = urlsplit(url)
+        request = f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        kinds = ["slow"] * 8 + ["idle", "partial", "drip"] * 64  # 200 clients
+        t_connected = time.monotonic()
+        for kind in kinds:
+            clients.append(_Client(kind, port, request))
+
+        def poll_for(seconds: float):
+            t_end = time.monotonic() + seconds
+            while time.monotonic() < t_end:
+                for c in clients:
+                    c.poll()
+                time.sleep(0.1)  # slow viewers: 1500 bytes per 0.1 s = 15 KB/s
+
+        poll_for(1.5)
+        still_open = [c for c in clients if c.closed_at is None]
+        # a cap on connections: the rest were answered at once (503), not given a thread each
+        assert len(still_open) <= 32, len(still_open)
+        refused = [c for c in clients if c.answer.startswith(b"HTTP/1.0 503")]
+        # they were told why (a dripping client may see its connection reset before it reads the answer)
+        assert len(refused) >= 150, len(refused)
+        poll_for(max(0.0, t_connected + 7.5 - time.monotonic()))
+        # a read timeout on every connection: none that never sent a whole request is kept past it (5 s)
+        lingering = [c.kind for c in clients if c.kind != "slow" and c.closed_at is None]
+        assert lingering == [], lingering
+        slow = [c for c in clients if c.kind == "slow"]
+        assert all(c.answer.startswith(b"HTTP/1.0 200") and c.closed_at is None for c in slow), \
+            [(c.answer[:20], c.closed_at) for c in slow]
+        # freed slots serve a new viewer
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", f"{parts.path}?{parts.query}")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read(4) == bytes.fromhex("1A45DFA3")
+        conn.close()
+        # new idle clients arrive just before the signal: they must not hold the end of the run either
+        clients += [_Client("idle", port, request) for _ in range(20)]
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        exit_s = time.monotonic() - t0
+        print(f"exit {exit_s:.2f} s after SIGTERM with {sum(c.closed_at is None for c in clients)} clients connected")
+        assert exit_s <= 2.0, exit_s
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        for c in clients:
+            c.close()
+        _stop(proc)

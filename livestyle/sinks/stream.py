@@ -21,6 +21,14 @@ A slow or stuck client therefore drops frames (counted) and never blocks the
 pipeline or the other clients; a client whose socket accepts nothing for
 ``client_timeout`` seconds is disconnected.
 
+Careless or hostile clients cannot hold the server: a connection must send its
+whole request head within ``request_timeout`` seconds (a reaper in the server
+thread closes it otherwise, with a 408: idle sockets, half-sent request lines,
+a request dripped one byte at a time), and at most ``max_connections`` are
+served at once (the next one gets a 503 from the accept loop, without a
+thread).  :meth:`StreamSink.close` shuts every connection's socket down, so the
+end of a run never waits on a client (measured: ``benchmarks/stream_clients.py``).
+
 Security (as for the control API, :mod:`livestyle.control.security`): the
 server binds 127.0.0.1 unless the spec names another address (then it logs a
 warning); every request must carry the run's token (``?token=`` in the URL,
@@ -219,7 +227,8 @@ class StreamSink(Sink):
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, path: str = DEFAULT_PATH,
-                 token: str | None = None, quality: int = 80, client_timeout: float = 10.0):
+                 token: str | None = None, quality: int = 80, client_timeout: float = 10.0,
+                 request_timeout: float = 5.0, max_connections: int = 32):
         if not 1 <= int(quality) <= 100:
             raise UsageError(f"The JPEG quality must be 1..100, got {quality}.", fix="Use e.g. 80.")
         self.host = host
@@ -228,6 +237,10 @@ class StreamSink(Sink):
         self.token = token or new_token()
         self.quality = int(quality)
         self.client_timeout = float(client_timeout)
+        self.request_timeout = float(request_timeout)
+        self.max_connections = max(1, int(max_connections))
+        self.connections_refused = 0  # over max_connections: answered 503 at once
+        self.connections_timed_out = 0  # no whole request head within request_timeout: closed
         self.description = f"network stream http://{self._netloc()}{self.path}"
         self.frames_sent = 0
         self.frames_encoded = 0
@@ -235,7 +248,7 @@ class StreamSink(Sink):
         self.client_drops_closed = 0
         self._size: tuple[int, int] | None = None
         self._fps = 30.0
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._server_thread: threading.Thread | None = None
         self._encoder: threading.Thread | None = None
         self._inbox: NewestSlot[tuple[np.ndarray, int, float]] = NewestSlot(block=False)
@@ -291,7 +304,7 @@ class StreamSink(Sink):
         handler = _make_handler(self)
         server_cls = _DualStackServer if ":" in self.host else _Server
         try:
-            self._server = server_cls((self.host, self.port), handler)
+            self._server = server_cls((self.host, self.port), handler, sink=self)
         except OSError as e:
             bind = f"[{self.host}]" if ":" in self.host else self.host
             raise SinkError(f"The network output could not listen on {bind}:{self.port}: {e.strerror or e}.",
@@ -360,6 +373,7 @@ class StreamSink(Sink):
         if server is not None:
             server.shutdown()
             server.server_close()
+            server.drop_connections(wait_s=1.0)  # every handler thread ends now, whatever its client does
         for t in (self._encoder, self._server_thread):
             if t is not None:
                 t.join(timeout=5)
@@ -407,10 +421,101 @@ class StreamSink(Sink):
 
 
 class _Server(ThreadingHTTPServer):
+    """The HTTP server with a cap on connections and a deadline for each request head.
+
+    Connections are tracked from accept to close.  :meth:`verify_request`
+    (accept loop) answers 503 and closes a connection over the sink's
+    ``max_connections``; :meth:`service_actions` (the same loop, every poll
+    interval) closes with a 408 a connection whose request head has not been
+    read within ``request_timeout`` of its accept.
+    """
+
     daemon_threads = True
+    request_queue_size = 64  # a burst of viewers waits in the kernel's queue instead of retrying SYNs
+
+    def __init__(self, address, handler, *, sink: StreamSink):
+        self.sink = sink
+        self._conns: dict[socket.socket, list] = {}  # socket -> [accepted at (monotonic), head read?]
+        self._conns_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def verify_request(self, request, client_address) -> bool:
+        with self._conns_lock:
+            full = len(self._conns) >= self.sink.max_connections
+        if full:
+            self.sink.connections_refused += 1
+            log.info("network output: %d connections open, refusing %s", self.sink.max_connections, client_address)
+            _send_nowait(request, 503, "Too many connections to the network output")
+            return False
+        return True
+
+    def process_request(self, request, client_address) -> None:
+        with self._conns_lock:
+            self._conns[request] = [time.monotonic(), False]
+        try:
+            super().process_request(request, client_address)
+        except Exception:  # no thread could start: forget it (shutdown_request closes it)
+            self.shutdown_request(request)
+            raise
+
+    def shutdown_request(self, request) -> None:
+        with self._conns_lock:
+            self._conns.pop(request, None)
+        super().shutdown_request(request)
+
+    def head_read(self, request) -> None:
+        """The handler parsed the request head: from now on the client's own timeouts apply."""
+        with self._conns_lock:
+            entry = self._conns.get(request)
+            if entry is not None:
+                entry[1] = True
+
+    def service_actions(self) -> None:
+        super().service_actions()
+        deadline = time.monotonic() - self.sink.request_timeout
+        with self._conns_lock:
+            late = [r for r, (t, head) in self._conns.items() if not head and t < deadline]
+            for r in late:
+                self._conns[r][1] = True  # reaped once
+        for r in late:
+            self.sink.connections_timed_out += 1
+            _send_nowait(r, 408, "No complete request in time")
+            _hang_up(r)
+
+    def drop_connections(self, wait_s: float) -> None:
+        """Shut every open connection down (its handler thread then ends) and wait up to ``wait_s`` for them."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for r in conns:
+            _hang_up(r)
+        t_end = time.monotonic() + wait_s
+        while time.monotonic() < t_end:
+            with self._conns_lock:
+                if not self._conns:
+                    return
+            time.sleep(0.01)
 
     def handle_error(self, request, client_address):  # a broken client must not print a traceback
         log.debug("network output: error serving %s", client_address, exc_info=True)
+
+
+def _send_nowait(sock: socket.socket, code: int, reason: str) -> None:
+    """Best effort: a short plain-text HTTP answer that never blocks (a full send buffer drops it)."""
+    body = (reason + "\n").encode()
+    head = (f"HTTP/1.0 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    try:
+        sock.send(head + body, socket.MSG_DONTWAIT)
+    except OSError:
+        pass
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """Shut both directions: a thread blocked reading or writing this socket returns at once."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class _DualStackServer(_Server):
@@ -429,6 +534,8 @@ def _make_handler(sink: StreamSink):
         sys_version = ""
         protocol_version = "HTTP/1.0"
 
+        timeout = sink.request_timeout  # each read of the request head (the server's reaper bounds the whole head)
+
         def log_message(self, fmt, *args):  # route the server's own log lines to logging at debug level
             log.debug("%s %s", self.address_string(), fmt % args)
 
@@ -446,6 +553,7 @@ def _make_handler(sink: StreamSink):
             self.do_GET()
 
         def do_GET(self):  # noqa: N802
+            self.server.head_read(self.request)
             parts = urlsplit(self.path)
             if not host_allowed(self.headers.get("Host"), sink.port, sink.host):
                 return self._refuse(403, "Host header not allowed: use http://127.0.0.1:PORT/...")
