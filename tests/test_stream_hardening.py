@@ -181,3 +181,32 @@ def test_idle_half_sent_and_slow_clients_cannot_hold_the_server_and_sigterm_ends
         for c in clients:
             c.close()
         _stop(proc)
+
+
+def test_slow_viewers_never_move_the_delay_the_sink_reports_for_lip_sync(tmp_path, monkeypatch):
+    """Three viewers reading 15 KB/s of a ~30 fps stream: the sink's delay stays its own (the JPEG encode)."""
+    from livestyle.sinks.stream import StreamSink
+    from tests.support.obs_frames import PacedFeeder
+
+    monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path / "home"))
+    sink = StreamSink(port=0, token="t")
+    sink.open((640, 360), 30.0)
+    feeder = PacedFeeder(sink, 30.0, (640, 360)).start()
+    request = f"GET {sink.path}?token=t HTTP/1.1\r\nHost: 127.0.0.1:{sink.port}\r\n\r\n".encode()
+    viewers = [_Client("slow", sink.port, request) for _ in range(3)]
+    try:
+        t_end = time.monotonic() + 6.0
+        while time.monotonic() < t_end:
+            for v in viewers:
+                v.poll()
+            time.sleep(0.1)  # 1500 bytes per 0.1 s: 15 KB/s each
+        assert all(v.answer.startswith(b"HTTP/1.0 200") and v.closed_at is None for v in viewers)
+        assert sink.client_drops > 0  # they really were too slow for the stream
+        encode_ms = 1000 * sink.extra_delay_s
+        print(f"sink delay with 3 slow viewers: {encode_ms:.1f} ms, {sink.client_drops} frames dropped for them")
+        assert 0 < encode_ms < 60, encode_ms  # a 640x360 JPEG encode on a loaded core; a viewer's socket is seconds
+    finally:
+        feeder.stop()
+        for v in viewers:
+            v.close()
+        sink.close()

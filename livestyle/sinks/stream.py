@@ -29,6 +29,10 @@ served at once (the next one gets a 503 from the accept loop, without a
 thread).  :meth:`StreamSink.close` shuts every connection's socket down, so the
 end of a run never waits on a client (measured: ``benchmarks/stream_clients.py``).
 
+The delay the sink reports for lip-sync (:attr:`StreamSink.extra_delay_s`) is
+its own work only, send() to the JPEG ready for the clients; the time a
+viewer's socket takes is the viewer's business and never moves the audio sync.
+
 Security (as for the control API, :mod:`livestyle.control.security`): the
 server binds 127.0.0.1 unless the spec names another address (then it logs a
 warning); every request must carry the run's token (``?token=`` in the URL,
@@ -255,7 +259,7 @@ class StreamSink(Sink):
         self._clients: set[_Client] = set()
         self._lock = threading.Lock()
         self._latest: _Packet | None = None
-        self._write_delay_s: float | None = None  # smoothed send() -> bytes handed to a client's socket
+        self._encode_delay_s: float | None = None  # smoothed send() -> JPEG ready for the clients (encoder thread)
         self._record: Path | None = None  # stream.json while serving
 
     def _netloc(self) -> str:
@@ -276,8 +280,14 @@ class StreamSink(Sink):
 
     @property
     def extra_delay_s(self) -> float:
-        """The delay this sink adds after send(): encode + hand-off to the socket, smoothed over recent frames."""
-        return self._write_delay_s or 0.0
+        """The delay this sink adds after send(), in seconds: until the JPEG is ready for every client, smoothed.
+
+        The pipeline adds it to its own delay for lip-sync (OBS's mic offset).
+        It is the sink's own work only: how long a viewer's socket takes to
+        accept the bytes depends on that viewer (a phone on Wi-Fi, a stalled
+        tab) and must never move the audio sync of the stream.
+        """
+        return self._encode_delay_s or 0.0
 
     @property
     def clients(self) -> int:
@@ -404,6 +414,9 @@ class StreamSink(Sink):
                 continue
             packet = _Packet(jpeg=buf.tobytes(), index=index, t_sent=t_sent)
             self.frames_encoded += 1
+            dt = time.perf_counter() - t_sent
+            prev = self._encode_delay_s
+            self._encode_delay_s = dt if prev is None else 0.9 * prev + 0.1 * dt
             self._latest = packet
             for c in clients:
                 c.slot.put(packet)
@@ -642,9 +655,6 @@ def _make_handler(sink: StreamSink):
                         self.wfile.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
                                          % (BOUNDARY.encode(), len(packet.jpeg)) + packet.jpeg + b"\r\n")
                     client.frames += 1
-                    dt = time.perf_counter() - packet.t_sent
-                    prev = sink._write_delay_s
-                    sink._write_delay_s = dt if prev is None else 0.9 * prev + 0.1 * dt
             except (OSError, ValueError) as e:  # the client went away, or stalled past client_timeout
                 log.info("network output: client %s left after %d frames (%s)", client.peer, client.frames,
                          type(e).__name__)
