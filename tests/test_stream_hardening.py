@@ -210,3 +210,23 @@ def test_slow_viewers_never_move_the_delay_the_sink_reports_for_lip_sync(tmp_pat
         for v in viewers:
             v.close()
         sink.close()
+
+
+@pytest.mark.parametrize("spec", ["http://[::1:80/x", "stream:[::1", "stream:::1:8080", "stream:a_b:80"])
+def test_a_malformed_network_output_is_one_line_and_exit_2(spec, tmp_path):
+    out = subprocess.run([*LIVESTYLE, "run", "--input", "demo", "--size", "160x96", "--output", spec,
+                          "--max-frames", "5"], env=cli_env(tmp_path / "home"), cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"livestyle: error: --output {spec!r}"), out.stderr
+
+
+def test_an_address_this_machine_does_not_have_says_so_not_choose_another_port(tmp_path):
+    out = subprocess.run([*LIVESTYLE, "run", "--input", "demo", "--size", "160x96", "--output",
+                          "stream:192.0.2.123:8080", "--max-frames", "5"], env=cli_env(tmp_path / "home"), cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "could not listen on 192.0.2.123:8080" in lines[0], out.stderr
+    assert "another port" not in lines[0] and "an address this machine has" in lines[0]

@@ -49,9 +49,11 @@ record is removed on close.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import re
 import select
 import socket
 import struct
@@ -105,6 +107,9 @@ def running_stream_url() -> str | None:
     return url
 
 
+_HOST_CHARS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+
+
 def parse_stream_spec(spec: str) -> tuple[str, int, str, str | None]:
     """``stream:PORT`` | ``stream:HOST:PORT`` | ``http://HOST:PORT[/PATH][?token=T]`` -> (host, port, path, token).
 
@@ -112,16 +117,29 @@ def parse_stream_spec(spec: str) -> tuple[str, int, str, str | None]:
     """
     s = spec.strip()
     token: str | None = None
+    ipv6_fix = "Write an IPv6 address in brackets: stream:[::1]:8080 or http://[::1]:8080/livestyle."
     if s.startswith("stream:"):
         rest = s[len("stream:"):]
-        host, sep, port_s = rest.rpartition(":")
-        if not sep:
-            host, port_s = "127.0.0.1", rest
-        host = host.strip("[]") or "127.0.0.1"
+        if rest.startswith("["):  # [IPv6]:PORT
+            end = rest.find("]")
+            if end < 0:
+                raise UsageError(f"--output {spec!r} opens a '[' it does not close.", fix=ipv6_fix)
+            host, after = rest[1:end], rest[end + 1:]
+            port_s = after[1:] if after.startswith(":") else after
+        else:
+            host, sep, port_s = rest.rpartition(":")
+            if not sep:
+                host, port_s = "127.0.0.1", rest
+            if ":" in host:
+                raise UsageError(f"--output {spec!r}: an IPv6 address needs brackets.", fix=ipv6_fix)
+        host = host or "127.0.0.1"
         path = DEFAULT_PATH
     elif s.lower().startswith("http://"):
-        parts = urlsplit(s)
-        host = parts.hostname or ""
+        try:
+            parts = urlsplit(s)
+            host = parts.hostname or ""
+        except ValueError as e:  # an unclosed '['
+            raise UsageError(f"--output {spec!r} is not a valid URL ({e}).", fix=ipv6_fix) from None
         try:
             port = parts.port
         except ValueError:
@@ -136,6 +154,10 @@ def parse_stream_spec(spec: str) -> tuple[str, int, str, str | None]:
     if not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
         raise UsageError(f"--output {spec!r} needs a port number (0-65535), got {port_s!r}.",
                          fix="Use e.g. stream:8080 or http://127.0.0.1:8080/livestyle.")
+    if not _HOST_CHARS.fullmatch(host) and ":" not in host:
+        raise UsageError(f"--output {spec!r} names the host {host!r}, which is no address or host name.",
+                         fix="Use stream:PORT (this machine only), stream:0.0.0.0:PORT (all addresses) or an "
+                             "address of this machine.")
     if not path.startswith("/"):
         path = "/" + path
     return host, int(port_s), path.rstrip("/") or DEFAULT_PATH, token
@@ -308,17 +330,24 @@ class StreamSink(Sink):
                             fix="Pass --size WxH with positive values.")
         self._size = (width, height)
         self._fps = float(fps) if fps and fps > 0 else 30.0
-        if not is_loopback(self.host):
-            log.warning("the network output listens on %s, reachable from other machines; anyone with the token "
-                        "can watch. Use 127.0.0.1 unless you need it.", self.host)
         handler = _make_handler(self)
         server_cls = _DualStackServer if ":" in self.host else _Server
         try:
             self._server = server_cls((self.host, self.port), handler, sink=self)
         except OSError as e:
             bind = f"[{self.host}]" if ":" in self.host else self.host
+            if e.errno == errno.EADDRINUSE:
+                fix = "Choose another port (stream:PORT), or stop the program using it."
+            elif e.errno == errno.EACCES:
+                fix = "Ports below 1024 need privileges: choose one above 1023 (stream:8080)."
+            else:  # not an address of this machine, or a name that does not resolve
+                fix = ("Use stream:PORT (this machine only), stream:0.0.0.0:PORT (all addresses) or an address "
+                       "this machine has.")
             raise SinkError(f"The network output could not listen on {bind}:{self.port}: {e.strerror or e}.",
-                            fix="Choose another port (stream:PORT), or stop the program using it.") from None
+                            fix=fix) from None
+        if not is_loopback(self.host):
+            log.warning("the network output listens on %s, reachable from other machines; anyone with the token "
+                        "can watch. Use 127.0.0.1 unless you need it.", self.host)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.description = f"network stream {self.url}"
