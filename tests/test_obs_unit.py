@@ -21,6 +21,7 @@ import pytest
 from livestyle.obs import SCRIPT_PATH
 from livestyle.errors import UsageError
 from livestyle.obs.client import DEFAULT_URL, ObsClient, ObsError, auth_string, normalise_url
+from livestyle.obs.link import ObsLink
 from tests.conftest import ROOT, cli_env
 
 
@@ -177,3 +178,61 @@ class socket_port:
 
     def __exit__(self, *exc):
         self.s.close()
+
+
+class _NotQuiteObs:
+    """A real websocket server on loopback that does obs-websocket's handshake, then answers every request
+    with ``answer`` (text that is not a valid response): what livestyle meets when --obs names a wrong server."""
+
+    def __init__(self, answer: str):
+        from websockets.sync.server import serve
+
+        self.answer = answer
+        self.server = serve(self._handle, "127.0.0.1", 0, subprotocols=["obswebsocket.json"])
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _handle(self, ws):
+        try:
+            ws.send(json.dumps({"op": 0, "d": {"obsWebSocketVersion": "5.1.0", "rpcVersion": 1}}))
+            ws.recv(timeout=5)
+            ws.send(json.dumps({"op": 2, "d": {"negotiatedRpcVersion": 1}}))
+            while True:
+                ws.recv(timeout=10)
+                ws.send(self.answer)
+        except Exception:  # noqa: BLE001 - the client left
+            pass
+
+    def close(self):
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("answer", ["not json", "[1, 2]", '{"op": 7, "d": "x"}', '{"op": 7, "d": {"requestId": "1"}}'])
+def test_a_server_that_is_not_obs_websocket_is_an_obs_error_never_a_traceback(answer, tmp_path):
+    server = _NotQuiteObs(answer)
+    try:
+        url = f"ws://127.0.0.1:{server.port}"
+        with pytest.raises(ObsError, match="not obs-websocket|without a request status|did not answer|Lost"):
+            ObsClient(url, timeout=2).connect()
+        # the link's worker thread: a warning and an error in its state, no exception escaping the thread
+        errors = []
+        old_hook = threading.excepthook
+        threading.excepthook = lambda a: errors.append(a)
+        try:
+            link = ObsLink(url, None, "Mic", state_path=tmp_path / "offsets.json")
+            link.start()
+            t_end = time.monotonic() + 15
+            while link.state()["error"] is None and time.monotonic() < t_end:
+                time.sleep(0.05)
+            link.close()
+        finally:
+            threading.excepthook = old_hook
+        assert errors == [] and link.state()["error"], (errors, link.state())
+        out = subprocess.run([sys.executable, "-m", "livestyle", "obs", "check", "--obs", url], env=cli_env(tmp_path),
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("livestyle: error:"), out.stderr
+    finally:
+        server.close()

@@ -159,7 +159,7 @@ class ObsClient:
         except ObsError:
             ws.close()
             raise
-        except (TimeoutError, OSError, ValueError) as e:
+        except (TimeoutError, OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # not obs-websocket
             ws.close()
             raise ObsError(f"OBS at {self.url} did not complete the handshake ({e}).",
                            fix="Check that the address is OBS's websocket server (default port 4455).") from None
@@ -167,6 +167,8 @@ class ObsClient:
         try:
             self.version = self.call("GetVersion")
         except ObsError:
+            if self._ws is None:  # the connection is gone (or the server is no obs-websocket): say so now
+                raise
             self.version = {}
         return self
 
@@ -199,18 +201,29 @@ class ObsClient:
                 ws.send(json.dumps(payload))
                 while True:
                     msg = self._recv(ws)
-                    if msg.get("op") == 7 and msg.get("d", {}).get("requestId") == rid:
+                    d = msg.get("d")
+                    if msg.get("op") == 7 and isinstance(d, dict) and d.get("requestId") == rid:
                         break
             except (ConnectionClosed, OSError, TimeoutError) as e:
                 self._drop()
                 raise ObsError(f"Lost the connection to OBS at {self.url} during {request_type} ({type(e).__name__}).",
                                fix="Check that OBS is still running.") from None
-        d = msg["d"]
-        status = d.get("requestStatus", {})
+            except ValueError as e:  # not JSON, not an object: this is not obs-websocket talking
+                self._drop()
+                raise ObsError(f"The server at {self.url} answered {request_type} with something that is not "
+                               f"obs-websocket ({e}).", fix="Check that the address is OBS's websocket server "
+                                                            "(Tools -> WebSocket Server Settings).") from None
+        d = msg.get("d")
+        status = d.get("requestStatus") if isinstance(d, dict) else None
+        if not isinstance(status, dict):
+            self._drop()
+            raise ObsError(f"The server at {self.url} answered {request_type} without a request status.",
+                           fix="Check that the address is OBS's websocket server (obs-websocket 5).")
         if not status.get("result"):
             raise ObsError(f"OBS refused {request_type}: code {status.get('code')} {status.get('comment', '')}".rstrip(" .")
                            + ".", fix="See the obs-websocket protocol reference for this request.")
-        return d.get("responseData") or {}
+        data = d.get("responseData")
+        return data if isinstance(data, dict) else {}
 
     def _drop(self) -> None:
         ws, self._ws = self._ws, None

@@ -464,6 +464,15 @@ class ObsLink:
         return (wait <= 0), max(wait, 0.0)
 
     def _run(self) -> None:
+        try:
+            self._work()
+        except Exception as e:  # noqa: BLE001 - a bug or a strange server must not end in a thread traceback
+            log.debug("OBS link worker failed", exc_info=True)
+            self._warn_once(f"the link to OBS stopped ({type(e).__name__}: {e}).")
+            with self._lock:
+                self._connected = False
+
+    def _work(self) -> None:
         next_connect = 0.0
         next_verify = 0.0
         while True:
