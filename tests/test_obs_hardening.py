@@ -341,3 +341,30 @@ def test_slow_viewers_of_the_network_output_never_move_the_mic_offset(shared_obs
     # the offset is the pipeline's own delay (plus the encode), never the seconds a slow viewer's socket takes
     assert added <= lat["p99"] + 1000 / 30 + 15, (added, lat)
     assert _offset(obs, "Mic-viewers") == USER_MS
+
+
+# -- case 12 in OBS: a URL with a wildcard host still gives OBS a picture ------------------------------------------
+
+def test_obs_setup_given_a_wildcard_url_points_obs_at_loopback_and_frames_arrive(shared_obs, tmp_path, monkeypatch):
+    from livestyle.sinks.stream import StreamSink
+    from tests.support.obs_frames import PacedFeeder
+
+    monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path / "home"))
+    sink = StreamSink(host="0.0.0.0", port=0, token="wild")
+    sink.open((640, 360), 30.0)
+    feeder = PacedFeeder(sink, 30.0).start()
+    wildcard_url = f"http://0.0.0.0:{sink.port}{sink.path}?token=wild"  # as an older livestyle printed it
+    try:
+        out = subprocess.run([*LIVESTYLE, "obs", "setup", "--obs", shared_obs.url, "--obs-password",
+                              shared_obs.password, "--name", "ls-wild", "--url", wildcard_url, "--json"],
+                             env=cli_env(tmp_path / "home"), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr + out.stdout
+        result = json.loads(out.stdout)
+        assert result["moving"] is True, result
+        with _client(shared_obs) as c:
+            settings = c.call("GetInputSettings", {"inputName": "ls-wild"})["inputSettings"]
+            c.call("RemoveInput", {"inputName": "ls-wild"})
+        assert settings["input"] == f"http://127.0.0.1:{sink.port}{sink.path}?token=wild"
+    finally:
+        feeder.stop()
+        sink.close()

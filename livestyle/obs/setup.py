@@ -140,6 +140,13 @@ def setup(client: ObsClient, *, name: str = DEFAULT_INPUT_NAME, url: str | None 
         if parts.scheme != "http" or not parts.hostname:
             raise UsageError(f"--url must be livestyle's http:// stream URL, got {url!r}.",
                              fix="Copy the URL livestyle prints at start (with ?token=).")
+        if (parts.hostname or "") in ("0.0.0.0", "::"):  # a wildcard bind is no address: OBS reaches it on loopback
+            from livestyle.sinks.stream import connect_host
+
+            host = connect_host(parts.hostname)
+            host = f"[{host}]" if ":" in host else host
+            url = urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host, parts.path, parts.query,
+                              parts.fragment))
         kind, settings = "ffmpeg_source", dict(MEDIA_SOURCE_SETTINGS, input=url)
     else:
         kind, settings = "v4l2_input", {"device_id": device}
