@@ -368,3 +368,28 @@ def test_obs_setup_given_a_wildcard_url_points_obs_at_loopback_and_frames_arrive
     finally:
         feeder.stop()
         sink.close()
+
+
+# -- the user's own changes are theirs ---------------------------------------------------------------------------
+
+def test_an_offset_the_user_set_by_hand_is_theirs_between_runs_and_mid_run(shared_obs, tmp_path):
+    obs = shared_obs
+    _make_mic(obs, "Mic-hand", 77)
+    port = obs.url.rsplit(":", 1)[1]
+    state = tmp_path / "offsets.json"
+    # a record from a run killed long ago; since then the user set 77 ms, a value livestyle never applied
+    state.write_text(json.dumps({f"local:{port}|Mic-hand": {"user_offset_ms": USER_MS, "applied_offsets_ms": [120]}}))
+    link = ObsLink(obs.url, obs.password, "Mic-hand", state_path=state)
+    link.start()
+    try:
+        assert _poll(lambda: link.state()["user_offset_ms"] is not None, 10)
+        assert link.state()["user_offset_ms"] == 77
+        link.update_delay(0.1)
+        assert _poll(lambda: _offset(obs, "Mic-hand") == 177, 10)
+        with _client(obs) as c:  # mid-run, the user changes it in OBS
+            c.call("SetInputAudioSyncOffset", {"inputName": "Mic-hand", "inputAudioSyncOffset": 60})
+        assert _poll(lambda: _offset(obs, "Mic-hand") == 160, 10), _offset(obs, "Mic-hand")
+        assert link.state()["user_offset_ms"] == 60
+    finally:
+        link.close()
+    assert link.state()["restored"] is True and _offset(obs, "Mic-hand") == 60

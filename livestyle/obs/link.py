@@ -377,8 +377,9 @@ class ObsLink:
         if current == mine or (mine is None and current == user):
             return
         if current == user or current in self._history:
-            log.info("OBS link: %r is at %d ms, not the %s ms livestyle set (OBS restarted?); setting it again.",
-                     self.mic, current, mine)
+            if mine is not None:
+                log.info("OBS link: %r is at %d ms, not the %d ms livestyle set (OBS restarted?); setting it again.",
+                         self.mic, current, mine)
         else:
             log.info("OBS link: %r sync offset was changed to %d ms in OBS: taken as your own offset.",
                      self.mic, current)
