@@ -152,9 +152,11 @@ def test_idle_half_sent_and_slow_clients_cannot_hold_the_server_and_sigterm_ends
         still_open = [c for c in clients if c.closed_at is None]
         # a cap on connections: the rest were answered at once (503), not given a thread each
         assert len(still_open) <= 32, len(still_open)
-        refused = [c for c in clients if c.answer.startswith(b"HTTP/1.0 503")]
-        # they were told why (a dripping client may see its connection reset before it reads the answer)
-        assert len(refused) >= 150, len(refused)
+        # they were told why: an idle client refused reads a 503 (one that had sent bytes the server never read
+        # may see its connection reset before it reads the answer, as TCP does for unread data)
+        refused_idle = [c for c in clients if c.kind == "idle" and c.closed_at is not None]
+        assert len(refused_idle) >= 40, len(refused_idle)
+        assert all(c.answer.startswith(b"HTTP/1.0 503") for c in refused_idle), [c.answer[:12] for c in refused_idle]
         poll_for(max(0.0, t_connected + 7.5 - time.monotonic()))
         # a read timeout on every connection: none that never sent a whole request is kept past it (5 s)
         lingering = [c.kind for c in clients if c.kind != "slow" and c.closed_at is None]
