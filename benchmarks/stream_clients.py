@@ -11,6 +11,7 @@ SIGTERM and measures the time until the process has exited:
 * ``slow``: a full request with the token, then reads 1 KB every 0.5 s.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/stream_clients.py --clients 200 --hold 8 --runs 3
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/stream_clients.py --clients 200 --hold 8 --runs 3 --kinds slow
 
 Prints one JSON object per run and a summary; every loop is bounded.
 """
@@ -60,7 +61,7 @@ def start(port: int, home: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("livestyle printed no network output URL")
 
 
-def one_run(n_clients: int, hold_s: float, home: Path) -> dict:
+def one_run(n_clients: int, hold_s: float, home: Path, kinds: tuple[str, ...] = KINDS) -> dict:
     port = free_port()
     proc, url = start(port, home)
     parts = urlsplit(url)
@@ -69,7 +70,7 @@ def one_run(n_clients: int, hold_s: float, home: Path) -> dict:
     sel = selectors.DefaultSelector()
     refused = 0
     for i in range(n_clients):
-        kind = KINDS[i % len(KINDS)]
+        kind = kinds[i % len(kinds)]
         s = socket.socket()
         s.settimeout(5)
         try:
@@ -86,7 +87,7 @@ def one_run(n_clients: int, hold_s: float, home: Path) -> dict:
         s.setblocking(False)
         socks.append((kind, s))
     drip_pos = {id(s): 0 for k, s in socks if k == "drip"}
-    open_by_kind = {k: 0 for k in KINDS}
+    open_by_kind = {k: 0 for k in kinds}
     closed: set[int] = set()
     t_end = time.monotonic() + hold_s
     while time.monotonic() < t_end:  # drip and slow clients do their thing; note who the server closed
@@ -119,7 +120,7 @@ def one_run(n_clients: int, hold_s: float, home: Path) -> dict:
         proc.wait()
     for _, s in socks:
         s.close()
-    return {"clients": n_clients, "refused_at_connect": refused, "hold_s": hold_s,
+    return {"clients": n_clients, "kinds": list(kinds), "refused_at_connect": refused, "hold_s": hold_s,
             "still_open_after_hold": open_by_kind, "exit_after_sigterm_s": round(exit_s, 3),
             "returncode": proc.returncode}
 
@@ -129,13 +130,15 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--hold", type=float, default=8.0, help="seconds the clients hold on before SIGTERM")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated client kinds, cycled ({','.join(KINDS)})")
     args = ap.parse_args()
+    kinds = tuple(k for k in args.kinds.split(",") if k in KINDS) or KINDS
     import tempfile
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(max(1, min(args.runs, 20))):
-            r = one_run(max(1, min(args.clients, 1000)), max(0.0, min(args.hold, 120.0)), Path(tmp))
+            r = one_run(max(1, min(args.clients, 1000)), max(0.0, min(args.hold, 120.0)), Path(tmp), kinds)
             print(json.dumps(r), flush=True)
             results.append(r)
     times = [r["exit_after_sigterm_s"] for r in results]
