@@ -393,3 +393,36 @@ def test_an_offset_the_user_set_by_hand_is_theirs_between_runs_and_mid_run(share
     finally:
         link.close()
     assert link.state()["restored"] is True and _offset(obs, "Mic-hand") == 60
+
+
+# -- an OBS that hangs must not hold the end of the run ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_hung_obs_does_not_hold_the_end_of_the_run_and_the_summary_says_not_restored(own_obs, tmp_path):
+    obs = own_obs[0]
+    _make_mic(obs, "Mic")
+    report = tmp_path / "report.json"
+    proc = _run(obs.url, obs.password, "Mic", tmp_path / "home", "--report", str(report))
+    pids: list[int] = []
+    try:
+        assert _poll(lambda: _offset(obs, "Mic") != USER_MS, 40), "livestyle never changed the mic offset"
+        pids = [int(p) for p in subprocess.run(["pgrep", "-g", str(obs.proc.pid), "-x", "obs"], capture_output=True,
+                                               text=True).stdout.split()]
+        assert pids, "OBS's own process not found in its process group"
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)  # OBS hangs: its socket accepts, nothing answers
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        out, err = _finish(proc, signal.SIGTERM)
+        exit_s = time.monotonic() - t0
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        _finish(proc)
+    print(f"exit {exit_s:.2f} s after SIGTERM with OBS hung")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert exit_s <= 4.5, exit_s
+    state = json.loads(report.read_text())["obs"]
+    obs_lines = [ln for ln in out.splitlines() if ln.startswith("OBS:")]
+    assert len(obs_lines) == 1 and "NOT restored" in obs_lines[0], out
+    assert state["restored"] is False and state["restore_error"]

@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 MIN_CHANGE_INTERVAL_S = 1.0
 RECONNECT_INTERVAL_S = 5.0
+REQUEST_TIMEOUT_S = 2.0  # one request (or a connection's handshake) to OBS
+CLOSE_BUDGET_S = 3.0  # close() (stop the worker, put the user's offset back) ends within this, even when OBS hangs
 VERIFY_INTERVAL_S = 3.0  # while linked, read the mic's offset this often: did OBS restart, did the user change it?
 MAX_APPLIED_KEPT = 64  # offsets remembered per mic (distinct values, newest last)
 FIX_BY_HAND = "set it back by hand in OBS (Edit -> Advanced Audio Properties -> Sync Offset)"
@@ -221,6 +223,7 @@ class ObsLink:
 
     def close(self) -> None:
         """Stop the worker, put the user's own offset back, disconnect; idempotent and never raises."""
+        deadline = time.monotonic() + CLOSE_BUDGET_S
         with self._wake:
             if self._closed:
                 return
@@ -229,30 +232,41 @@ class ObsLink:
             self._wake.notify_all()
             thread = self._thread
         if thread is not None:
-            thread.join(timeout=10)
+            # its requests take milliseconds; one still running after a second is stuck on an OBS that hangs
+            thread.join(timeout=1.0)
         client = self._client
+        if thread is not None and thread.is_alive():
+            client = None  # still inside a request on that connection (OBS hangs?): restore on a fresh one
         if self.mic and self._user_offset_ms is not None and (
                 self._applied_offset_ms is not None or self._seen_offset_ms != self._user_offset_ms):
-            self._restore(client)
-        if client is not None:
-            client.close()
+            self._restore(client, deadline)
+        if self._client is not None:
+            self._client.close()
         with self._lock:
             self._connected = False
 
-    def _restore(self, client: ObsClient | None) -> None:
-        """Put the user's offset back: on the link's connection, else (it dropped) on one fresh connection."""
+    def _restore(self, client: ObsClient | None, deadline: float) -> None:
+        """Put the user's offset back: on the link's connection, else (it dropped) on one fresh connection.
+
+        Gives up at ``deadline`` (monotonic): an OBS that hangs must not hold the end of the run.
+        """
         args = {"inputName": self.mic, "inputAudioSyncOffset": int(self._user_offset_ms)}
         error = "not connected"
         for fresh in (False, True):
             if not fresh and (client is None or not client.connected):
                 continue
-            c = ObsClient(self.url, self.password, timeout=3.0) if fresh else client
+            left = deadline - time.monotonic()
+            if left < 0.2:
+                error = f"{error}; no time left to try again"
+                break
+            c = ObsClient(self.url, self.password, timeout=min(REQUEST_TIMEOUT_S, left)) if fresh else client
+            c.timeout = min(REQUEST_TIMEOUT_S, left)
             try:
                 if fresh:
                     c.connect()
                 c.call("SetInputAudioSyncOffset", args)
             except ObsError as e:
-                error = e.message
+                error = e.message.rstrip(".")
                 continue
             finally:
                 if fresh:
@@ -413,7 +427,7 @@ class ObsLink:
         self._warn_once(f"lost OBS at {self.url} ({e.message}); retrying every {RECONNECT_INTERVAL_S:.0f} s.")
 
     def _connect(self) -> bool:
-        client = ObsClient(self.url, self.password, timeout=3.0)
+        client = ObsClient(self.url, self.password, timeout=REQUEST_TIMEOUT_S)
         try:
             client.connect()
             if self.mic:
