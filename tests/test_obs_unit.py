@@ -236,3 +236,21 @@ def test_a_server_that_is_not_obs_websocket_is_an_obs_error_never_a_traceback(an
         assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("livestyle: error:"), out.stderr
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "ftp://127.0.0.1:8080/x", "http://127.0.0.1:99999/x", "http:///x"])
+def test_obs_setup_refuses_a_malformed_url_before_talking_to_obs(url, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "livestyle", "obs", "setup", "--url", url, "--obs",
+                          "ws://127.0.0.1:1"], env=cli_env(tmp_path), cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livestyle: error: --url"), out.stderr
+
+
+def test_stream_url_for_obs_points_a_wildcard_at_loopback():
+    from livestyle.obs.setup import stream_url_for_obs
+
+    assert stream_url_for_obs("http://0.0.0.0:8080/livestyle?token=t") == "http://127.0.0.1:8080/livestyle?token=t"
+    assert stream_url_for_obs("http://[::]:8080/livestyle?token=t") == "http://[::1]:8080/livestyle?token=t"
+    assert stream_url_for_obs("http://192.168.1.5:8080/x?token=t") == "http://192.168.1.5:8080/x?token=t"
