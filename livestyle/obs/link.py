@@ -15,7 +15,9 @@ Rules (issue: "Inside OBS for real"):
 * never stop the stream: connection and password problems log ONE warning
   line with the fix, and :meth:`state` says ``connected: False``;
 * :meth:`ObsLink.close` restores the user's offset (idempotent); the caller
-  runs it on a normal end, Ctrl+C and SIGTERM;
+  runs it on a normal end, Ctrl+C and SIGTERM.  It ends within
+  :data:`CLOSE_BUDGET_S` (3 s) even when OBS hangs (requests time out after
+  :data:`REQUEST_TIMEOUT_S`);
 * what the summary, the warning and the report say about putting the user's
   offset back agree: ``restored`` is True only when OBS confirmed it, and
   otherwise ``restore_error`` says why (see :func:`summary_line`);
