@@ -254,3 +254,45 @@ def test_stream_url_for_obs_points_a_wildcard_at_loopback():
     assert stream_url_for_obs("http://0.0.0.0:8080/livestyle?token=t") == "http://127.0.0.1:8080/livestyle?token=t"
     assert stream_url_for_obs("http://[::]:8080/livestyle?token=t") == "http://[::1]:8080/livestyle?token=t"
     assert stream_url_for_obs("http://192.168.1.5:8080/x?token=t") == "http://192.168.1.5:8080/x?token=t"
+
+
+def _own_address() -> str | None:
+    import socket as _s
+
+    try:
+        with _s.socket(_s.AF_INET, _s.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: the kernel picks the outgoing address
+            addr = s.getsockname()[0]
+        return None if addr.startswith("127.") else addr
+    except OSError:
+        return None
+
+
+def test_instance_key_names_the_obs_not_the_urls_text():
+    from livestyle.obs.link import instance_key
+
+    for url in ("ws://127.0.0.1:4455", "ws://localhost:4455", "ws://[::1]:4455", "4455", "ws://LOCALHOST",
+                "localhost:4455", "ws://127.0.0.2:4455", "ws://0.0.0.0:4455"):
+        assert instance_key(url) == "local:4455", url
+    assert instance_key("ws://127.0.0.1:4456") == "local:4456"  # another port is another OBS
+    own = _own_address()
+    if own is not None:  # this machine's own LAN address reaches the same OBS as loopback
+        assert instance_key(f"ws://{own}:4455") == "local:4455"
+    assert instance_key("ws://198.51.100.7:4455") == "198.51.100.7:4455"  # not ours (TEST-NET-2)
+    assert instance_key("ws://[2001:db8::1]:4455") == "2001:db8::1:4455"
+
+
+def test_the_summary_says_restored_only_when_obs_confirmed_it():
+    from livestyle.obs.link import summary_line
+
+    base = {"connected": False, "linked": True, "url": "ws://127.0.0.1:4455", "mic": "Mic", "user_offset_ms": 20,
+            "applied_offset_ms": 45, "changes": 2, "error": None}
+    ok = summary_line(dict(base, restored=True, restore_error=None))
+    assert "restored" in ok and "NOT" not in ok and "yours: 20 ms" in ok
+    failed = summary_line(dict(base, restored=False, restore_error="OBS did not answer"))
+    assert "NOT restored (OBS did not answer)" in failed and "20 ms" in failed and "restored)" not in failed
+    untouched = summary_line(dict(base, applied_offset_ms=None, changes=0, restored=False, restore_error=None))
+    assert "not changed" in untouched and "restored" not in untouched
+    refused = summary_line(dict(base, linked=False, user_offset_ms=None, applied_offset_ms=None, changes=0,
+                                restored=False, restore_error=None, error="OBS at ... refused the password."))
+    assert refused.startswith("OBS: not linked (") and "restored" not in refused
