@@ -426,3 +426,30 @@ def test_a_hung_obs_does_not_hold_the_end_of_the_run_and_the_summary_says_not_re
     obs_lines = [ln for ln in out.splitlines() if ln.startswith("OBS:")]
     assert len(obs_lines) == 1 and "NOT restored" in obs_lines[0], out
     assert state["restored"] is False and state["restore_error"]
+
+
+@pytest.mark.slow
+def test_obs_coming_back_with_an_old_applied_value_after_the_user_changed_theirs(own_obs, tmp_path):
+    """The user changed their offset (77 ms) after a run that had applied 120 ms; OBS had saved 120 ms and
+    crashes during the next run: the run after must restore 77 ms, not take 120 ms for the user's."""
+    obs = own_obs[0]
+    home = tmp_path / "home"
+    home.mkdir()
+    port = obs.url.rsplit(":", 1)[1]
+    (home / "obs-offsets.json").write_text(json.dumps(
+        {f"local:{port}|Mic": {"user_offset_ms": USER_MS, "applied_offsets_ms": [120]}}))
+    _make_mic(obs, "Mic", 77)
+    link = ObsLink(obs.url, obs.password, "Mic", state_path=home / "obs-offsets.json")
+    link.start()
+    try:
+        assert _poll(lambda: link.state()["user_offset_ms"] is not None, 15)
+        assert link.state()["user_offset_ms"] == 77
+        link.update_delay(0.3)
+        assert _poll(lambda: _offset(obs, "Mic") == 377, 15)
+        _kill_obs(obs)
+    finally:
+        link.close()
+    obs = own_obs[0] = _restart_obs(tmp_path / "obs", obs, {"Mic": 120})
+    rep, out, err = _run_to_end(obs, "Mic", home)
+    assert rep["obs"]["user_offset_ms"] == 77, rep["obs"]
+    assert _offset(obs, "Mic") == 77

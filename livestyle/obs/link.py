@@ -385,7 +385,8 @@ class ObsLink:
                 if rec is not None:
                     log.info("OBS link: %r is at %d ms, not an offset livestyle set: that is your own now.",
                              self.mic, current)
-                user, self._history = current, []
+                # the values livestyle applied stay known: OBS may still come back with one it saved earlier
+                user, self._history = current, (rec[1][-MAX_APPLIED_KEPT:] if rec is not None else [])
             with self._lock:
                 self._user_offset_ms = user
             self._save_record()
@@ -401,8 +402,7 @@ class ObsLink:
                      self.mic, current)
             with self._lock:
                 self._user_offset_ms = current
-            self._history = []
-            self._save_record()
+            self._save_record()  # the applied values stay known (see above)
         with self._lock:
             self._applied_delay_s = None  # apply again at once, whatever the delay did meanwhile
             self._last_change = -math.inf
