@@ -158,13 +158,10 @@ def format_summary(rep: dict) -> str:
         lines.append(f"quality {q['mode']}: {q['n_changes']} inference-size changes (see the report)")
     if rep.get("look_error"):
         lines.append(f"look not changed: {rep['look_error']}")
-    obs = rep.get("obs")
-    if obs:
-        if obs.get("connected") or obs.get("applied_offset_ms") is not None:
-            lines.append(f"OBS: mic {obs.get('mic')!r} sync offset {obs.get('applied_offset_ms')} ms applied "
-                         f"(yours: {obs.get('user_offset_ms')} ms, restored), {obs.get('changes', 0)} changes")
-        elif obs.get("error"):
-            lines.append(f"OBS: not linked ({obs['error']})")
+    if rep.get("obs"):
+        from livestyle.obs.link import summary_line  # says "restored" only when OBS confirmed it
+
+        lines += [summary_line(rep["obs"])] if summary_line(rep["obs"]) else []
     return "\n".join(lines)
 
 

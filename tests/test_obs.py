@@ -205,7 +205,11 @@ def test_obs_link_sets_the_offset_by_the_rules_and_restores_it(obs, client, tmp_
     finally:
         link.close()
     assert _offset(client, "Mic") == 50
-    assert json.loads((tmp_path / "offsets.json").read_text()) == {}  # a clean close drops the record
+    # a clean close keeps the record (OBS may crash before saving the restored value): the user's offset and
+    # every value livestyle applied, under the OBS instance (not the URL's text)
+    port = obs.url.rsplit(":", 1)[1]
+    assert json.loads((tmp_path / "offsets.json").read_text())[f"local:{port}|Mic"]["applied_offsets_ms"] == [90, 190, 350]
+    assert json.loads((tmp_path / "offsets.json").read_text())[f"local:{port}|Mic"]["user_offset_ms"] == 50
     link.close()  # idempotent
     assert link.state()["restored"] is True and link.state()["applied_offset_ms"] == 350
 

@@ -64,8 +64,10 @@ def run_script(args) -> int:
 
 def run_setup(args) -> int:
     from livestyle.obs.client import ObsClient
-    from livestyle.obs.setup import setup
+    from livestyle.obs.setup import setup, stream_url_for_obs
 
+    if args.url is not None:
+        stream_url_for_obs(args.url)  # a malformed --url is one line before anything talks to OBS
     with ObsClient(args.obs, args.obs_password) as client:
         result = setup(client, name=args.name, url=args.url, device=args.device, scene=args.scene,
                        timeout=args.timeout)

@@ -24,7 +24,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from livestyle.errors import LivestyleError
+from livestyle.errors import LivestyleError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +50,45 @@ def auth_string(password: str, salt: str, challenge: str) -> str:
 
 
 def normalise_url(url: str | None) -> str:
-    """``None``/``""`` -> the default; ``HOST:PORT`` or ``PORT`` -> ``ws://HOST:PORT``."""
+    """The OBS websocket address in canonical form, ``ws://HOST:PORT``; :class:`UsageError` when it is not one.
+
+    ``None``/``""`` -> the default; ``PORT`` -> ``ws://127.0.0.1:PORT``; ``HOST:PORT`` -> ``ws://HOST:PORT``;
+    ``ws://HOST`` gets OBS's default port 4455.  Refused, with one sentence saying the form to use: another
+    scheme, no host, a port that is not a number in 1-65535, an unclosed ``[``, spaces, a user name, a
+    query or a fragment.  Called where the address enters (the CLI, :class:`ObsClient`, :class:`ObsLink`),
+    so a bad address stops the command at once instead of failing later in a worker thread.
+    """
     if not url:
         return DEFAULT_URL
     u = url.strip()
     if u.isdigit():
-        return f"ws://127.0.0.1:{u}"
-    if "://" not in u:
-        return f"ws://{u}"
-    return u
+        u = f"ws://127.0.0.1:{u}"
+    elif "://" not in u:
+        u = f"ws://{u}"
+    fix = "Pass --obs ws://HOST:PORT, e.g. ws://127.0.0.1:4455 (the port is in OBS: Tools -> WebSocket Server Settings)."
+    bad = lambda why: UsageError(f"The OBS address {url!r} {why}.", fix=fix)  # noqa: E731
+    if any(c.isspace() for c in u):
+        raise bad("contains a space")
+    try:
+        parts = urlsplit(u)
+        port = parts.port
+        host = parts.hostname
+    except ValueError as e:  # an unclosed '[', a port that is not a number or is out of range
+        raise bad(f"is not a valid address ({e})") from None
+    if parts.scheme.lower() not in ("ws", "wss"):
+        raise bad(f"must start with ws:// (OBS's websocket), not {parts.scheme}://")
+    if not host:
+        raise bad("names no host")
+    if parts.username is not None or parts.password is not None:
+        raise bad("holds a user name; OBS's websocket takes a password only")
+    if parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise bad("has a path or query after the port; OBS's websocket has none")
+    if port is None:
+        port = 4455
+    if not 1 <= port <= 65535:
+        raise bad(f"has port {port}, outside 1-65535")
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme.lower()}://{netloc}:{port}"
 
 
 class ObsClient:
@@ -83,10 +113,6 @@ class ObsClient:
         from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
         from websockets.sync.client import connect
 
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise ObsError(f"The OBS address must look like ws://127.0.0.1:4455, got {self.url!r}.",
-                           fix="Pass --obs ws://HOST:PORT (the port is in OBS: Tools -> WebSocket Server Settings).")
         try:
             ws = connect(self.url, subprotocols=[_SUBPROTOCOL], open_timeout=self.timeout,
                          close_timeout=1.0, max_size=64 * 1024 * 1024)
@@ -133,7 +159,7 @@ class ObsClient:
         except ObsError:
             ws.close()
             raise
-        except (TimeoutError, OSError, ValueError) as e:
+        except (TimeoutError, OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # not obs-websocket
             ws.close()
             raise ObsError(f"OBS at {self.url} did not complete the handshake ({e}).",
                            fix="Check that the address is OBS's websocket server (default port 4455).") from None
@@ -141,6 +167,8 @@ class ObsClient:
         try:
             self.version = self.call("GetVersion")
         except ObsError:
+            if self._ws is None:  # the connection is gone (or the server is no obs-websocket): say so now
+                raise
             self.version = {}
         return self
 
@@ -173,18 +201,29 @@ class ObsClient:
                 ws.send(json.dumps(payload))
                 while True:
                     msg = self._recv(ws)
-                    if msg.get("op") == 7 and msg.get("d", {}).get("requestId") == rid:
+                    d = msg.get("d")
+                    if msg.get("op") == 7 and isinstance(d, dict) and d.get("requestId") == rid:
                         break
             except (ConnectionClosed, OSError, TimeoutError) as e:
                 self._drop()
                 raise ObsError(f"Lost the connection to OBS at {self.url} during {request_type} ({type(e).__name__}).",
                                fix="Check that OBS is still running.") from None
-        d = msg["d"]
-        status = d.get("requestStatus", {})
+            except ValueError as e:  # not JSON, not an object: this is not obs-websocket talking
+                self._drop()
+                raise ObsError(f"The server at {self.url} answered {request_type} with something that is not "
+                               f"obs-websocket ({e}).", fix="Check that the address is OBS's websocket server "
+                                                            "(Tools -> WebSocket Server Settings).") from None
+        d = msg.get("d")
+        status = d.get("requestStatus") if isinstance(d, dict) else None
+        if not isinstance(status, dict):
+            self._drop()
+            raise ObsError(f"The server at {self.url} answered {request_type} without a request status.",
+                           fix="Check that the address is OBS's websocket server (obs-websocket 5).")
         if not status.get("result"):
             raise ObsError(f"OBS refused {request_type}: code {status.get('code')} {status.get('comment', '')}".rstrip(" .")
                            + ".", fix="See the obs-websocket protocol reference for this request.")
-        return d.get("responseData") or {}
+        data = d.get("responseData")
+        return data if isinstance(data, dict) else {}
 
     def _drop(self) -> None:
         ws, self._ws = self._ws, None

@@ -114,6 +114,32 @@ def current_scene(client: ObsClient) -> str:
     return r.get("currentProgramSceneName") or r.get("sceneName") or ""
 
 
+def stream_url_for_obs(url: str) -> str:
+    """Check that ``url`` is livestyle's ``http://HOST:PORT/PATH?token=...`` and return the form OBS should open.
+
+    A wildcard host (``0.0.0.0``, ``[::]``, from a ``stream:0.0.0.0:PORT`` bind) is no address a client can
+    use, and livestyle's Host check refuses it: it becomes ``127.0.0.1`` (``[::1]``).  Anything that is not
+    such a URL is a :class:`UsageError` naming ``--url``.
+    """
+    fix = "Copy the URL livestyle prints at start, e.g. http://127.0.0.1:8080/livestyle?token=..."
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError as e:  # an unclosed '[', a port that is no number or out of range
+        raise UsageError(f"--url {url!r} is not a valid URL ({e}).", fix=fix) from None
+    if parts.scheme.lower() != "http" or not host:
+        raise UsageError(f"--url must be livestyle's http:// stream URL, got {url!r}.", fix=fix)
+    if port is not None and port < 1:
+        raise UsageError(f"--url {url!r} has port {port}.", fix=fix)
+    if host in ("0.0.0.0", "::"):
+        from livestyle.sinks.stream import connect_host
+
+        host = connect_host(host)
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{port}" if port is not None else ""
+    return urlunsplit(("http", netloc, parts.path, parts.query, ""))
+
+
 def setup(client: ObsClient, *, name: str = DEFAULT_INPUT_NAME, url: str | None = None, device: str | None = None,
           scene: str | None = None, timeout: float = 10.0) -> dict:
     """Create or update the input ``name`` in ``scene`` (default: the current one) and check frames arrive.
@@ -136,10 +162,7 @@ def setup(client: ObsClient, *, name: str = DEFAULT_INPUT_NAME, url: str | None 
         if url is None:
             device = devices[0]
     if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise UsageError(f"--url must be livestyle's http:// stream URL, got {url!r}.",
-                             fix="Copy the URL livestyle prints at start (with ?token=).")
+        url = stream_url_for_obs(url)
         kind, settings = "ffmpeg_source", dict(MEDIA_SOURCE_SETTINGS, input=url)
     else:
         kind, settings = "v4l2_input", {"device_id": device}

@@ -21,6 +21,18 @@ A slow or stuck client therefore drops frames (counted) and never blocks the
 pipeline or the other clients; a client whose socket accepts nothing for
 ``client_timeout`` seconds is disconnected.
 
+Careless or hostile clients cannot hold the server: a connection must send its
+whole request head within ``request_timeout`` seconds (a reaper in the server
+thread closes it otherwise, with a 408: idle sockets, half-sent request lines,
+a request dripped one byte at a time), and at most ``max_connections`` are
+served at once (the next one gets a 503 from the accept loop, without a
+thread).  :meth:`StreamSink.close` shuts every connection's socket down, so the
+end of a run never waits on a client (measured: ``benchmarks/stream_clients.py``).
+
+The delay the sink reports for lip-sync (:attr:`StreamSink.extra_delay_s`) is
+its own work only, send() to the JPEG ready for the clients; the time a
+viewer's socket takes is the viewer's business and never moves the audio sync.
+
 Security (as for the control API, :mod:`livestyle.control.security`): the
 server binds 127.0.0.1 unless the spec names another address (then it logs a
 warning); every request must carry the run's token (``?token=`` in the URL,
@@ -37,9 +49,11 @@ record is removed on close.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import re
 import select
 import socket
 import struct
@@ -93,6 +107,9 @@ def running_stream_url() -> str | None:
     return url
 
 
+_HOST_CHARS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+
+
 def parse_stream_spec(spec: str) -> tuple[str, int, str, str | None]:
     """``stream:PORT`` | ``stream:HOST:PORT`` | ``http://HOST:PORT[/PATH][?token=T]`` -> (host, port, path, token).
 
@@ -100,16 +117,29 @@ def parse_stream_spec(spec: str) -> tuple[str, int, str, str | None]:
     """
     s = spec.strip()
     token: str | None = None
+    ipv6_fix = "Write an IPv6 address in brackets: stream:[::1]:8080 or http://[::1]:8080/livestyle."
     if s.startswith("stream:"):
         rest = s[len("stream:"):]
-        host, sep, port_s = rest.rpartition(":")
-        if not sep:
-            host, port_s = "127.0.0.1", rest
-        host = host.strip("[]") or "127.0.0.1"
+        if rest.startswith("["):  # [IPv6]:PORT
+            end = rest.find("]")
+            if end < 0:
+                raise UsageError(f"--output {spec!r} opens a '[' it does not close.", fix=ipv6_fix)
+            host, after = rest[1:end], rest[end + 1:]
+            port_s = after[1:] if after.startswith(":") else after
+        else:
+            host, sep, port_s = rest.rpartition(":")
+            if not sep:
+                host, port_s = "127.0.0.1", rest
+            if ":" in host:
+                raise UsageError(f"--output {spec!r}: an IPv6 address needs brackets.", fix=ipv6_fix)
+        host = host or "127.0.0.1"
         path = DEFAULT_PATH
     elif s.lower().startswith("http://"):
-        parts = urlsplit(s)
-        host = parts.hostname or ""
+        try:
+            parts = urlsplit(s)
+            host = parts.hostname or ""
+        except ValueError as e:  # an unclosed '['
+            raise UsageError(f"--output {spec!r} is not a valid URL ({e}).", fix=ipv6_fix) from None
         try:
             port = parts.port
         except ValueError:
@@ -124,9 +154,28 @@ def parse_stream_spec(spec: str) -> tuple[str, int, str, str | None]:
     if not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
         raise UsageError(f"--output {spec!r} needs a port number (0-65535), got {port_s!r}.",
                          fix="Use e.g. stream:8080 or http://127.0.0.1:8080/livestyle.")
+    if not _HOST_CHARS.fullmatch(host) and ":" not in host:
+        raise UsageError(f"--output {spec!r} names the host {host!r}, which is no address or host name.",
+                         fix="Use stream:PORT (this machine only), stream:0.0.0.0:PORT (all addresses) or an "
+                             "address of this machine.")
     if not path.startswith("/"):
         path = "/" + path
     return host, int(port_s), path.rstrip("/") or DEFAULT_PATH, token
+
+
+def connect_host(bind_host: str) -> str:
+    """The address to put in a URL for a server bound to ``bind_host``.
+
+    A wildcard bind (``0.0.0.0``, ``::``, empty) is no address a client can
+    use, and the Host check refuses it (403): this machine reaches it on
+    loopback, 127.0.0.1 (``[::1]`` for ``::``).  Any other host is kept.
+    """
+    h = bind_host.strip().strip("[]")
+    if h in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if h == "::":
+        return "::1"
+    return h
 
 
 # -- Matroska (live, unknown-size segment, one cluster per frame) ---------------------------------------
@@ -204,7 +253,8 @@ class StreamSink(Sink):
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, path: str = DEFAULT_PATH,
-                 token: str | None = None, quality: int = 80, client_timeout: float = 10.0):
+                 token: str | None = None, quality: int = 80, client_timeout: float = 10.0,
+                 request_timeout: float = 5.0, max_connections: int = 32):
         if not 1 <= int(quality) <= 100:
             raise UsageError(f"The JPEG quality must be 1..100, got {quality}.", fix="Use e.g. 80.")
         self.host = host
@@ -213,6 +263,10 @@ class StreamSink(Sink):
         self.token = token or new_token()
         self.quality = int(quality)
         self.client_timeout = float(client_timeout)
+        self.request_timeout = float(request_timeout)
+        self.max_connections = max(1, int(max_connections))
+        self.connections_refused = 0  # over max_connections: answered 503 at once
+        self.connections_timed_out = 0  # no whole request head within request_timeout: closed
         self.description = f"network stream http://{self._netloc()}{self.path}"
         self.frames_sent = 0
         self.frames_encoded = 0
@@ -220,18 +274,20 @@ class StreamSink(Sink):
         self.client_drops_closed = 0
         self._size: tuple[int, int] | None = None
         self._fps = 30.0
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._server_thread: threading.Thread | None = None
         self._encoder: threading.Thread | None = None
         self._inbox: NewestSlot[tuple[np.ndarray, int, float]] = NewestSlot(block=False)
         self._clients: set[_Client] = set()
         self._lock = threading.Lock()
         self._latest: _Packet | None = None
-        self._write_delay_s: float | None = None  # smoothed send() -> bytes handed to a client's socket
+        self._encode_delay_s: float | None = None  # smoothed send() -> JPEG ready for the clients (encoder thread)
         self._record: Path | None = None  # stream.json while serving
 
     def _netloc(self) -> str:
-        h = f"[{self.host}]" if ":" in self.host else self.host
+        """HOST:PORT a client on this machine connects to (a wildcard bind is reached on loopback)."""
+        h = connect_host(self.host)
+        h = f"[{h}]" if ":" in h else h
         return f"{h}:{self.port}"
 
     @property
@@ -246,8 +302,14 @@ class StreamSink(Sink):
 
     @property
     def extra_delay_s(self) -> float:
-        """The delay this sink adds after send(): encode + hand-off to the socket, smoothed over recent frames."""
-        return self._write_delay_s or 0.0
+        """The delay this sink adds after send(), in seconds: until the JPEG is ready for every client, smoothed.
+
+        The pipeline adds it to its own delay for lip-sync (OBS's mic offset).
+        It is the sink's own work only: how long a viewer's socket takes to
+        accept the bytes depends on that viewer (a phone on Wi-Fi, a stalled
+        tab) and must never move the audio sync of the stream.
+        """
+        return self._encode_delay_s or 0.0
 
     @property
     def clients(self) -> int:
@@ -268,16 +330,24 @@ class StreamSink(Sink):
                             fix="Pass --size WxH with positive values.")
         self._size = (width, height)
         self._fps = float(fps) if fps and fps > 0 else 30.0
-        if not is_loopback(self.host):
-            log.warning("the network output listens on %s, reachable from other machines; anyone with the token "
-                        "can watch. Use 127.0.0.1 unless you need it.", self.host)
         handler = _make_handler(self)
         server_cls = _DualStackServer if ":" in self.host else _Server
         try:
-            self._server = server_cls((self.host, self.port), handler)
+            self._server = server_cls((self.host, self.port), handler, sink=self)
         except OSError as e:
-            raise SinkError(f"The network output could not listen on {self._netloc()}: {e.strerror or e}.",
-                            fix="Choose another port (stream:PORT), or stop the program using it.") from None
+            bind = f"[{self.host}]" if ":" in self.host else self.host
+            if e.errno == errno.EADDRINUSE:
+                fix = "Choose another port (stream:PORT), or stop the program using it."
+            elif e.errno == errno.EACCES:
+                fix = "Ports below 1024 need privileges: choose one above 1023 (stream:8080)."
+            else:  # not an address of this machine, or a name that does not resolve
+                fix = ("Use stream:PORT (this machine only), stream:0.0.0.0:PORT (all addresses) or an address "
+                       "this machine has.")
+            raise SinkError(f"The network output could not listen on {bind}:{self.port}: {e.strerror or e}.",
+                            fix=fix) from None
+        if not is_loopback(self.host):
+            log.warning("the network output listens on %s, reachable from other machines; anyone with the token "
+                        "can watch. Use 127.0.0.1 unless you need it.", self.host)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.description = f"network stream {self.url}"
@@ -342,6 +412,7 @@ class StreamSink(Sink):
         if server is not None:
             server.shutdown()
             server.server_close()
+            server.drop_connections(wait_s=1.0)  # every handler thread ends now, whatever its client does
         for t in (self._encoder, self._server_thread):
             if t is not None:
                 t.join(timeout=5)
@@ -372,6 +443,9 @@ class StreamSink(Sink):
                 continue
             packet = _Packet(jpeg=buf.tobytes(), index=index, t_sent=t_sent)
             self.frames_encoded += 1
+            dt = time.perf_counter() - t_sent
+            prev = self._encode_delay_s
+            self._encode_delay_s = dt if prev is None else 0.9 * prev + 0.1 * dt
             self._latest = packet
             for c in clients:
                 c.slot.put(packet)
@@ -389,10 +463,101 @@ class StreamSink(Sink):
 
 
 class _Server(ThreadingHTTPServer):
+    """The HTTP server with a cap on connections and a deadline for each request head.
+
+    Connections are tracked from accept to close.  :meth:`verify_request`
+    (accept loop) answers 503 and closes a connection over the sink's
+    ``max_connections``; :meth:`service_actions` (the same loop, every poll
+    interval) closes with a 408 a connection whose request head has not been
+    read within ``request_timeout`` of its accept.
+    """
+
     daemon_threads = True
+    request_queue_size = 64  # a burst of viewers waits in the kernel's queue instead of retrying SYNs
+
+    def __init__(self, address, handler, *, sink: StreamSink):
+        self.sink = sink
+        self._conns: dict[socket.socket, list] = {}  # socket -> [accepted at (monotonic), head read?]
+        self._conns_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def verify_request(self, request, client_address) -> bool:
+        with self._conns_lock:
+            full = len(self._conns) >= self.sink.max_connections
+        if full:
+            self.sink.connections_refused += 1
+            log.info("network output: %d connections open, refusing %s", self.sink.max_connections, client_address)
+            _send_nowait(request, 503, "Too many connections to the network output")
+            return False
+        return True
+
+    def process_request(self, request, client_address) -> None:
+        with self._conns_lock:
+            self._conns[request] = [time.monotonic(), False]
+        try:
+            super().process_request(request, client_address)
+        except Exception:  # no thread could start: forget it (shutdown_request closes it)
+            self.shutdown_request(request)
+            raise
+
+    def shutdown_request(self, request) -> None:
+        with self._conns_lock:
+            self._conns.pop(request, None)
+        super().shutdown_request(request)
+
+    def head_read(self, request) -> None:
+        """The handler parsed the request head: from now on the client's own timeouts apply."""
+        with self._conns_lock:
+            entry = self._conns.get(request)
+            if entry is not None:
+                entry[1] = True
+
+    def service_actions(self) -> None:
+        super().service_actions()
+        deadline = time.monotonic() - self.sink.request_timeout
+        with self._conns_lock:
+            late = [r for r, (t, head) in self._conns.items() if not head and t < deadline]
+            for r in late:
+                self._conns[r][1] = True  # reaped once
+        for r in late:
+            self.sink.connections_timed_out += 1
+            _send_nowait(r, 408, "No complete request in time")
+            _hang_up(r)
+
+    def drop_connections(self, wait_s: float) -> None:
+        """Shut every open connection down (its handler thread then ends) and wait up to ``wait_s`` for them."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for r in conns:
+            _hang_up(r)
+        t_end = time.monotonic() + wait_s
+        while time.monotonic() < t_end:
+            with self._conns_lock:
+                if not self._conns:
+                    return
+            time.sleep(0.01)
 
     def handle_error(self, request, client_address):  # a broken client must not print a traceback
         log.debug("network output: error serving %s", client_address, exc_info=True)
+
+
+def _send_nowait(sock: socket.socket, code: int, reason: str) -> None:
+    """Best effort: a short plain-text HTTP answer that never blocks (a full send buffer drops it)."""
+    body = (reason + "\n").encode()
+    head = (f"HTTP/1.0 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    try:
+        sock.send(head + body, socket.MSG_DONTWAIT)
+    except OSError:
+        pass
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """Shut both directions: a thread blocked reading or writing this socket returns at once."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class _DualStackServer(_Server):
@@ -411,6 +576,8 @@ def _make_handler(sink: StreamSink):
         sys_version = ""
         protocol_version = "HTTP/1.0"
 
+        timeout = sink.request_timeout  # each read of the request head (the server's reaper bounds the whole head)
+
         def log_message(self, fmt, *args):  # route the server's own log lines to logging at debug level
             log.debug("%s %s", self.address_string(), fmt % args)
 
@@ -428,6 +595,7 @@ def _make_handler(sink: StreamSink):
             self.do_GET()
 
         def do_GET(self):  # noqa: N802
+            self.server.head_read(self.request)
             parts = urlsplit(self.path)
             if not host_allowed(self.headers.get("Host"), sink.port, sink.host):
                 return self._refuse(403, "Host header not allowed: use http://127.0.0.1:PORT/...")
@@ -516,9 +684,6 @@ def _make_handler(sink: StreamSink):
                         self.wfile.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
                                          % (BOUNDARY.encode(), len(packet.jpeg)) + packet.jpeg + b"\r\n")
                     client.frames += 1
-                    dt = time.perf_counter() - packet.t_sent
-                    prev = sink._write_delay_s
-                    sink._write_delay_s = dt if prev is None else 0.9 * prev + 0.1 * dt
             except (OSError, ValueError) as e:  # the client went away, or stalled past client_timeout
                 log.info("network output: client %s left after %d frames (%s)", client.peer, client.frames,
                          type(e).__name__)
