@@ -117,6 +117,8 @@ def _people(cfg: RunConfig, sink, *, check_only: bool = False, out_size: tuple[i
                          "not (a virtual camera and video files are opaque).",
                          fix="Use --output stream:PORT with an OBS Media Source, or --background color:#00b140 and "
                              "OBS's Color Key filter.")
+    if mode == "transparent":
+        sink.alpha = True  # the network output names its raw BGRA stream, which carries the alpha into OBS
     image = load_background_image(arg) if mode == "image" else None
     asked = mode != "keep" or cfg.look_on != "both"
     beauty = parse_beauty_items(cfg.beauty) if cfg.beauty else None
@@ -233,7 +235,8 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
                             beauty_why=people.beauty_why)
         sink.open(out_size, fps)
         if getattr(sink, "url", None):  # a network output: say where to point OBS or a browser
-            print(f"livestyle: network output {sink.url}", flush=True)
+            alpha = " (raw BGRA with alpha, for an OBS Media Source)" if getattr(sink, "alpha", False) else ""
+            print(f"livestyle: network output {sink.url}{alpha}", flush=True)
         pipe = build_pipeline(cfg, source=source, sink=sink, bank=bank, controls=controls, out_size=out_size,
                               infer_size=infer_size, fps=fps, backend=choice.backend, on_frame=on_frame,
                               before=people.before, after=people.after)

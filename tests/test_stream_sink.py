@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import logging
 import socket
+import threading
 import time
 
 import cv2
@@ -310,3 +311,45 @@ def test_a_reader_that_stalls_then_resumes_gets_a_recent_frame_not_a_backlog():
     finally:
         reader.close()
         s.close()
+
+
+def test_bgra_format_carries_the_alpha_and_jpeg_clients_see_black_behind():
+    """?format=bgra sends raw BGRA in Matroska (FFmpeg decodes it with its alpha); a JPEG client of the same
+    stream sees the transparent part as black."""
+    import shutil
+    import subprocess
+    import urllib.request
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg)")
+    sink = StreamSink(port=0, alpha=True)
+    sink.open((64, 48), 30.0)
+    try:
+        assert "format=bgra" in sink.url and sink.carries_alpha
+        img = np.zeros((48, 64, 4), np.uint8)
+        img[:, :, 1] = 200
+        img[:, 32:, 3] = 255          # right half opaque green, left half transparent
+        stop = threading.Event()
+
+        def feed():
+            i = 0
+            while not stop.is_set():
+                sink.send(Frame(image=img, index=i))
+                i += 1
+                time.sleep(1 / 30)
+        t = threading.Thread(target=feed, daemon=True)
+        t.start()
+        r = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", sink.url, "-frames:v", "1", "-f", "rawvideo",
+                            "-pix_fmt", "bgra", "-"], capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        got = np.frombuffer(r.stdout, np.uint8).reshape(48, 64, 4)
+        assert (got[:, :32, 3] == 0).all() and (got[:, 32:, 3] == 255).all() and (got[:, :, 1] == 200).all()
+        with urllib.request.urlopen(sink.mjpeg_url, timeout=10) as resp:
+            data = resp.read(20000)
+        jpg = data[data.index(b"\xff\xd8"):data.index(b"\xff\xd9") + 2]
+        dec = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR)
+        assert dec[:, :28, 1].mean() < 20 and dec[:, 36:, 1].mean() > 180
+        stop.set()
+        t.join()
+    finally:
+        sink.close()

@@ -9,6 +9,11 @@ starts a small HTTP server in the process.  One URL, two formats:
   JPEG stream has none, so FFmpeg assumes 25 fps and, fed 30 fps, falls
   further behind every second (measured: see ``benchmarks/RESULTS.md``).
   With real timestamps the lag stays bounded at any rate.
+* ``GET /PATH?format=bgra&token=T`` (for OBS, with a transparent background):
+  the same Matroska stream with raw 8-bit BGRA frames (``V_UNCOMPRESSED``,
+  FourCC ``BGRA``): no encode at all, 3.7 MB a frame at 720p over the
+  loopback, and OBS's Media Source keeps the alpha, so the person appears
+  over the scene with no colour key.
 * ``GET /PATH?format=mjpeg&token=T``: multipart JPEG
   (``multipart/x-mixed-replace``), for an ``<img>`` in a browser or OpenCV.
   A browser asking for HTML at ``/PATH`` gets a tiny page showing that stream.
@@ -203,21 +208,26 @@ def _str(eid: int, value: str) -> bytes:
 _UNKNOWN_SIZE = b"\x01\xff\xff\xff\xff\xff\xff\xff"
 
 
-def matroska_header(width: int, height: int, fps: float) -> bytes:
-    """EBML header + the start of a live Segment (unknown size) + Info (1 ms timestamps) + one V_MJPEG track."""
+def matroska_header(width: int, height: int, fps: float, *, alpha: bool = False) -> bytes:
+    """EBML header + the start of a live Segment (unknown size) + Info (1 ms timestamps) + one video track:
+    ``V_MJPEG``, or with ``alpha`` ``V_UNCOMPRESSED`` whose ColourSpace FourCC is ``BGRA`` (raw 8-bit BGRA,
+    which FFmpeg's Matroska demuxer maps to its ``bgra`` pixel format; OBS 29's Media Source shows it with
+    its transparency, see benchmarks/RESULTS.md)."""
     ebml = _el(0x1A45DFA3, _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4) + _uint(0x42F3, 8)
                + _str(0x4282, "matroska") + _uint(0x4287, 4) + _uint(0x4285, 2))
     info = _el(0x1549A966, _uint(0x2AD7B1, 1_000_000) + _str(0x4D80, "livestyle") + _str(0x5741, "livestyle"))
-    video = _el(0xE0, _uint(0xB0, int(width)) + _uint(0xBA, int(height)))
+    video = _el(0xE0, _uint(0xB0, int(width)) + _uint(0xBA, int(height))
+                + (_el(0x2EB524, b"BGRA") if alpha else b""))
     # DefaultDuration lets FFmpeg know the rate from the header, so it starts after one frame instead of probing 20.
     track = _el(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1) + _uint(0x9C, 0)
-                + _str(0x86, "V_MJPEG") + _uint(0x23E383, int(round(1e9 / max(fps, 1.0)))) + video)
+                + _str(0x86, "V_UNCOMPRESSED" if alpha else "V_MJPEG")
+                + _uint(0x23E383, int(round(1e9 / max(fps, 1.0)))) + video)
     tracks = _el(0x1654AE6B, track)
     return ebml + bytes.fromhex("18538067") + _UNKNOWN_SIZE + info + tracks
 
 
 def matroska_frame(jpeg: bytes, timestamp_ms: int) -> bytes:
-    """One Cluster holding one keyframe SimpleBlock of track 1 at ``timestamp_ms``."""
+    """One Cluster holding one keyframe SimpleBlock of track 1 at ``timestamp_ms`` (a JPEG or raw BGRA bytes)."""
     block = b"\x81" + struct.pack(">hB", 0, 0x80) + jpeg
     return _el(0x1F43B675, _uint(0xE7, int(timestamp_ms)) + _el(0xA3, block))
 
@@ -226,11 +236,16 @@ def matroska_frame(jpeg: bytes, timestamp_ms: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _Packet:
-    """One encoded frame: JPEG bytes, the frame index and the perf_counter() time send() got it."""
+    """One encoded frame: JPEG bytes and/or raw BGRA bytes (each only when a client wants it), the frame
+    index and the perf_counter() time send() got it."""
 
-    jpeg: bytes
+    jpeg: bytes | None
     index: int
     t_sent: float
+    bgra: bytes | None = None
+
+    def payload(self, fmt: str) -> bytes | None:
+        return self.bgra if fmt == "bgra" else self.jpeg
 
 
 class _Client:
@@ -242,7 +257,11 @@ class _Client:
 
 
 class StreamSink(Sink):
-    """Serve uint8 BGR frames, shape (H, W, 3), as a live HTTP stream (Matroska/MJPEG or multipart JPEG).
+    """Serve uint8 BGR frames, shape (H, W, 3), or BGRA (H, W, 4), as a live HTTP stream (Matroska/MJPEG,
+    Matroska/raw BGRA with ``?format=bgra``, or multipart JPEG).
+
+    ``alpha``: the run may send BGRA frames (a transparent background); :attr:`url` then names the raw BGRA
+    Matroska stream, which carries the alpha into OBS.  JPEG clients see a BGRA frame over black.
 
     ``host``/``port``/``path`` say where (port 0 picks a free port; :attr:`port`
     holds the real one after :meth:`open`); ``token`` fixes the access token
@@ -254,7 +273,7 @@ class StreamSink(Sink):
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, path: str = DEFAULT_PATH,
                  token: str | None = None, quality: int = 80, client_timeout: float = 10.0,
-                 request_timeout: float = 5.0, max_connections: int = 32):
+                 request_timeout: float = 5.0, max_connections: int = 32, alpha: bool = False):
         if not 1 <= int(quality) <= 100:
             raise UsageError(f"The JPEG quality must be 1..100, got {quality}.", fix="Use e.g. 80.")
         self.host = host
@@ -262,6 +281,7 @@ class StreamSink(Sink):
         self.path = path if path.startswith("/") else "/" + path
         self.token = token or new_token()
         self.quality = int(quality)
+        self.alpha = bool(alpha)
         self.client_timeout = float(client_timeout)
         self.request_timeout = float(request_timeout)
         self.max_connections = max(1, int(max_connections))
@@ -290,10 +310,14 @@ class StreamSink(Sink):
         h = f"[{h}]" if ":" in h else h
         return f"{h}:{self.port}"
 
+    carries_alpha = True  # BGRA frames go out with their alpha (``?format=bgra``)
+
     @property
     def url(self) -> str:
-        """The URL for OBS's Media Source (Matroska), token included."""
-        return f"http://{self._netloc()}{self.path}?token={quote(self.token)}"
+        """The URL for OBS's Media Source (Matroska; raw BGRA with alpha when the sink was made with ``alpha``),
+        token included."""
+        fmt = "format=bgra&" if self.alpha else ""
+        return f"http://{self._netloc()}{self.path}?{fmt}token={quote(self.token)}"
 
     @property
     def mjpeg_url(self) -> str:
@@ -395,7 +419,11 @@ class StreamSink(Sink):
         """
         if self._size is None:
             raise SinkError("The network output is not open.", fix="Call open(size, fps) before send().")
-        self.check_frame(frame.image, self._size)
+        img = frame.image
+        if img.ndim == 3 and img.shape[2] == 4 and img.dtype == np.uint8 and img.shape[:2] == self._size[::-1]:
+            pass  # BGRA: a transparent background
+        else:
+            self.check_frame(img, self._size)
         self.frames_sent += 1
         self.last_index = frame.index
         if self._clients:  # a racy read is fine: a client that just arrived gets the next frame
@@ -437,11 +465,21 @@ class StreamSink(Sink):
                 clients = list(self._clients)
             if not clients:
                 continue  # nobody watches: skip the encode
-            ok, buf = cv2.imencode(".jpg", image, params)
-            if not ok:  # pragma: no cover - OpenCV always encodes uint8 BGR
-                log.warning("the network output could not JPEG-encode frame %d", index)
-                continue
-            packet = _Packet(jpeg=buf.tobytes(), index=index, t_sent=t_sent)
+            wants = {c.format for c in clients}
+            jpeg = bgra = None
+            if wants & {"mkv", "mjpeg"}:
+                bgr = image
+                if image.shape[2] == 4:  # a JPEG cannot carry alpha: the transparent part shows black
+                    a = image[:, :, 3]
+                    bgr = cv2.multiply(image[:, :, :3], cv2.merge([a, a, a]), scale=1.0 / 255.0)
+                ok, buf = cv2.imencode(".jpg", bgr, params)
+                if not ok:  # pragma: no cover - OpenCV always encodes uint8 BGR
+                    log.warning("the network output could not JPEG-encode frame %d", index)
+                    continue
+                jpeg = buf.tobytes()
+            if "bgra" in wants:  # no encode: the bytes as they are (an opaque frame gets alpha 255)
+                bgra = (image if image.shape[2] == 4 else cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)).tobytes()
+            packet = _Packet(jpeg=jpeg, index=index, t_sent=t_sent, bgra=bgra)
             self.frames_encoded += 1
             dt = time.perf_counter() - t_sent
             prev = self._encode_delay_s
@@ -617,8 +655,9 @@ def _make_handler(sink: StreamSink):
                     self.wfile.write(page)
                 return None
             fmt = fmt or "mkv"
-            if fmt not in ("mkv", "mjpeg"):
-                return self._refuse(400, f"Unknown format {fmt!r}: use mkv (OBS) or mjpeg (browsers)")
+            if fmt not in ("mkv", "mjpeg", "bgra"):
+                return self._refuse(400, f"Unknown format {fmt!r}: use mkv (OBS), bgra (OBS, with alpha) or "
+                                         "mjpeg (browsers)")
             if sink._size is None:
                 return self._refuse(503, "The stream is not running")
             client = _Client(self.address_string(), fmt)
@@ -626,7 +665,7 @@ def _make_handler(sink: StreamSink):
                 sink._add(client)  # before the headers: a client that has them gets every later frame
             try:
                 self.send_response(200)
-                ctype = "video/x-matroska" if fmt == "mkv" else f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+                ctype = "video/x-matroska" if fmt != "mjpeg" else f"multipart/x-mixed-replace; boundary={BOUNDARY}"
                 self.send_header("Content-Type", ctype)
                 self.send_header("Cache-Control", "no-store")
                 self.send_header("Connection", "close")
@@ -650,39 +689,40 @@ def _make_handler(sink: StreamSink):
             last_ms = -1
             sized = False
             try:
-                if fmt == "mkv":
+                if fmt != "mjpeg":
                     w, h = sink._size or (0, 0)
-                    self.wfile.write(matroska_header(w, h, sink._fps))
+                    self.wfile.write(matroska_header(w, h, sink._fps, alpha=fmt == "bgra"))
                 latest = sink._latest
-                if latest is not None and time.perf_counter() - latest.t_sent < 1.0:
+                if latest is not None and latest.payload(fmt) is not None and time.perf_counter() - latest.t_sent < 1.0:
                     client.slot.put(latest)  # show something at once instead of waiting for the next frame
                 while True:
                     try:
                         packet = client.slot.get(timeout=0.5)
                     except Closed:
                         return
-                    if packet is None:
-                        if self._peer_closed():
+                    if packet is None or packet.payload(fmt) is None:  # (made before this client came)
+                        if packet is None and self._peer_closed():
                             return
                         continue
+                    data = packet.payload(fmt)
                     if not sized:
                         # The kernel's send buffer grows to megabytes on loopback: seconds of video queued for a
                         # viewer that stalls.  About two frames' worth makes our newest-frame slot do the dropping.
                         sized = True
                         try:
                             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
-                                                       max(16384, len(packet.jpeg)))
+                                                       max(16384, len(data)))
                         except OSError:
                             pass
-                    if fmt == "mkv":
+                    if fmt != "mjpeg":
                         if t0 is None:
                             t0 = packet.t_sent
                         ms = max(last_ms + 1, int(round((packet.t_sent - t0) * 1000 * TIMESTAMP_RATE)))
                         last_ms = ms
-                        self.wfile.write(matroska_frame(packet.jpeg, ms))
+                        self.wfile.write(matroska_frame(data, ms))
                     else:
                         self.wfile.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
-                                         % (BOUNDARY.encode(), len(packet.jpeg)) + packet.jpeg + b"\r\n")
+                                         % (BOUNDARY.encode(), len(data)) + data + b"\r\n")
                     client.frames += 1
             except (OSError, ValueError) as e:  # the client went away, or stalled past client_timeout
                 log.info("network output: client %s left after %d frames (%s)", client.peer, client.frames,
