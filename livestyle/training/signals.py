@@ -1,8 +1,11 @@
 """Stopping a training run cleanly on SIGTERM / SIGHUP: finish the step, save, say how to resume, exit 143.
 
-The handler only records the signal; the training loop asks :meth:`StopFlag.check`
-between steps (never inside one, so the checkpoint is a consistent state and
-the resume stays exact) and raises :class:`TrainingStopped` after saving.
+The handler only records the signal once the training loop polls
+:attr:`StopFlag.requested` between steps (never inside one, so the checkpoint
+is a consistent state and the resume stays exact); the loop raises
+:class:`TrainingStopped` after saving.  Before the loop's first poll (while
+the photos are scanned and decoded, the models built) there is nothing to
+save, so the handler stops the run at once.
 """
 
 from __future__ import annotations
@@ -26,10 +29,19 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.polled = False  # set by the training loop's first look at `requested`
 
     @property
     def requested(self) -> bool:
+        self.polled = True
         return self.signum is not None
+
+    def before_training(self, signum: int) -> TrainingStopped:
+        """The error for a signal that came before the loop's first poll: nothing trained, nothing saved."""
+        err = TrainingStopped(f"training stopped by {signal.Signals(signum).name} before its first step; "
+                              "nothing was trained and no checkpoint was written or changed.")
+        err.exit_code = 128 + signum if signum != signal.SIGHUP else 143
+        return err
 
     def stopped(self, step: int, resume_command: str) -> TrainingStopped:
         name = signal.Signals(self.signum).name if self.signum else "a signal"
@@ -54,6 +66,8 @@ def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) 
 
     def handler(signum, frame):  # noqa: ARG001
         flag.signum = signum
+        if not flag.polled:  # still reading photos or building models: nothing to save, stop now
+            raise flag.before_training(signum)
 
     for s in signums:
         old[s] = signal.signal(s, handler)
