@@ -117,3 +117,61 @@ def test_sigterm_while_the_photos_are_read_stops_at_once(tmp_path):
     assert "SIGTERM before its first step" in lines[0]
     assert took < 3, took  # 16 photos x 0.3 s would take 5 s more
     assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+
+
+# -- names --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["pastel", "mono"])
+def test_a_bundled_looks_name_is_refused_by_train_and_mix(tmp_path, name):
+    style, content = make_photos(tmp_path / "data", n=4)
+    home = tmp_path / "home"
+    r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", name, "--steps", 1,
+                   *FAST], home, tmp_path)
+    line = one_error_line(r)
+    assert f"--name {name!r} is the name of a look bundled with livestyle" in line and "Pick another name" in line
+    assert not (home / "styles" / name).exists() and not (tmp_path / "runs" / name).exists()
+    for force in ([], ["--force"]):
+        m = livestyle(["mix", name, "--from", "vintage:0.5,pencil:0.5", *force], home, tmp_path)
+        assert "bundled with livestyle" in one_error_line(m)
+        assert not (home / "styles" / name).exists()
+    styles = livestyle(["styles", "--json"], home, tmp_path)
+    default = [p for p in json.loads(styles.stdout) if p["default"]]
+    assert [(p["name"], p["bundled"]) for p in default] == [("pastel", True)]
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", ".hidden", "..", ""])
+def test_a_name_with_a_path_in_it_is_refused(tmp_path, name):
+    style, content = make_photos(tmp_path / "data", n=4)
+    r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", name, "--steps", 1,
+                   *FAST], tmp_path / "home", tmp_path)
+    assert "is not a usable look name" in one_error_line(r)
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "home").exists()
+
+
+# -- resume on other photos -----------------------------------------------------------------------------------------
+
+
+def test_resume_with_other_photo_folders_is_refused_unless_asked(tmp_path):
+    style, content = make_photos(tmp_path / "data", n=4)
+    other, _ = make_photos(tmp_path / "other", n=4, seed=7)
+    home = tmp_path / "home"
+    base = ["train", "--name", "r", "--run-dir", tmp_path / "run", *FAST]
+    first = livestyle([*base, "--style-images", style, "--content-images", content, "--steps", 1], home, tmp_path)
+    assert first.returncode == 0, first.stderr
+    recorded = json.loads((tmp_path / "run" / "checkpoint.json").read_text())["config"]
+    assert recorded["style_images"] == str(style.resolve()) and Path(recorded["content_images"]).is_absolute()
+    engine = home / "styles" / "r" / "engine.safetensors"
+    installed = engine.read_bytes()
+    for flag, folder in (("--style-images", other), ("--content-images", style)):
+        r = livestyle([*base, "--resume", "--steps", 2, flag, folder], home, tmp_path)
+        line = one_error_line(r)
+        assert f"--resume with {flag} {str(folder)!r}" in line and "--other-data" in line, line
+        assert engine.read_bytes() == installed  # the installed look is not replaced
+    # the same folders by another spelling (relative, through a link) are the same folders
+    (tmp_path / "link").symlink_to(style)
+    same = livestyle([*base, "--resume", "--steps", 2, "--style-images", "link",
+                      "--content-images", os.path.relpath(content, tmp_path)], home, tmp_path)
+    assert same.returncode == 0 and "resumed from step 1/2" in same.stderr, same.stderr
+    asked = livestyle([*base, "--resume", "--steps", 3, "--style-images", other, "--other-data"], home, tmp_path)
+    assert asked.returncode == 0 and "resumed from step 2/3" in asked.stderr, asked.stderr

@@ -7,10 +7,8 @@ imported inside the handlers.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 # flag dest -> TrainConfig field, for flags that map one to one
 _SIMPLE = {
@@ -46,6 +44,9 @@ def add_parsers(sub) -> None:
     g.add_argument("--run-dir", metavar="DIR", help="checkpoints, samples, loss curves and logs (default: runs/NAME)")
     g.add_argument("--look", help="recorded in the pack metadata as the procedural look it imitates")
     g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    g.add_argument("--other-data", action="store_true",
+                   help="with --resume: go on with --style-images/--content-images other than the folders the run "
+                        "was trained on (refused without this flag)")
     g.add_argument("--teacher-from", metavar="STYLE",
                    help="distil the teacher of this style pack (name or folder) instead of training a CycleGAN; "
                         "e.g. to retrain only the student with other settings")
@@ -213,12 +214,49 @@ def _resume_command(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(c) for c in cmd + ["--resume"])
 
 
+def _resolve_data_folders(args: argparse.Namespace) -> None:
+    """Make --style-images / --content-images absolute (symlinks resolved), so the checkpoint records the folders
+    themselves; on --resume refuse folders other than the ones the run was trained on, unless --other-data."""
+    import os
+    from pathlib import Path
+
+    from livestyle.errors import UsageError
+    from livestyle.training.checkpoint import read_state
+
+    for dest in ("style_images", "content_images"):
+        if getattr(args, dest) is not None:
+            setattr(args, dest, str(Path(getattr(args, dest)).resolve()))
+    if not args.resume:
+        if args.other_data:
+            raise UsageError("--other-data only applies with --resume.", fix="Drop --other-data.")
+        return
+    run_dir = Path(args.run_dir if args.run_dir is not None else Path("runs") / args.name)
+    state = read_state(run_dir / "checkpoint.safetensors")
+    config = state.get("config") if state else None
+    if not isinstance(config, dict) or args.other_data:
+        return  # no readable checkpoint: the trainer says so in one line
+    for dest in ("style_images", "content_images"):
+        given, saved = getattr(args, dest), config.get(dest)
+        if given is None or not isinstance(saved, str) or not saved:
+            continue
+        same = Path(saved).resolve() == Path(given)
+        try:
+            same = same or os.path.samefile(saved, given)
+        except OSError:
+            pass
+        if not same:
+            flag = "--" + dest.replace("_", "-")
+            raise UsageError(f"--resume with {flag} {given!r}, but the run in {str(run_dir)!r} was trained on "
+                             f"{saved!r}.", fix=f"Drop {flag} to continue on the same photos, start a new run (other "
+                                               "--name or --run-dir), or add --other-data to go on with the new ones.")
+
+
 def _train(args: argparse.Namespace) -> int:
     from livestyle.errors import UsageError
 
-    if not _NAME.match(args.name):
-        raise UsageError(f"--name {args.name!r} is not a usable style name.",
-                         fix="Use letters, digits, '.', '_' or '-' (up to 64, starting with a letter or digit).")
+    from livestyle.styles.cli import check_new_look_name
+
+    check_new_look_name(args.name, "--name")
     if args.teacher_from is not None and args.teacher_steps:
         raise UsageError("--teacher-from takes a finished teacher, so --teacher-steps does not apply.",
                          fix="Drop --teacher-steps, or drop --teacher-from to train a new teacher.")
@@ -238,6 +276,7 @@ def _train(args: argparse.Namespace) -> int:
                          fix="Pass both folders, e.g. --style-images photos/ --content-images me/.")
     kind = _kind(args)
     _check_flags(args, kind)
+    _resolve_data_folders(args)
 
     from pathlib import Path
 
