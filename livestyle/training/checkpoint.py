@@ -60,6 +60,18 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     return tensors, state
 
 
+def read_state(path: str | os.PathLike) -> dict | None:
+    """The JSON state of the checkpoint at ``path`` without reading its tensors; None if missing or unreadable."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            state = json.loads((f.metadata() or {})[STATE_KEY])
+    except Exception:  # missing, damaged, not a checkpoint: load_checkpoint says so in one line
+        return None
+    return state if isinstance(state, dict) else None
+
+
 def optimizer_to_flat(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Split ``opt.state_dict()`` into named tensors and a JSON-able rest."""
     sd = opt.state_dict()
