@@ -175,3 +175,28 @@ def test_resume_with_other_photo_folders_is_refused_unless_asked(tmp_path):
     assert same.returncode == 0 and "resumed from step 1/2" in same.stderr, same.stderr
     asked = livestyle([*base, "--resume", "--steps", 3, "--style-images", other, "--other-data"], home, tmp_path)
     assert asked.returncode == 0 and "resumed from step 2/3" in asked.stderr, asked.stderr
+
+
+# -- what the quality line was measured on --------------------------------------------------------------------------
+
+
+def test_with_too_few_photos_the_check_says_it_ran_on_training_photos(tmp_path):
+    style, content = make_photos(tmp_path / "data", n=8)  # under 10: nothing is held out
+    r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "few", "--steps", 1,
+                   *FAST], tmp_path / "home", tmp_path)
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if "colour distance to the style photos" in ln)
+    assert "held-out" not in line.split(":")[0].replace("not held-out", ""), line
+    assert line.startswith("measured on training photos, not held-out ones (8 content, 8 style images"), line
+    meta = json.loads((tmp_path / "home" / "styles" / "few" / "style.json").read_text())
+    held = meta["looks"][0]["metrics"]["heldout"]
+    assert held["content_held_out"] is False and held["style_held_out"] is False
+
+
+def test_with_ten_photos_one_of_each_is_held_out_and_called_so(tmp_path):
+    style, content = make_photos(tmp_path / "data", n=10)
+    r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "ten", "--steps", 1,
+                   *FAST], tmp_path / "home", tmp_path)
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if "colour distance to the style photos" in ln)
+    assert line.startswith("held-out (1 content, 1 style images):"), line
