@@ -64,6 +64,9 @@ def cmd_mix(args: argparse.Namespace) -> int:
     if (args.name in existing or target.exists()) and not args.force:
         raise UsageError(f"A look named {args.name!r} already exists (at {target}).",
                          fix="Pick another NAME, or pass --force to replace it.")
+    if target.exists() and not (target.is_dir() and (target / META_FILE).is_file()):
+        raise UsageError(f"{str(target)!r} exists and is not a look (no {META_FILE}); --force replaces only a look.",
+                         fix="Pick another NAME, or move that away.")
     if args.name in base:
         raise UsageError(f"The mix {args.name!r} cannot contain a look of the same name.", fix="Pick another NAME.")
     meta = {"format_version": MIX_FORMAT_VERSION, "name": args.name, "mix": {k: round(v, 6) for k, v in base.items()},

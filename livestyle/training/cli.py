@@ -214,6 +214,22 @@ def _resume_command(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(c) for c in cmd + ["--resume"])
 
 
+def _check_pack_target(target) -> None:
+    """The pack folder ``--out/NAME`` is new, empty or an earlier look (replaced); anything else is refused."""
+    from livestyle.errors import UsageError
+    from livestyle.styles.pack import ENGINE_ONNX, META_FILE, ONNX_FILE
+
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise UsageError(f"--out: {str(target)!r} is a file, and the look would be a folder of that name.",
+                         fix="Pick another --name or --out.")
+    entries = {e.name for e in target.iterdir()}
+    if entries and not entries & {META_FILE, ONNX_FILE, ENGINE_ONNX}:
+        raise UsageError(f"--out: {str(target)!r} is a folder of other files ({', '.join(sorted(entries)[:3])}), "
+                         "not a look; training would replace it.", fix="Pick another --name or --out.")
+
+
 def _resolve_data_folders(args: argparse.Namespace) -> None:
     """Make --style-images / --content-images absolute (symlinks resolved), so the checkpoint records the folders
     themselves; on --resume refuse folders other than the ones the run was trained on, unless --other-data."""
@@ -287,6 +303,7 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = args.run_dir if args.run_dir is not None else str(Path("runs") / args.name)
     # both destinations must be writable before hours (or minutes) of training, not after
     check_output_path(Path(out) / args.name, flag="--out", allow_dir=True)
+    _check_pack_target(Path(out) / args.name)
     check_output_path(Path(run_dir) / "checkpoint.safetensors", flag="--run-dir")
     if kind == "colour":
         return _train_colour(args, out, run_dir)
