@@ -16,6 +16,7 @@ Nothing here imports anything heavier than the standard library.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -26,11 +27,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from livestyle.errors import UsageError
+from livestyle.errors import LivestyleError, OutputError, UsageError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KeyedRecord", "OUTPUT_KINDS", "atomic_dir", "atomic_path", "atomic_write", "check_output_path",
+__all__ = ["KeyedRecord", "OUTPUT_KINDS", "write_error", "atomic_dir", "atomic_path", "atomic_write", "check_output_path",
            "fsync_dir", "refuse_special", "remove_stale_temps",
            "same_file", "stale_temps", "state_path", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
@@ -79,7 +80,7 @@ class KeyedRecord:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.path, data)
-        except (OSError, UsageError) as e:
+        except (OSError, LivestyleError) as e:
             log.debug("could not write %s: %s", self.path, e)
 
 
@@ -156,7 +157,9 @@ def check_output_path(path: str | os.PathLike, *, flag: str, inputs: Iterable[tu
         st = os.stat(p)
     except FileNotFoundError:
         st = None  # a new name (or a dangling link, which the write replaces)
-    except OSError as e:  # a link loop, a file used as a folder, no permission
+    except NotADirectoryError:
+        st = None  # a file where a folder should be: said below, naming that file
+    except OSError as e:  # a link loop, no permission
         raise UsageError(f"{flag} {str(p)!r} cannot be used ({e.strerror}).", fix=f"Choose another {flag} path.") \
             from None
     if st is not None and stat.S_ISDIR(st.st_mode):
@@ -198,6 +201,54 @@ def refuse_special(path: str | os.PathLike) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise UsageError(f"{str(path)!r} is a {_kind_of(st.st_mode)}, not a regular file; livestyle writes only to "
                          "regular files or new names.", fix="Write to a new file name.")
+
+
+_WRITE_FIXES = {
+    errno.ENOSPC: "Free some disk space, or write somewhere else.",
+    errno.EFBIG: "Free some disk space (or raise the file-size limit), or write somewhere else.",
+    errno.EDQUOT: "Free some of your disk quota, or write somewhere else.",
+    errno.EROFS: "That place is read-only; write somewhere else.",
+    errno.EACCES: "Write to a folder you may write to.",
+    errno.EPERM: "Write to a folder you may write to.",
+    errno.ENOTDIR: "A file stands where a folder is needed; move it, or write somewhere else.",
+    errno.EEXIST: "A file stands where a folder is needed; move it, or write somewhere else.",
+}
+
+
+def write_error(path: str | os.PathLike, exc: OSError, *, kept: bool = True) -> OutputError:
+    """One-line :class:`~livestyle.errors.OutputError` for a failed write of ``path`` (from ``exc``).
+
+    ``kept``: say that the earlier file, if any, is untouched (true for every atomic write).
+    """
+    if isinstance(exc, OutputError):
+        return exc
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocker = _file_in_the_way(Path(path))
+        if blocker is not None:
+            return OutputError(f"Cannot write {str(path)!r}: {str(blocker)!r} is a file, not a folder.",
+                               fix="Move that file away, or write somewhere else.", errno=exc.errno)
+    tail = " (the earlier file of that name is kept)" if kept and os.path.lexists(path) else ""
+    return OutputError(f"Cannot write {str(path)!r}: {reason}{tail}.",
+                       fix=_WRITE_FIXES.get(exc.errno, "Check that the folder exists, is writable and has free space."),
+                       errno=exc.errno)
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is not a folder (so nothing can be made under it)."""
+    here = path.parent
+    while not here.exists() and here.parent != here:
+        here = here.parent
+    return here if here.exists() and not here.is_dir() else None
+
+
+@contextlib.contextmanager
+def _as_write_error(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an OSError of livestyle's own file operations on ``path`` into a one-line OutputError."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(path, exc) from None
 
 
 def _umask() -> int:
@@ -301,16 +352,18 @@ def atomic_path(path: str | os.PathLike, *, check: Callable[[Path], None] | None
     """
     final = Path(path)
     refuse_special(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(final, what)
-    tmp = _tmp_name(final, final.suffix if keep_suffix else "", private=private)
+    with _as_write_error(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(final, what)
+        tmp = _tmp_name(final, final.suffix if keep_suffix else "", private=private)
     try:
         yield tmp
         if check is not None:
             check(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+        with _as_write_error(final):
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
         fsync_dir(final.parent)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -356,7 +409,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, check: Callable[[P
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
     with atomic_path(path, check=check, private=private) as tmp:
-        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+        with _as_write_error(path), open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -410,21 +463,24 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     (:func:`recover_stale_dirs`).
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    recover_stale_dirs(final)
+    with _as_write_error(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        recover_stale_dirs(final)
     if final.exists() and not replace:
         raise FileExistsError(str(final))
     prefix = f".{final.name}.{os.getpid()}."
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
+    with _as_write_error(final):
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; the user's outputs get the usual mode
     try:
         yield tmp
         old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=final.parent))
-            os.rmdir(old)
-            os.replace(final, old)
-        os.replace(tmp, final)
+        with _as_write_error(final):
+            if final.exists():
+                old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=final.parent))
+                os.rmdir(old)
+                os.replace(final, old)
+            os.replace(tmp, final)
         fsync_dir(final.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -153,3 +153,75 @@ def test_capture_never_reuses_a_frame_name_after_a_gap(tmp_path):
     assert (out / "frame-000001.jpg").read_bytes() == b"first" and (out / "frame-000003.jpg").read_bytes() == b"third"
     assert sorted(p.name for p in out.iterdir()) == ["frame-000001.jpg", "frame-000003.jpg", "frame-000004.jpg",
                                                      "frame-000005.jpg"]
+
+
+# -- write errors: one line, non-zero, the earlier file kept -------------------------------------------------------
+
+
+def file_size_limit(limit: int):
+    """preexec_fn: writes past ``limit`` bytes per file fail with EFBIG, as ENOSPC on a full disk (no root, no mount)."""
+    import resource
+    import signal
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # SIG_IGN survives exec
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def limited_cli(args, home: Path, cwd: Path, limit: int, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "livestyle", *map(str, args)], capture_output=True, text=True,
+                          env=dict(cli_env(home), OMP_NUM_THREADS="1"), cwd=cwd, timeout=timeout,
+                          preexec_fn=file_size_limit(limit))
+
+
+def test_run_report_on_a_full_disk_is_one_line_and_keeps_the_earlier_report(tmp_path):
+    report = tmp_path / "r.json"
+    report.write_text('{"earlier": true}')
+    r = limited_cli(["run", "--input", "demo", "--output", "null", "--max-frames", 2, "--report", report, "--quiet"],
+                    tmp_path / "h", tmp_path, limit=300)
+    line = one_error_line(r)
+    assert f"Cannot write {str(report)!r}: File too large (the earlier file of that name is kept)" in line, line
+    assert report.read_text() == '{"earlier": true}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # no temporary file left
+
+
+@pytest.mark.parametrize("blocker", ["home", "styles"])
+def test_mix_and_train_where_a_file_stands_for_the_styles_folder_is_one_line(tmp_path, blocker):
+    from tests.test_training import make_photos
+
+    style, content = make_photos(tmp_path / "data", n=4)
+    home = tmp_path / "home"
+    if blocker == "home":
+        home.write_text("not a folder")  # LIVESTYLE_HOME pointing at a file
+        in_the_way = home
+    else:
+        home.mkdir()
+        (home / "styles").write_text("not a folder")  # the styles folder cannot be made (root ignores chmod)
+        in_the_way = home / "styles"
+    m = cli(["mix", "mine", "--from", "vintage:0.5,pencil:0.5"], home, tmp_path)
+    assert f"{str(in_the_way)!r} is a file, not a folder" in one_error_line(m)
+    t = cli(["train", "--style-images", style, "--content-images", content, "--name", "t", "--steps", 1, "--size", 32,
+             "--no-progress"], home, tmp_path)
+    assert f"{str(in_the_way)!r} is a file, so no folder can be made there" in one_error_line(t)
+    assert cli(["styles"], home, tmp_path).returncode == 0
+
+
+def test_train_export_on_a_full_disk_is_one_line_and_keeps_the_installed_look(tmp_path):
+    from tests.test_training import make_photos
+
+    style, content = make_photos(tmp_path / "data", n=4)
+    home = tmp_path / "home"
+    first = cli(["train", "--style-images", style, "--content-images", content, "--name", "t", "--steps", 1,
+                 "--size", 32, "--no-progress"], home, tmp_path)
+    assert first.returncode == 0, first.stderr
+    pack = home / "styles" / "t"
+    before = {p.name: p.read_bytes() for p in pack.iterdir()}
+    assert len(before["engine.onnx"]) > 50_000
+    # the run is complete, so the resume only exports: engine.onnx is the first file over the limit
+    r = limited_cli(["train", "--name", "t", "--resume", "--no-progress"], home, tmp_path, limit=50_000)
+    line = one_error_line(r)
+    assert "File too large" in line and "any look installed before are kept" in line, line
+    assert line.endswith("then go on with: livestyle train --name t --resume")
+    assert {p.name: p.read_bytes() for p in pack.iterdir()} == before
+    assert sorted(p.name for p in pack.parent.iterdir()) == ["t"]  # no half-built pack beside it

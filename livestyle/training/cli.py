@@ -7,6 +7,7 @@ imported inside the handlers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 
@@ -214,6 +215,25 @@ def _resume_command(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(c) for c in cmd + ["--resume"])
 
 
+@contextlib.contextmanager
+def _write_errors(args: argparse.Namespace):
+    """A failed write while training or exporting (full disk, ...) becomes one line saying what is kept and how to
+    go on: checkpoints and packs are written atomically, so the last checkpoint and any look installed before stay."""
+    from livestyle.errors import OutputError, TrainingError
+
+    try:
+        yield
+    except OSError as e:
+        if isinstance(e, OutputError):
+            what = e.message.rstrip(".")
+        else:
+            where = repr(e.filename) if e.filename else "the run's files or the look"
+            what = f"Training could not write {where} ({e.strerror or e})"
+        raise TrainingError(f"{what}; the last checkpoint and any look installed before are kept.",
+                            fix=f"Free some disk space (or pick another --out / --run-dir), then go on with: "
+                                f"{_resume_command(args)}") from None
+
+
 def _check_pack_target(target) -> None:
     """The pack folder ``--out/NAME`` is new, empty or an earlier look (replaced); anything else is refused."""
     from livestyle.errors import UsageError
@@ -341,7 +361,7 @@ def _train(args: argparse.Namespace) -> int:
     explicit |= {"name", "out_dir", "run_dir"}
     cfg = TrainConfig(style_images=fields.pop("style_images", ""), content_images=fields.pop("content_images", ""),
                       name=args.name, out_dir=out, run_dir=run_dir, **fields)
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop, _write_errors(args):
         result = train(cfg, resume=args.resume, explicit=explicit, report=_say, progress=not args.no_progress,
                        stop=stop, resume_command=_resume_command(args))
     if result.pack is not None:
@@ -357,7 +377,7 @@ def _train_colour(args: argparse.Namespace, out: str, run_dir: str) -> int:
     explicit = set(fields) | {"name", "out_dir", "run_dir"}
     cfg = ColourConfig(style_images=fields.pop("style_images", ""), content_images=fields.pop("content_images", ""),
                        name=args.name, out_dir=out, run_dir=run_dir, **fields)
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop, _write_errors(args):
         result = train_colour(cfg, resume=args.resume, explicit=explicit, report=_say,
                               progress=not args.no_progress, stop=stop, resume_command=_resume_command(args))
     if result.pack is not None:
