@@ -54,6 +54,10 @@ class BackendError(LivestyleError):
     """An inference backend is unavailable (package missing, no GPU, no driver)."""
 
 
+class MissingExtraError(LivestyleError):
+    """A feature needs an optional dependency (a pip extra such as ``livestyle[train]``) that is not installed."""
+
+
 class DataError(LivestyleError):
     """Training data is missing or unusable."""
 

@@ -288,6 +288,9 @@ def _resolve_data_folders(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from livestyle.extras import require
+
+    require("train", "train")
     from livestyle.errors import UsageError
 
     from livestyle.styles.cli import check_new_look_name
@@ -388,6 +391,9 @@ def _train_colour(args: argparse.Namespace, out: str, run_dir: str) -> int:
 
 
 def _capture(args: argparse.Namespace) -> int:
+    from livestyle.extras import require
+
+    require("train", "capture", ["tqdm"])
     from livestyle.training.capture import CaptureConfig, capture
 
     cfg = CaptureConfig(source=args.camera, frames=args.frames, out_dir=args.out, interval_s=args.interval,
