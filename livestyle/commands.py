@@ -15,7 +15,7 @@ def _strength(text: str) -> float:
         raise UsageError(f"--strength {text!r} is not a number.", fix="Use a value in 0..1, such as 0.8.") from None
     if not 0.0 <= v <= 1.0:
         raise UsageError(f"--strength {text} is outside 0..1.", fix="Use a value in 0..1, such as 0.8.")
-    return v
+    return v + 0.0  # -0.0 -> 0.0
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -95,6 +95,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from livestyle.fsutil import check_output_path
 
+    import math
+
+    from livestyle.errors import UsageError
+
+    if args.fps is not None and not (args.fps > 0 and math.isfinite(args.fps)):
+        raise UsageError(f"--fps {args.fps} must be a finite number above 0.", fix="Use e.g. --fps 30, or leave it out.")
     if args.report is not None:  # a new name or a JSON file, never a device, a pipe or a video (pipeline checks inputs)
         check_output_path(args.report, flag="--report", kind="json")
     control = _host_port(args.control) if args.control is not None else None
