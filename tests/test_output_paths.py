@@ -225,3 +225,18 @@ def test_train_export_on_a_full_disk_is_one_line_and_keeps_the_installed_look(tm
     assert line.endswith("then go on with: livestyle train --name t --resume")
     assert {p.name: p.read_bytes() for p in pack.iterdir()} == before
     assert sorted(p.name for p in pack.parent.iterdir()) == ["t"]  # no half-built pack beside it
+
+
+def test_train_checkpoint_on_a_full_disk_is_one_line_and_leaves_no_temporary(tmp_path):
+    from tests.test_training import make_photos
+
+    style, content = make_photos(tmp_path / "data", n=4)
+    # the colour run's checkpoint (several MB) is the first file over 1 MB: safetensors reports it as its own error
+    r = limited_cli(["train", "--style-images", style, "--content-images", content, "--name", "t", "--steps", 2,
+                     "--size", 32, "--no-progress", "--run-dir", tmp_path / "run"], tmp_path / "home", tmp_path,
+                    limit=1_000_000)
+    line = one_error_line(r)
+    assert f"Training could not write {str(tmp_path / 'run' / 'checkpoint.safetensors')!r} (File too large)" in line
+    assert "then go on with: livestyle train --name t --run-dir" in line, line
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".")] == []
+    assert not (tmp_path / "home" / "styles" / "t").exists()

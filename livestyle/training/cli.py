@@ -219,11 +219,15 @@ def _resume_command(args: argparse.Namespace) -> str:
 def _write_errors(args: argparse.Namespace):
     """A failed write while training or exporting (full disk, ...) becomes one line saying what is kept and how to
     go on: checkpoints and packs are written atomically, so the last checkpoint and any look installed before stay."""
-    from livestyle.errors import OutputError, TrainingError
+    from livestyle.errors import LivestyleError, OutputError, TrainingError
+    from livestyle.training.checkpoint import io_error
 
     try:
         yield
-    except OSError as e:
+    except Exception as exc:
+        e = io_error(exc) if not isinstance(exc, LivestyleError) or isinstance(exc, OutputError) else None
+        if e is None:
+            raise
         if isinstance(e, OutputError):
             what = e.message.rstrip(".")
         else:
