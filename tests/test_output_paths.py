@@ -240,3 +240,13 @@ def test_train_checkpoint_on_a_full_disk_is_one_line_and_leaves_no_temporary(tmp
     assert "then go on with: livestyle train --name t --run-dir" in line, line
     assert [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".")] == []
     assert not (tmp_path / "home" / "styles" / "t").exists()
+
+
+def test_run_output_and_bench_out_onto_a_pipe_are_refused(tmp_path):
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    r = cli(["run", "--input", "demo", "--output", fifo, "--max-frames", 2], tmp_path / "h", tmp_path, timeout=60)
+    assert "is a named pipe, not a regular file" in one_error_line(r)
+    b = cli(["bench", "--seconds", 1, "--out", fifo], tmp_path / "h", tmp_path, timeout=60)
+    assert "is a named pipe, not a regular file" in one_error_line(b)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)

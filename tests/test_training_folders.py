@@ -200,3 +200,16 @@ def test_with_ten_photos_one_of_each_is_held_out_and_called_so(tmp_path):
     assert r.returncode == 0, r.stderr
     line = next(ln for ln in r.stdout.splitlines() if "colour distance to the style photos" in ln)
     assert line.startswith("held-out (1 content, 1 style images):"), line
+
+
+def test_a_run_folder_inside_a_photo_folder_is_refused(tmp_path):
+    style, content = make_photos(tmp_path / "data", n=4)
+    for folder, flag in ((style, "--style-images"), (content, "--content-images")):
+        r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "x", "--steps", 1,
+                       "--run-dir", folder / "run", *FAST], tmp_path / "home", tmp_path)
+        assert f"is inside {flag}" in one_error_line(r)
+        assert not (folder / "run").exists()
+    # the default run folder (runs/NAME under the working folder) inside the photos: refused too
+    r = livestyle(["train", "--style-images", ".", "--content-images", content, "--name", "x", "--steps", 1, *FAST],
+                  tmp_path / "home", style)
+    assert "is inside --style-images" in one_error_line(r)

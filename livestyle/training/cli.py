@@ -266,6 +266,12 @@ def _resolve_data_folders(args: argparse.Namespace) -> None:
     for dest in ("style_images", "content_images"):
         if getattr(args, dest) is not None:
             setattr(args, dest, str(Path(getattr(args, dest)).resolve()))
+            run_dir = Path(args.run_dir if args.run_dir is not None else Path("runs") / args.name).resolve()
+            if run_dir.is_relative_to(getattr(args, dest)):
+                flag = "--" + dest.replace("_", "-")
+                raise UsageError(f"The run folder {str(run_dir)!r} is inside {flag} {getattr(args, dest)!r}: its "
+                                 "sample pictures would become training photos.",
+                                 fix="Pass a --run-dir outside the photo folders.")
     if not args.resume:
         if args.other_data:
             raise UsageError("--other-data only applies with --resume.", fix="Drop --other-data.")
