@@ -250,3 +250,41 @@ def test_run_output_and_bench_out_onto_a_pipe_are_refused(tmp_path):
     b = cli(["bench", "--seconds", 1, "--out", fifo], tmp_path / "h", tmp_path, timeout=60)
     assert "is a named pipe, not a regular file" in one_error_line(b)
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_a_texture_pack_export_killed_hard_is_tidied_by_the_next_one(tmp_path):
+    """write_pack goes through fsutil.atomic_dir: what a kill -9 mid-export leaves is removed by the next export."""
+    code = (
+        "import sys, torch\n"
+        "from livestyle.models.student import Student, StudentConfig\n"
+        "from livestyle.models.teacher import ResnetGenerator, TeacherConfig\n"
+        "from livestyle.training.packs import write_pack\n"
+        "torch.manual_seed(0)\n"
+        "s, t = Student(StudentConfig(stem=8, width=16, blocks=1)), ResnetGenerator(TeacherConfig(width=8, blocks=1))\n"
+        "meta = {'name': 'p', 'student': s.cfg.to_dict(), 'teacher': t.cfg.to_dict()}\n"
+        "while True:\n"
+        "    write_pack(sys.argv[1], 'p', student=s, teacher=t, meta=meta)\n"
+        "    print('exported', flush=True)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=cli_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "exported"
+        p.stdout.readline()  # a second one done: the third is under way
+        import time
+
+        time.sleep(0.2)
+        p.kill()
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    import torch
+
+    from livestyle.models.student import Student, StudentConfig
+    from livestyle.models.teacher import ResnetGenerator, TeacherConfig
+    from livestyle.training.packs import load_student, write_pack
+
+    s, t = Student(StudentConfig(stem=8, width=16, blocks=1)), ResnetGenerator(TeacherConfig(width=8, blocks=1))
+    write_pack(tmp_path, "p", student=s, teacher=t, meta={"name": "p", "student": s.cfg.to_dict(),
+                                                           "teacher": t.cfg.to_dict()})
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["p"]
+    assert torch.equal(load_student(tmp_path / "p").down1.weight, s.down1.weight)
