@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, cli_env
+from tests.conftest import cli_env
 from tests.test_training import make_photos
 
 FAST = ["--size", "32", "--batch", "1", "--threads", "1", "--no-progress"]
