@@ -288,3 +288,13 @@ def test_a_texture_pack_export_killed_hard_is_tidied_by_the_next_one(tmp_path):
                                                            "teacher": t.cfg.to_dict()})
     assert sorted(x.name for x in tmp_path.iterdir()) == ["p"]
     assert torch.equal(load_student(tmp_path / "p").down1.weight, s.down1.weight)
+
+
+def test_run_report_onto_the_input_video_through_a_link_is_refused(tmp_path):
+    video = write_test_video(tmp_path / "in.mp4", frames=10)
+    before = video.read_bytes()
+    (tmp_path / "r.json").symlink_to(video)
+    r = cli(["run", "--input", video, "--output", "null", "--report", tmp_path / "r.json"], tmp_path / "h", tmp_path,
+            timeout=60)
+    assert "is the same file as --input" in one_error_line(r)
+    assert video.read_bytes() == before
