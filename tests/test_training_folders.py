@@ -86,7 +86,8 @@ def test_one_photo_and_a_loop_is_one_photo_not_dozens(tmp_path, role):
     assert time.monotonic() - t0 < 30
 
 
-def test_sigterm_while_the_photos_are_read_stops_at_once(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_photos_are_read_stops_at_once(tmp_path, sig):
     style, content = make_photos(tmp_path / "data", n=8)
     marker = tmp_path / "reading"
     # the real CLI, with each photo's decoding slowed to 0.3 s so that the signal lands while they are read
@@ -105,16 +106,16 @@ def test_sigterm_while_the_photos_are_read_stops_at_once(tmp_path):
             assert p.poll() is None and time.monotonic() < deadline, p.communicate()
             time.sleep(0.02)
         t0 = time.monotonic()
-        p.send_signal(signal.SIGTERM)
+        p.send_signal(sig)
         _, err = p.communicate(timeout=30)
         took = time.monotonic() - t0
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 143, err
+    assert p.returncode == 128 + sig, err
     lines = [ln for ln in err.splitlines() if ln.startswith("livestyle: error:")]
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert "SIGTERM before its first step" in lines[0]
+    assert f"{signal.Signals(sig).name} before its first step" in lines[0]
     assert took < 3, took  # 16 photos x 0.3 s would take 5 s more
     assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
 
@@ -213,3 +214,33 @@ def test_a_run_folder_inside_a_photo_folder_is_refused(tmp_path):
     r = livestyle(["train", "--style-images", ".", "--content-images", content, "--name", "x", "--steps", 1, *FAST],
                   tmp_path / "home", style)
     assert "is inside --style-images" in one_error_line(r)
+
+
+def test_under_nohup_sighup_does_not_stop_training(tmp_path):
+    """A signal ignored at start stays ignored: nohup's SIGHUP (a closed terminal) must not stop the run."""
+    style, content = make_photos(tmp_path / "data", n=4)
+    args = ["train", "--style-images", style, "--content-images", content, "--name", "n", "--steps", 5000,
+            "--checkpoint-every", 1000, "--run-dir", tmp_path / "run", *FAST]
+
+    def as_nohup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # SIG_IGN survives exec, as under nohup
+
+    p = subprocess.Popen([sys.executable, "-m", "livestyle", *map(str, args)], env=cli_env(tmp_path / "home"),
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_nohup)
+    try:
+        log = tmp_path / "run" / "losses.jsonl"
+        deadline = time.monotonic() + 60
+        while not (log.is_file() and log.read_text().count("\n") >= 2):
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.02)
+        p.send_signal(signal.SIGHUP)
+        steps = log.read_text().count("\n")
+        while log.read_text().count("\n") < steps + 3:  # still training after the SIGHUP
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.02)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 143 and "stopped by SIGTERM" in err, err

@@ -1,4 +1,5 @@
-"""Stopping a training run cleanly on SIGTERM / SIGHUP: finish the step, save, say how to resume, exit 143.
+"""Stopping a training run cleanly on SIGTERM / SIGHUP / SIGINT (Ctrl-C): finish the step, save, say how to
+resume, exit 143 (130 for SIGINT).
 
 The handler only records the signal once the training loop polls
 :attr:`StopFlag.requested` between steps (never inside one, so the checkpoint
@@ -52,11 +53,13 @@ class StopFlag:
 
 
 @contextmanager
-def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[StopFlag]:
+def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)) -> Iterator[StopFlag]:
     """Install handlers for ``signums`` that set the returned flag; restore the old ones on exit.
 
-    Outside the main thread (where Python cannot install handlers) the flag
-    simply never trips.
+    A signal ignored when livestyle started stays ignored (``nohup`` ignores
+    SIGHUP, a shell's background job SIGINT: closing the terminal must not
+    stop such a run).  Outside the main thread (where Python cannot install
+    handlers) the flag simply never trips.
     """
     flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
@@ -70,6 +73,8 @@ def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) 
             raise flag.before_training(signum)
 
     for s in signums:
+        if signal.getsignal(s) is signal.SIG_IGN:
+            continue
         old[s] = signal.signal(s, handler)
     try:
         yield flag
