@@ -298,13 +298,11 @@ def _resolve_data_folders(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from livestyle.extras import require
-
-    require("train", "train")
     from livestyle.errors import UsageError
-
+    from livestyle.extras import require
     from livestyle.styles.cli import check_new_look_name
 
+    require("train", "train")  # before anything imports torch: one line naming the extra, not a traceback
     check_new_look_name(args.name, "--name")
     if args.teacher_from is not None and args.teacher_steps:
         raise UsageError("--teacher-from takes a finished teacher, so --teacher-steps does not apply.",
@@ -403,7 +401,7 @@ def _train_colour(args: argparse.Namespace, out: str, run_dir: str) -> int:
 def _capture(args: argparse.Namespace) -> int:
     from livestyle.extras import require
 
-    require("train", "capture", ["tqdm"])
+    require("train", "capture", ["tqdm"])  # its progress bar
     from livestyle.training.capture import CaptureConfig, capture
 
     cfg = CaptureConfig(source=args.camera, frames=args.frames, out_dir=args.out, interval_s=args.interval,
