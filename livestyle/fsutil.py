@@ -31,9 +31,9 @@ from livestyle.errors import LivestyleError, OutputError, UsageError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KeyedRecord", "OUTPUT_KINDS", "write_error", "atomic_dir", "atomic_path", "atomic_write", "check_output_path",
-           "fsync_dir", "refuse_special", "remove_stale_temps",
-           "same_file", "stale_temps", "state_path", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = ["OUTPUT_KINDS", "KeyedRecord", "atomic_dir", "atomic_path", "atomic_write", "check_output_path",
+           "fsync_dir", "refuse_special", "remove_stale_temps", "same_file", "stale_temps", "state_path",
+           "write_bytes_atomic", "write_error", "write_json_atomic", "write_text_atomic"]
 
 
 def state_path(name: str) -> Path:
