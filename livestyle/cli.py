@@ -64,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     except LivestyleError as e:
         print(f"livestyle: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a failed read or write that no command turned into a LivestyleError: still one line
+        logging.getLogger("livestyle").debug("unhandled OSError", exc_info=True)
+        where = f" {e.filename!r}" if e.filename else ""
+        print(f"livestyle: error: {e.strerror or e}{where}. Check the path, its permissions and the free space "
+              "(run with -vv for details).", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("livestyle: interrupted", file=sys.stderr)
         return 130

@@ -15,7 +15,7 @@ def _strength(text: str) -> float:
         raise UsageError(f"--strength {text!r} is not a number.", fix="Use a value in 0..1, such as 0.8.") from None
     if not 0.0 <= v <= 1.0:
         raise UsageError(f"--strength {text} is outside 0..1.", fix="Use a value in 0..1, such as 0.8.")
-    return v
+    return v + 0.0  # -0.0 -> 0.0
 
 
 def _unit(text: str, flag: str) -> float:
@@ -72,7 +72,8 @@ def add_parsers(sub) -> None:
                         "hold the frame rate, and raise it again when it is not; fixed: never change it")
     p.add_argument("--max-fps", type=float, default=None, help="cap the frames processed per second (hot laptops, long streams)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N output frames")
-    p.add_argument("--report", default=None, help="write a JSON report (fps, drops, latency per stage) here")
+    p.add_argument("--report", default=None, help="write a JSON report (fps, drops, latency per stage) here: a new "
+                                                   "name, or an existing JSON file to replace")
     p.add_argument("--realtime", action="store_true",
                    help="pace a file (or the demo) at its native fps, as a live camera would deliver it")
     p.add_argument("--upsample", default="detail", help="detail|guided|bilinear (default detail)")
@@ -116,6 +117,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from livestyle.session import RunConfig, parse_size, run
 
+    from livestyle.fsutil import check_output_path
+
+    import math
+
+    from livestyle.errors import UsageError
+
+    if args.fps is not None and not (args.fps > 0 and math.isfinite(args.fps)):
+        raise UsageError(f"--fps {args.fps} must be a finite number above 0.", fix="Use e.g. --fps 30, or leave it out.")
+    if args.report is not None:  # a new name or a JSON file, never a device, a pipe or a video (pipeline checks inputs)
+        check_output_path(args.report, flag="--report", kind="json")
     control = _host_port(args.control) if args.control is not None else None
     if control is not None and control[0] not in ("127.0.0.1", "localhost", "::1"):
         print(f"livestyle: warning: the control API listens on {control[0]}, not only on this machine: anyone who "

@@ -30,6 +30,18 @@ class SinkError(LivestyleError):
     """The output cannot be opened or written (no virtual camera, unwritable path)."""
 
 
+class OutputError(SinkError, OSError):
+    """A file or folder could not be written (full disk, read-only place, a file where a folder should be).
+
+    Also an :class:`OSError`, so code that handles a failed write as one keeps working; ``errno`` is the
+    system's (ENOSPC, EROFS, ...).
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None, errno: int | None = None):
+        super().__init__(message, fix=fix)
+        self.errno = errno
+
+
 class StyleError(LivestyleError):
     """A style pack is unknown, incomplete or malformed."""
 
@@ -40,6 +52,10 @@ class ModelError(LivestyleError):
 
 class BackendError(LivestyleError):
     """An inference backend is unavailable (package missing, no GPU, no driver)."""
+
+
+class MissingExtraError(LivestyleError):
+    """A feature needs an optional dependency (a pip extra such as ``livestyle[train]``) that is not installed."""
 
 
 class DataError(LivestyleError):

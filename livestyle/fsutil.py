@@ -16,22 +16,24 @@ Nothing here imports anything heavier than the standard library.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from livestyle.errors import UsageError
+from livestyle.errors import LivestyleError, OutputError, UsageError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KeyedRecord", "atomic_dir", "atomic_path", "atomic_write", "check_output_path", "fsync_dir",
-           "remove_stale_temps",
-           "same_file", "stale_temps", "state_path", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = ["OUTPUT_KINDS", "KeyedRecord", "atomic_dir", "atomic_path", "atomic_write", "check_output_path",
+           "fsync_dir", "refuse_special", "remove_stale_temps", "same_file", "stale_temps", "state_path",
+           "write_bytes_atomic", "write_error", "write_json_atomic", "write_text_atomic"]
 
 
 def state_path(name: str) -> Path:
@@ -78,7 +80,7 @@ class KeyedRecord:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.path, data)
-        except OSError as e:
+        except (OSError, LivestyleError) as e:
             log.debug("could not write %s: %s", self.path, e)
 
 
@@ -94,14 +96,50 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def _kind_of(mode: int) -> str:
+    """What a non-regular file is, in words: 'character device', 'named pipe', ..."""
+    for test, words in ((stat.S_ISDIR, "folder"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                        (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return words
+    return "special file"  # pragma: no cover
+
+
+# what an existing file must look like to be replaced by an output of this kind: name suffixes, or first bytes
+OUTPUT_KINDS: dict[str, tuple[tuple[str, ...], tuple[bytes, ...], str]] = {
+    "json": ((".json",), (b"{", b"["), "JSON"),
+}
+
+
+def _is_kind(path: Path, kind: str) -> bool:
+    """True when the existing regular file ``path`` may hold an output of ``kind``: its name has one of the kind's
+    suffixes, or it is empty, or its first non-blank bytes are the kind's (a JSON file starts with { or [)."""
+    suffixes, heads, _ = OUTPUT_KINDS[kind]
+    if path.suffix.lower() in suffixes:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).lstrip()
+    except OSError:
+        return False
+    return not head or head.startswith(heads)
+
+
 def check_output_path(path: str | os.PathLike, *, flag: str, inputs: Iterable[tuple[str, str | os.PathLike]] = (),
-                      allow_dir: bool = False) -> Path:
+                      allow_dir: bool = False, kind: str | None = None) -> Path:
     """Validate an output destination before any work starts; returns it as a Path.
+
+    The rule for every file livestyle writes: the destination is a new name
+    or an existing *regular* file, never a device, a named pipe, a socket or
+    one of the command's inputs; and for an output of a fixed format
+    (``kind="json"``: reports) an existing file is replaced only when it is
+    of that kind (a ``.json`` name, an empty file, or text starting with
+    ``{`` or ``[``), so ``--report talk.mp4`` never turns a video into JSON.
 
     Raises :class:`UsageError` (one sentence with the fix) when ``path`` is one
     of ``inputs`` (pairs of ``(flag, path)``; compared by inode), is an existing
-    folder (unless ``allow_dir``), or lies in a folder that cannot be created
-    or written.
+    folder (unless ``allow_dir``), is not a regular file, is a file of another
+    kind, or lies in a folder that cannot be created or written.
     """
     p = Path(path)
     for in_flag, in_path in inputs:
@@ -109,14 +147,32 @@ def check_output_path(path: str | os.PathLike, *, flag: str, inputs: Iterable[tu
             continue
         try:
             same_name = p.resolve() == Path(in_path).resolve()
-        except OSError:  # pragma: no cover - a symlink loop
+        except (OSError, RuntimeError):  # a symlink loop
             same_name = False
         if same_name or same_file(p, in_path):
             raise UsageError(f"{flag} {str(p)!r} is the same file as {in_flag} {str(in_path)!r}; "
                              "livestyle never overwrites a file it was given.",
                              fix=f"Choose another {flag} path.")
-    if p.is_dir() and not allow_dir:
-        raise UsageError(f"{flag} {str(p)!r} is a folder, not a file.", fix=f"Give {flag} a file name inside it.")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None  # a new name (or a dangling link, which the write replaces)
+    except NotADirectoryError:
+        st = None  # a file where a folder should be: said below, naming that file
+    except OSError as e:  # a link loop, no permission
+        raise UsageError(f"{flag} {str(p)!r} cannot be used ({e.strerror}).", fix=f"Choose another {flag} path.") \
+            from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        if not allow_dir:
+            raise UsageError(f"{flag} {str(p)!r} is a folder, not a file.", fix=f"Give {flag} a file name inside it.")
+    elif st is not None and not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{flag} {str(p)!r} is a {_kind_of(st.st_mode)}, not a regular file; livestyle writes "
+                         "its outputs only to regular files or new names.", fix=f"Give {flag} a new file name.")
+    elif st is not None and kind is not None and not _is_kind(p, kind):
+        words = OUTPUT_KINDS[kind][2]
+        raise UsageError(f"{flag} {str(p)!r} already exists and is not a {words} file; livestyle will not "
+                         f"overwrite it with its {words} output.",
+                         fix=f"Give {flag} a new name, or one ending in {OUTPUT_KINDS[kind][0][0]}.")
     parent = p.parent if not (allow_dir and p.is_dir()) else p
     existing = parent
     while not existing.exists():
@@ -130,6 +186,69 @@ def check_output_path(path: str | os.PathLike, *, flag: str, inputs: Iterable[tu
         raise UsageError(f"{flag} {str(p)!r}: the folder {str(existing)!r} is not writable.",
                          fix=f"Choose a {flag} path in a folder you can write to.")
     return p
+
+
+def refuse_special(path: str | os.PathLike) -> None:
+    """UsageError when ``path`` exists and is not a regular file (a device, a pipe, a socket, a folder).
+
+    :func:`atomic_path` calls it before every write, so no writer ever
+    replaces ``/dev/full`` or a named pipe with a file of its own.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # a new name; a broken path fails on the write itself
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{str(path)!r} is a {_kind_of(st.st_mode)}, not a regular file; livestyle writes only to "
+                         "regular files or new names.", fix="Write to a new file name.")
+
+
+_WRITE_FIXES = {
+    errno.ENOSPC: "Free some disk space, or write somewhere else.",
+    errno.EFBIG: "Free some disk space (or raise the file-size limit), or write somewhere else.",
+    errno.EDQUOT: "Free some of your disk quota, or write somewhere else.",
+    errno.EROFS: "That place is read-only; write somewhere else.",
+    errno.EACCES: "Write to a folder you may write to.",
+    errno.EPERM: "Write to a folder you may write to.",
+    errno.ENOTDIR: "A file stands where a folder is needed; move it, or write somewhere else.",
+    errno.EEXIST: "A file stands where a folder is needed; move it, or write somewhere else.",
+}
+
+
+def write_error(path: str | os.PathLike, exc: OSError, *, kept: bool = True) -> OutputError:
+    """One-line :class:`~livestyle.errors.OutputError` for a failed write of ``path`` (from ``exc``).
+
+    ``kept``: say that the earlier file, if any, is untouched (true for every atomic write).
+    """
+    if isinstance(exc, OutputError):
+        return exc
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocker = _file_in_the_way(Path(path))
+        if blocker is not None:
+            return OutputError(f"Cannot write {str(path)!r}: {str(blocker)!r} is a file, not a folder.",
+                               fix="Move that file away, or write somewhere else.", errno=exc.errno)
+    tail = " (the earlier file of that name is kept)" if kept and os.path.lexists(path) else ""
+    return OutputError(f"Cannot write {str(path)!r}: {reason}{tail}.",
+                       fix=_WRITE_FIXES.get(exc.errno, "Check that the folder exists, is writable and has free space."),
+                       errno=exc.errno)
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is not a folder (so nothing can be made under it)."""
+    here = path.parent
+    while not here.exists() and here.parent != here:
+        here = here.parent
+    return here if here.exists() and not here.is_dir() else None
+
+
+@contextlib.contextmanager
+def _as_write_error(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an OSError of livestyle's own file operations on ``path`` into a one-line OutputError."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(path, exc) from None
 
 
 def _umask() -> int:
@@ -232,16 +351,19 @@ def atomic_path(path: str | os.PathLike, *, check: Callable[[Path], None] | None
     first (:func:`remove_stale_temps`; ``what`` names the file in the warning).
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(final, what)
-    tmp = _tmp_name(final, final.suffix if keep_suffix else "", private=private)
+    refuse_special(final)
+    with _as_write_error(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(final, what)
+        tmp = _tmp_name(final, final.suffix if keep_suffix else "", private=private)
     try:
         yield tmp
         if check is not None:
             check(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+        with _as_write_error(final):
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
         fsync_dir(final.parent)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -287,7 +409,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, check: Callable[[P
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
     with atomic_path(path, check=check, private=private) as tmp:
-        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+        with _as_write_error(path), open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -341,21 +463,24 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     (:func:`recover_stale_dirs`).
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    recover_stale_dirs(final)
+    with _as_write_error(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        recover_stale_dirs(final)
     if final.exists() and not replace:
         raise FileExistsError(str(final))
     prefix = f".{final.name}.{os.getpid()}."
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
+    with _as_write_error(final):
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; the user's outputs get the usual mode
     try:
         yield tmp
         old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=final.parent))
-            os.rmdir(old)
-            os.replace(final, old)
-        os.replace(tmp, final)
+        with _as_write_error(final):
+            if final.exists():
+                old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=final.parent))
+                os.rmdir(old)
+                os.replace(final, old)
+            os.replace(tmp, final)
         fsync_dir(final.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -459,3 +459,20 @@ def test_cli_vcam_recovers_and_the_report_counts_it(fake_v4l2, tmp_path, livesty
     rep = json.loads(report.read_text())
     assert rep["sink"] == {"errors": 1, "recoveries": 1}
     assert len(read_i420_frames(output, 320, 240)) == 19
+
+
+@needs_fsize
+def test_cli_disk_full_mid_recording_says_it_once(tmp_path, livestyle_home):
+    target = tmp_path / "styled.mp4"
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+
+    done = subprocess.run([sys.executable, "-m", "livestyle", "run", "--input", "demo", "--size", "320x240",
+                           "--output", str(target), "--max-frames", "300", "--style", "random"],
+                          env=cli_env(livestyle_home), capture_output=True, text=True, timeout=180,
+                          preexec_fn=limit_file_size)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("failed (the disk is full") == 1, done.stderr
+    assert not target.exists()

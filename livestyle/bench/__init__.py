@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shlex
 import sys
 import threading
@@ -159,8 +160,13 @@ def cmd_bench(args: argparse.Namespace, *, argv: list[str] | None = None) -> int
     from livestyle.fsutil import atomic_dir, write_json_atomic, write_text_atomic
     from livestyle.session import RunConfig, parse_size, run
 
-    if not args.seconds > 0:
-        raise UsageError(f"--seconds {args.seconds} must be above 0.", fix="Use --seconds 30.")
+    from livestyle.extras import require
+
+    require("bench", "bench")  # the plots need matplotlib: say so now, not after the whole measurement
+    if not (args.seconds > 0 and math.isfinite(args.seconds)):
+        raise UsageError(f"--seconds {args.seconds} must be a finite number above 0.", fix="Use --seconds 30.")
+    if args.fps is not None and not (args.fps > 0 and math.isfinite(args.fps)):
+        raise UsageError(f"--fps {args.fps} must be a finite number above 0.", fix="Use --fps 30, or leave it out.")
     out = Path(args.out)
     _check_out(out, args.input)
     load_spec = parse_load(args.load)

@@ -16,7 +16,8 @@ def add_parsers(sub) -> None:
                     "filter.  Writes a JSON report, a contact sheet PNG and a before/after strip PNG.")
     p.add_argument("style", metavar="STYLE", help="installed style name or pack folder")
     p.add_argument("--clip", type=Path, help="video file for the temporal metric (default: the dataset's clips)")
-    p.add_argument("--report", type=Path, help="JSON report path (default: ./eval-STYLE.json); the PNGs go next to it")
+    p.add_argument("--report", type=Path, help="JSON report path: a new name or an existing JSON file (default: ./eval-STYLE.json); the PNGs go "
+                        "next to it")
     p.add_argument("--data", type=Path,
                    help="dataset folder from benchmarks/quality/make_datasets.py (default: generate test data now)")
     p.add_argument("--test-images", type=int, default=12, metavar="N",
@@ -25,6 +26,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--filter-strength", type=float, default=0.8, metavar="S",
                    help="temporal filter strength for the 'filtered' numbers (default 0.8)")
     p.set_defaults(func=run_eval)
+
+
+def _check_outputs(args: argparse.Namespace, style: str) -> None:
+    """Refuse, before any work, a --report (or the PNGs beside it) that is an input, a device, a pipe, a folder
+    or another kind of file (see livestyle.fsutil.check_output_path)."""
+    from livestyle.fsutil import check_output_path
+    from livestyle.quality.evaluate import output_paths
+
+    inputs = [("--clip", args.clip)] if args.clip is not None else []
+    report, contact, strip = output_paths(args.report, style)
+    check_output_path(report, flag="--report", inputs=inputs, kind="json")
+    for png in (contact, strip):
+        check_output_path(png, flag="--report", inputs=inputs + [("--report", report)])
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -43,6 +57,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.clip is not None and not args.clip.is_file():
         raise DataError(f"--clip {str(args.clip)!r} is not a file.", fix="Pass a video file OpenCV can read.")
     pack = find_style(args.style)
+    _check_outputs(args, pack.name)
     cfg = EvalConfig(data=args.data, clip=args.clip, report=args.report, n_test=args.test_images,
                      clip_frames=args.frames, filter_strength=args.filter_strength)
     report = evaluate(pack, cfg)

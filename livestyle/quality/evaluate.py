@@ -18,7 +18,6 @@ Heavy imports (onnxruntime, torch) happen inside the functions that need them.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -34,7 +33,7 @@ import numpy as np
 
 from livestyle import looks
 from livestyle.errors import ModelError, StyleError
-from livestyle.fsutil import write_image
+from livestyle.fsutil import write_image, write_json_atomic
 from livestyle.ops.temporal import TemporalFilter
 from livestyle.quality.dataset import DatasetConfig, make_dataset, read_clip, read_test_set
 from livestyle.quality.metrics import clip_flows, psnr, ssim, warping_error, warping_error_ratio
@@ -256,20 +255,22 @@ def evaluate(pack: StylePack, cfg: EvalConfig = EvalConfig()) -> dict:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "seconds": round(time.perf_counter() - started, 2),
     }
-    report_path = Path(cfg.report) if cfg.report else Path(f"eval-{pack.name}.json")
+    report_path, contact, strip = output_paths(cfg.report, pack.name)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    stem = report_path.with_suffix("")
-    contact = Path(f"{stem}-contact.png")
-    strip = Path(f"{stem}-strip.png")
     write_image(contact, contact_sheet(rows[: cfg.sheet_rows]), fix="Pick a writable --report location.")
     if strip_source is not None:
         write_image(strip, before_after_strip(*strip_source), fix="Pick a writable --report location.")
     report["files"] = {"report": str(report_path), "contact_sheet": str(contact),
                        "strip": str(strip) if strip_source is not None else None}
-    tmp_path = report_path.with_name(f".{report_path.name}.tmp")
-    tmp_path.write_text(json.dumps(_jsonable(report), indent=2))
-    os.replace(tmp_path, report_path)
+    write_json_atomic(report_path, _jsonable(report))
     return report
+
+
+def output_paths(report: str | os.PathLike | None, style: str) -> tuple[Path, Path, Path]:
+    """(JSON report, contact sheet PNG, before/after strip PNG) for ``--report`` (None: ./eval-STYLE.json)."""
+    report_path = Path(report) if report else Path(f"eval-{style}.json")
+    stem = report_path.with_suffix("")
+    return report_path, Path(f"{stem}-contact.png"), Path(f"{stem}-strip.png")
 
 
 def _jsonable(x):

@@ -234,7 +234,7 @@ class FileSink(Sink):
             writer.release()
         if atomic is not None:
             _discard(atomic, error)
-        log.error("%s", error.message)
+        log.debug("%s", error.message)  # raised: the CLI prints it once (an error log printed it twice)
         raise error
 
     def _verify(self, tmp: Path) -> None:

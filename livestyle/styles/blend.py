@@ -64,12 +64,16 @@ def parse_blend(text: str, *, packs: Iterable[StylePack] | None = None, flag: st
     if len(blend) > len(installed):
         raise UsageError(f"{flag} blends {len(blend)} looks; only {len(installed)} are installed.",
                          fix="Blend fewer looks.")
-    total = sum(blend.values())
-    if total <= 0:
+    top = max(blend.values())
+    if top <= 0:
         raise UsageError(f"{flag} {text!r}: the weights sum to 0.", fix="Give at least one look a positive weight.")
-    if len(blend) > 1 and abs(total - 1.0) > 1e-6:
-        log.warning("%s %r: weights sum to %g; normalised to sum 1", flag, text, total)
-    return {k: v / total for k, v in blend.items()}
+    # divided by the largest first, so huge weights (1e308 + 1e308) cannot overflow to inf and come out as 0
+    scaled = {k: v / top for k, v in blend.items()}
+    total = sum(scaled.values())  # in [1, number of looks]
+    if len(blend) > 1 and abs(top * total - 1.0) > 1e-6:
+        said = f"{top * total:g}" if math.isfinite(top * total) else f"{total:g} x {top:g}"
+        log.warning("%s %r: weights sum to %s; normalised to sum 1", flag, text, said)
+    return {k: v / total for k, v in scaled.items()}
 
 
 def expand(pack_or_blend, *, packs: Iterable[StylePack] | None = None) -> dict[str, float]:
@@ -105,11 +109,16 @@ def expand(pack_or_blend, *, packs: Iterable[StylePack] | None = None) -> dict[s
         else:
             out[name] = out.get(name, 0.0) + weight
     for name, w in start.items():
+        if not math.isfinite(w) or w < 0:
+            raise UsageError(f"The weight of {name!r} is {w}; weights must be finite and >= 0.",
+                             fix="Use weights such as 0.7 and 0.3.")
         walk(name, w, ())
-    total = sum(out.values())
-    if total <= 0:
+    top = max(out.values(), default=0.0)
+    if top <= 0:
         raise UsageError("The blend's weights sum to 0.", fix="Give at least one look a positive weight.")
-    return {k: v / total for k, v in out.items()}
+    scaled = {k: v / top for k, v in out.items()}  # by the largest first: no overflow to inf
+    total = sum(scaled.values())
+    return {k: v / total for k, v in scaled.items()}
 
 
 def engine_weights(blend: dict[str, float], engine_looks: tuple[str, ...]) -> list[float]:

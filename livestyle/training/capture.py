@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -64,7 +66,10 @@ def capture(cfg: CaptureConfig, *, report: Callable[[str], None] = lambda m: Non
         source.close()
         raise SinkError(f"Cannot create the capture folder {str(out)!r} ({e.strerror}).",
                         fix="Pass a writable --out folder.") from None
-    existing = len(list(out.glob("frame-*.jpg")))
+    # numbering goes on after the highest frame already there (a count would reuse a name after a gap and
+    # overwrite a photo), and a name that exists in any form is skipped, never replaced
+    numbers = [int(m.group(1)) for f in out.iterdir() if (m := re.fullmatch(r"frame-(\d+)\.jpg", f.name))]
+    next_number = max(numbers, default=0) + 1
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.frames, desc="capture", unit="frame", file=sys.stderr, disable=not progress)
@@ -85,7 +90,11 @@ def capture(cfg: CaptureConfig, *, report: Callable[[str], None] = lambda m: Non
             if last_thumb is not None and float(np.mean(np.abs(thumb - last_thumb))) < cfg.min_diff:
                 near_duplicates += 1
                 continue
-            path = out / f"frame-{existing + saved + 1:06d}.jpg"
+            path = out / f"frame-{next_number:06d}.jpg"
+            while os.path.lexists(path):
+                next_number += 1
+                path = out / f"frame-{next_number:06d}.jpg"
+            next_number += 1
             write_image(path, image, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality],
                         fix="Check free space and permissions of --out.")
             saved += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -18,22 +19,39 @@ from livestyle.errors import TrainingError
 STATE_KEY = "livestyle_state"
 
 
+def io_error(exc: BaseException, path: str | os.PathLike | None = None) -> OSError | None:
+    """``exc`` as an OSError when it is one, or a safetensors error that carries one ("I/O error: ... (os error
+    28)": safetensors reports a full disk that way); else None."""
+    if isinstance(exc, OSError):
+        return exc
+    found = re.search(r"os error (\d+)", str(exc))
+    if found is None:
+        return None
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code), None if path is None else str(path))
+
+
 def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], state: dict) -> None:
-    """Write ``tensors`` and the JSON-able ``state`` to ``path`` atomically (tmp + fsync + os.replace)."""
+    """Write ``tensors`` and the JSON-able ``state`` to ``path`` atomically (tmp + fsync + os.replace).
+
+    A failed write (a full disk) raises OSError and leaves the previous checkpoint as it was.
+    """
     from safetensors.torch import save_file
 
+    from livestyle.fsutil import atomic_path, write_json_atomic
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(cpu, str(tmp), metadata={STATE_KEY: json.dumps(state)})
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path, what="checkpoint", private=True) as tmp:  # 0600, as safetensors made it
+        try:
+            save_file(cpu, str(tmp), metadata={STATE_KEY: json.dumps(state)})
+        except Exception as e:
+            err = io_error(e, path)
+            if err is None:
+                raise
+            raise err from None
     # a readable copy for people; the safetensors metadata is the one that counts
-    side = path.with_suffix(".json")
-    side_tmp = side.with_name(f".{side.name}.tmp-{os.getpid()}")
-    side_tmp.write_text(json.dumps(state, indent=2))
-    os.replace(side_tmp, side)
+    write_json_atomic(path.with_suffix(".json"), state)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
@@ -58,6 +76,18 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}).",
                             fix="Delete it (and its .json) to start over, or restore a good copy.") from None
     return tensors, state
+
+
+def read_state(path: str | os.PathLike) -> dict | None:
+    """The JSON state of the checkpoint at ``path`` without reading its tensors; None if missing or unreadable."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            state = json.loads((f.metadata() or {})[STATE_KEY])
+    except Exception:  # missing, damaged, not a checkpoint: load_checkpoint says so in one line
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def optimizer_to_flat(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:

@@ -7,10 +7,9 @@ imported inside the handlers.
 from __future__ import annotations
 
 import argparse
-import re
+import contextlib
 import sys
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 # flag dest -> TrainConfig field, for flags that map one to one
 _SIMPLE = {
@@ -46,6 +45,9 @@ def add_parsers(sub) -> None:
     g.add_argument("--run-dir", metavar="DIR", help="checkpoints, samples, loss curves and logs (default: runs/NAME)")
     g.add_argument("--look", help="recorded in the pack metadata as the procedural look it imitates")
     g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    g.add_argument("--other-data", action="store_true",
+                   help="with --resume: go on with --style-images/--content-images other than the folders the run "
+                        "was trained on (refused without this flag)")
     g.add_argument("--teacher-from", metavar="STYLE",
                    help="distil the teacher of this style pack (name or folder) instead of training a CycleGAN; "
                         "e.g. to retrain only the student with other settings")
@@ -213,12 +215,95 @@ def _resume_command(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(c) for c in cmd + ["--resume"])
 
 
+@contextlib.contextmanager
+def _write_errors(args: argparse.Namespace):
+    """A failed write while training or exporting (full disk, ...) becomes one line saying what is kept and how to
+    go on: checkpoints and packs are written atomically, so the last checkpoint and any look installed before stay."""
+    from livestyle.errors import LivestyleError, OutputError, TrainingError
+    from livestyle.training.checkpoint import io_error
+
+    try:
+        yield
+    except Exception as exc:
+        e = io_error(exc) if not isinstance(exc, LivestyleError) or isinstance(exc, OutputError) else None
+        if e is None:
+            raise
+        if isinstance(e, OutputError):
+            what = e.message.rstrip(".")
+        else:
+            where = repr(e.filename) if e.filename else "the run's files or the look"
+            what = f"Training could not write {where} ({e.strerror or e})"
+        raise TrainingError(f"{what}; the last checkpoint and any look installed before are kept.",
+                            fix=f"Free some disk space (or pick another --out / --run-dir), then go on with: "
+                                f"{_resume_command(args)}") from None
+
+
+def _check_pack_target(target) -> None:
+    """The pack folder ``--out/NAME`` is new, empty or an earlier look (replaced); anything else is refused."""
+    from livestyle.errors import UsageError
+    from livestyle.styles.pack import ENGINE_ONNX, META_FILE, ONNX_FILE
+
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise UsageError(f"--out: {str(target)!r} is a file, and the look would be a folder of that name.",
+                         fix="Pick another --name or --out.")
+    entries = {e.name for e in target.iterdir()}
+    if entries and not entries & {META_FILE, ONNX_FILE, ENGINE_ONNX}:
+        raise UsageError(f"--out: {str(target)!r} is a folder of other files ({', '.join(sorted(entries)[:3])}), "
+                         "not a look; training would replace it.", fix="Pick another --name or --out.")
+
+
+def _resolve_data_folders(args: argparse.Namespace) -> None:
+    """Make --style-images / --content-images absolute (symlinks resolved), so the checkpoint records the folders
+    themselves; on --resume refuse folders other than the ones the run was trained on, unless --other-data."""
+    import os
+    from pathlib import Path
+
+    from livestyle.errors import UsageError
+    from livestyle.training.checkpoint import read_state
+
+    for dest in ("style_images", "content_images"):
+        if getattr(args, dest) is not None:
+            setattr(args, dest, str(Path(getattr(args, dest)).resolve()))
+            run_dir = Path(args.run_dir if args.run_dir is not None else Path("runs") / args.name).resolve()
+            if run_dir.is_relative_to(getattr(args, dest)):
+                flag = "--" + dest.replace("_", "-")
+                raise UsageError(f"The run folder {str(run_dir)!r} is inside {flag} {getattr(args, dest)!r}: its "
+                                 "sample pictures would become training photos.",
+                                 fix="Pass a --run-dir outside the photo folders.")
+    if not args.resume:
+        if args.other_data:
+            raise UsageError("--other-data only applies with --resume.", fix="Drop --other-data.")
+        return
+    run_dir = Path(args.run_dir if args.run_dir is not None else Path("runs") / args.name)
+    state = read_state(run_dir / "checkpoint.safetensors")
+    config = state.get("config") if state else None
+    if not isinstance(config, dict) or args.other_data:
+        return  # no readable checkpoint: the trainer says so in one line
+    for dest in ("style_images", "content_images"):
+        given, saved = getattr(args, dest), config.get(dest)
+        if given is None or not isinstance(saved, str) or not saved:
+            continue
+        same = Path(saved).resolve() == Path(given)
+        try:
+            same = same or os.path.samefile(saved, given)
+        except OSError:
+            pass
+        if not same:
+            flag = "--" + dest.replace("_", "-")
+            raise UsageError(f"--resume with {flag} {given!r}, but the run in {str(run_dir)!r} was trained on "
+                             f"{saved!r}.", fix=f"Drop {flag} to continue on the same photos, start a new run (other "
+                                               "--name or --run-dir), or add --other-data to go on with the new ones.")
+
+
 def _train(args: argparse.Namespace) -> int:
     from livestyle.errors import UsageError
+    from livestyle.extras import require
+    from livestyle.styles.cli import check_new_look_name
 
-    if not _NAME.match(args.name):
-        raise UsageError(f"--name {args.name!r} is not a usable style name.",
-                         fix="Use letters, digits, '.', '_' or '-' (up to 64, starting with a letter or digit).")
+    require("train", "train")  # before anything imports torch: one line naming the extra, not a traceback
+    check_new_look_name(args.name, "--name")
     if args.teacher_from is not None and args.teacher_steps:
         raise UsageError("--teacher-from takes a finished teacher, so --teacher-steps does not apply.",
                          fix="Drop --teacher-steps, or drop --teacher-from to train a new teacher.")
@@ -238,6 +323,7 @@ def _train(args: argparse.Namespace) -> int:
                          fix="Pass both folders, e.g. --style-images photos/ --content-images me/.")
     kind = _kind(args)
     _check_flags(args, kind)
+    _resolve_data_folders(args)
 
     from pathlib import Path
 
@@ -248,6 +334,7 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = args.run_dir if args.run_dir is not None else str(Path("runs") / args.name)
     # both destinations must be writable before hours (or minutes) of training, not after
     check_output_path(Path(out) / args.name, flag="--out", allow_dir=True)
+    _check_pack_target(Path(out) / args.name)
     check_output_path(Path(run_dir) / "checkpoint.safetensors", flag="--run-dir")
     if kind == "colour":
         return _train_colour(args, out, run_dir)
@@ -285,7 +372,7 @@ def _train(args: argparse.Namespace) -> int:
     explicit |= {"name", "out_dir", "run_dir"}
     cfg = TrainConfig(style_images=fields.pop("style_images", ""), content_images=fields.pop("content_images", ""),
                       name=args.name, out_dir=out, run_dir=run_dir, **fields)
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop, _write_errors(args):
         result = train(cfg, resume=args.resume, explicit=explicit, report=_say, progress=not args.no_progress,
                        stop=stop, resume_command=_resume_command(args))
     if result.pack is not None:
@@ -301,7 +388,7 @@ def _train_colour(args: argparse.Namespace, out: str, run_dir: str) -> int:
     explicit = set(fields) | {"name", "out_dir", "run_dir"}
     cfg = ColourConfig(style_images=fields.pop("style_images", ""), content_images=fields.pop("content_images", ""),
                        name=args.name, out_dir=out, run_dir=run_dir, **fields)
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop, _write_errors(args):
         result = train_colour(cfg, resume=args.resume, explicit=explicit, report=_say,
                               progress=not args.no_progress, stop=stop, resume_command=_resume_command(args))
     if result.pack is not None:
@@ -312,6 +399,9 @@ def _train_colour(args: argparse.Namespace, out: str, run_dir: str) -> int:
 
 
 def _capture(args: argparse.Namespace) -> int:
+    from livestyle.extras import require
+
+    require("train", "capture", ["tqdm"])  # its progress bar
     from livestyle.training.capture import CaptureConfig, capture
 
     cfg = CaptureConfig(source=args.camera, frames=args.frames, out_dir=args.out, interval_s=args.interval,

@@ -514,6 +514,8 @@ def _train(cfg: ColourConfig, ctx: dist.DistContext, *, resume: bool, explicit: 
 
         G = run.G.to("cpu").eval()
         held = heldout_report(G, content_held or content.images[:8], style_held or style.images[:8])
+        # with fewer than 10 photos none is held out: the check then runs on training photos, and says so
+        held.update(content_held_out=bool(content_held), style_held_out=bool(style_held))
         learned = describe_lut(G)
         metrics = {"final_losses": losses.final("colour"), "heldout": held, "learned": learned}
         recipe = {**data_info, "trainer": TRAINER, "size": cfg.size, "steps": cfg.steps, "batch": cfg.batch,
@@ -539,6 +541,19 @@ def _train(cfg: ColourConfig, ctx: dist.DistContext, *, resume: bool, explicit: 
     return result
 
 
+def _measured_on(held: dict) -> str:
+    """'held-out (8 content, 3 style images)', or which of them were training photos (none held out)."""
+    n_c, n_s = held["content_images"], held["style_images"]
+    c_out, s_out = held.get("content_held_out", True), held.get("style_held_out", True)
+    if c_out and s_out:
+        return f"held-out ({n_c} content, {n_s} style images)"
+    if not (c_out or s_out):
+        return (f"measured on training photos, not held-out ones ({n_c} content, {n_s} style images; "
+                "10 or more of each let some be held out)")
+    return (f"{n_c} {'held-out' if c_out else 'training'} content and {n_s} {'held-out' if s_out else 'training'} "
+            "style images (too few photos to hold out the others)")
+
+
 def heldout_lines(held: dict) -> list[str]:
     """The run's held-out line, plus a warning when the held-out photos did not come out closer to the style.
 
@@ -549,11 +564,13 @@ def heldout_lines(held: dict) -> list[str]:
     """
     closer = held["closer_percent"]
     change = f"{closer:.0f}% closer" if closer >= 0 else f"{-closer:.0f}% further"
-    lines = [f"held-out ({held['content_images']} content, {held['style_images']} style images): colour distance to "
+    where = _measured_on(held)
+    lines = [f"{where}: colour distance to "
              f"the style photos {held['colour_distance_input']:.1f} -> {held['colour_distance_styled']:.1f} levels "
              f"({change}); flicker (warping-error ratio on a moving clip) {held['warping_error_ratio']:.2f}"]
     if closer <= 0:
-        lines.append("warning: the held-out content photos came out no closer to the style photos' colours, so the "
+        kind = "held-out " if held.get("content_held_out", True) else ""
+        lines.append(f"warning: the {kind}content photos came out no closer to the style photos' colours, so the "
                      "look was probably learned only in part; style photos of the same kinds of scene as your "
                      "camera's (faces, rooms) let the look be told apart from what the photos show.")
     return lines

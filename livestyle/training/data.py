@@ -34,11 +34,24 @@ MIN_SHORT_SIDE = 64
 KEEP_FACTOR = 1.25  # stored short side = KEEP_FACTOR * crop size (room for random crops and scales)
 
 
-def scan_images(folder: str | os.PathLike) -> list[Path]:
-    """All image files under ``folder`` (recursive, suffix case-insensitive), sorted by path.
+MAX_FILES = 50_000  # image files one training folder may hold (each is decoded and kept in memory)
+MAX_DEPTH = 32      # folder levels below the training folder that are searched
 
-    Raises DataError if ``folder`` is not a directory.
+
+def scan_images(folder: str | os.PathLike, *, max_files: int = MAX_FILES, max_depth: int = MAX_DEPTH) -> list[Path]:
+    """All image files under ``folder`` (recursive, suffix case-insensitive), each real file once, sorted by path.
+
+    Symlinks are followed, but every folder is entered once and every file
+    counted once, by ``(st_dev, st_ino)``: a link to the folder itself, to a
+    parent or to a photo already seen adds nothing, so a link loop ends the
+    walk instead of running it forever.  Only regular files are taken (a
+    named pipe or a device named ``x.jpg`` would block or never end the
+    decoder).  Folders more than ``max_depth`` levels down are not searched
+    (one warning).  Raises DataError if ``folder`` is not a directory, or
+    when it holds more than ``max_files`` image files.
     """
+    import stat
+
     root = Path(folder)
     if not root.exists():
         raise DataError(f"Image folder {str(root)!r} does not exist.",
@@ -46,12 +59,52 @@ def scan_images(folder: str | os.PathLike) -> list[Path]:
     if not root.is_dir():
         raise DataError(f"Expected a folder of images, got the file {str(root)!r}.",
                         fix="Pass the folder that holds the images.")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        for fn in filenames:
-            if Path(fn).suffix.lower() in IMAGE_SUFFIXES and not fn.startswith("."):
-                found.append(Path(dirpath) / fn)
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+    found: list[Path] = []
+    too_deep = 0
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    while stack:
+        here, depth = stack.pop()
+        try:
+            st = here.stat()
+        except OSError:  # a dangling link, a loop the kernel refused, no permission
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            continue
+        seen_dirs.add(key)
+        try:
+            with os.scandir(here) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            log.warning("cannot read the folder %s: %s", here, e.strerror or e)
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                est = entry.stat()  # follows symlinks
+            except OSError:
+                continue
+            if stat.S_ISDIR(est.st_mode):
+                if depth + 1 > max_depth:
+                    too_deep += 1
+                else:
+                    subdirs.append((Path(entry.path), depth + 1))
+            elif stat.S_ISREG(est.st_mode) and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+                fkey = (est.st_dev, est.st_ino)
+                if fkey in seen_files:
+                    continue
+                seen_files.add(fkey)
+                found.append(Path(entry.path))
+                if len(found) > max_files:
+                    raise DataError(f"{str(root)!r} holds more than {max_files} image files.",
+                                    fix=f"Point at a folder of at most {max_files} photos (a few hundred are plenty).")
+        stack.extend(reversed(subdirs))
+    if too_deep:
+        log.warning("%s: %d folder(s) more than %d levels down were not searched", root, too_deep, max_depth)
     return sorted(found)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -54,12 +52,12 @@ def write_pack(out_dir: str | os.PathLike, name: str, *, student: Student, teach
 
     from livestyle.errors import TrainingError
     from livestyle.export.onnx import check_parity, export_onnx
+    from livestyle.fsutil import atomic_dir, write_json_atomic
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out_dir))
-    try:
+    final = Path(out_dir) / name
+    # assembled beside the pack and swapped in whole (fsutil.atomic_dir): a reader, a kill -9 or a full disk
+    # leaves the old pack or the new one, and what a killed export left is tidied by the next one
+    with atomic_dir(final, replace=True) as tmp:
         student = student.eval().to("cpu")
         export_onnx(student, tmp / ONNX_FILE)
         parity = check_parity(student, tmp / ONNX_FILE)
@@ -72,22 +70,11 @@ def write_pack(out_dir: str | os.PathLike, name: str, *, student: Student, teach
         save_file(_state(teacher), str(tmp / TEACHER_FILE))
         meta = dict(meta)
         meta.setdefault("metrics", {})["export_parity_uint8"] = parity
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+        write_json_atomic(tmp / META_FILE, meta)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp/mkstemp make private files; a pack is ordinary data
-        for f in tmp.iterdir():
+        for f in tmp.iterdir():  # safetensors makes private files; a pack is ordinary data
             os.chmod(f, 0o666 & ~umask)
-        old = None
-        if final.exists():
-            old = out_dir / f".{name}.old-{os.getpid()}"
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return final, parity
 
 
@@ -136,9 +123,9 @@ def load_student(pack: StylePack | str | os.PathLike) -> nn.Module:
 
 def set_export_seconds(pack_dir: Path, seconds: float) -> None:
     """Record the export's wall time in an installed pack's style.json (atomic rewrite of that file)."""
+    from livestyle.fsutil import write_json_atomic
+
     meta_path = Path(pack_dir) / META_FILE
     meta = json.loads(meta_path.read_text())
     meta.setdefault("recipe", {}).setdefault("wall_seconds", {})["export"] = seconds
-    tmp = meta_path.with_name(f".{META_FILE}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, meta_path)
+    write_json_atomic(meta_path, meta)

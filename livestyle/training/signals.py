@@ -1,8 +1,12 @@
-"""Stopping a training run cleanly on SIGTERM / SIGHUP: finish the step, save, say how to resume, exit 143.
+"""Stopping a training run cleanly on SIGTERM / SIGHUP / SIGINT (Ctrl-C): finish the step, save, say how to
+resume, exit 143 (130 for SIGINT).
 
-The handler only records the signal; the training loop asks :meth:`StopFlag.check`
-between steps (never inside one, so the checkpoint is a consistent state and
-the resume stays exact) and raises :class:`TrainingStopped` after saving.
+The handler only records the signal once the training loop polls
+:attr:`StopFlag.requested` between steps (never inside one, so the checkpoint
+is a consistent state and the resume stays exact); the loop raises
+:class:`TrainingStopped` after saving.  Before the loop's first poll (while
+the photos are scanned and decoded, the models built) there is nothing to
+save, so the handler stops the run at once.
 """
 
 from __future__ import annotations
@@ -26,10 +30,19 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.polled = False  # set by the training loop's first look at `requested`
 
     @property
     def requested(self) -> bool:
+        self.polled = True
         return self.signum is not None
+
+    def before_training(self, signum: int) -> TrainingStopped:
+        """The error for a signal that came before the loop's first poll: nothing trained, nothing saved."""
+        err = TrainingStopped(f"training stopped by {signal.Signals(signum).name} before its first step; "
+                              "nothing was trained and no checkpoint was written or changed.")
+        err.exit_code = 128 + signum if signum != signal.SIGHUP else 143
+        return err
 
     def stopped(self, step: int, resume_command: str) -> TrainingStopped:
         name = signal.Signals(self.signum).name if self.signum else "a signal"
@@ -40,11 +53,13 @@ class StopFlag:
 
 
 @contextmanager
-def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[StopFlag]:
+def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)) -> Iterator[StopFlag]:
     """Install handlers for ``signums`` that set the returned flag; restore the old ones on exit.
 
-    Outside the main thread (where Python cannot install handlers) the flag
-    simply never trips.
+    A signal ignored when livestyle started stays ignored (``nohup`` ignores
+    SIGHUP, a shell's background job SIGINT: closing the terminal must not
+    stop such a run).  Outside the main thread (where Python cannot install
+    handlers) the flag simply never trips.
     """
     flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
@@ -54,8 +69,12 @@ def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) 
 
     def handler(signum, frame):  # noqa: ARG001
         flag.signum = signum
+        if not flag.polled:  # still reading photos or building models: nothing to save, stop now
+            raise flag.before_training(signum)
 
     for s in signums:
+        if signal.getsignal(s) is signal.SIG_IGN:
+            continue
         old[s] = signal.signal(s, handler)
     try:
         yield flag
