@@ -76,7 +76,7 @@ def _check_paths(cfg: RunConfig) -> None:
         check_output_path(cfg.output, flag="--output", inputs=inputs)
         inputs = inputs + [("--output", cfg.output)]
     if cfg.report:
-        check_output_path(cfg.report, flag="--report", inputs=inputs)
+        check_output_path(cfg.report, flag="--report", inputs=inputs, kind="json")
 
 
 @dataclass(frozen=True)
