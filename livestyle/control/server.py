@@ -40,7 +40,7 @@ instead, for Stream Deck "Website" buttons and Bitfocus Companion):
                                        ``/act/bypass`` without a value is ``bypass-toggle``
 =====================================  ==============================================
 
-Security (see :mod:`livestyle.control.security` and README "Security"):
+Security (see :mod:`livestyle.security` and README "Security"):
 loopback bind by default (IPv6 for an IPv6 host), a per-run random token
 compared in constant time, ``Host`` checked against DNS rebinding, a foreign
 ``Origin`` refused on POST, no CORS headers, bodies capped, bad requests
@@ -66,7 +66,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
-from livestyle.control.security import bearer_token, host_allowed, new_token, origin_allowed, token_ok
+from livestyle.security import bearer_token, host_allowed, new_token, origin_allowed, token_ok
 from livestyle.controls import COMMANDS, Command, CommandError
 from livestyle.errors import LivestyleError, UsageError
 

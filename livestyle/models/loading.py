@@ -78,13 +78,3 @@ def student_config(pack) -> StudentConfig:
     except (TypeError, ValueError) as e:
         raise ModelError(f"Style {pack.name!r}: the student config in style.json is invalid ({e}).",
                          fix="Re-export the pack with `livestyle train --resume`.") from None
-
-
-def __getattr__(name: str):
-    # Compatibility for callers not yet moved to livestyle.styles.nets (training/ imports load_look_net from
-    # here); remove once they import it from there.
-    if name in ("load_look_net", "load_engine_luts"):
-        from livestyle.styles import nets
-
-        return getattr(nets, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,7 +38,7 @@ The delay the sink reports for lip-sync (:attr:`StreamSink.extra_delay_s`) is
 its own work only, send() to the JPEG ready for the clients; the time a
 viewer's socket takes is the viewer's business and never moves the audio sync.
 
-Security (as for the control API, :mod:`livestyle.control.security`): the
+Security (as for the control API, :mod:`livestyle.security`): the
 server binds 127.0.0.1 unless the spec names another address (then it logs a
 warning); every request must carry the run's token (``?token=`` in the URL,
 which OBS's Media Source can hold, or ``Authorization: Bearer``); a ``Host``
@@ -71,7 +71,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import numpy as np
 
-from livestyle.control.security import bearer_token, host_allowed, is_loopback, new_token, token_ok
+from livestyle.security import bearer_token, host_allowed, is_loopback, new_token, token_ok
 from livestyle.errors import SinkError, UsageError
 from livestyle.frame import Frame
 from livestyle.sinks.base import Sink

@@ -116,7 +116,7 @@ def load_student(pack: StylePack | str | os.PathLike) -> nn.Module:
 
     A format-1 pack gives its :class:`Student`; an engine look its adaptive LUT.
     """
-    from livestyle.models.loading import load_look_net
+    from livestyle.styles.nets import load_look_net
 
     return load_look_net(_pack(pack))
 

@@ -308,7 +308,7 @@ class _Run:
 def _load_base(name: str, device) -> torch.nn.Module:
     """The colour look ``name`` (an installed look or a pack folder) as a frozen float network; TrainingError else."""
     from livestyle.errors import LivestyleError
-    from livestyle.models.loading import load_look_net
+    from livestyle.styles.nets import load_look_net
     from livestyle.models.lut import AdaptiveLUT
     from livestyle.styles.pack import find_style
 
