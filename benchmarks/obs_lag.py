@@ -1,7 +1,7 @@
 """Lag of livestyle's network output in a real OBS Studio, in frames, over minutes.
 
 Serves 640x360 frames carrying their index as a bar code through StreamSink
-(Matroska, or multipart JPEG with --format mjpeg) at --fps to an OBS Media
+(Matroska/JPEG, Matroska/raw BGRA with --format bgra, or multipart JPEG with --format mjpeg) at --fps to an OBS Media
 Source (headless OBS under Xvfb, started here), reads the index back from
 GetSourceScreenshot 4 times a second, and reports the lag = newest index sent
 when OBS answered - index shown (an upper bound: it includes the screenshot's
@@ -41,13 +41,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--seconds", type=float, default=300.0)
-    ap.add_argument("--format", choices=("mkv", "mjpeg"), default="mkv")
+    ap.add_argument("--format", choices=("mkv", "bgra", "mjpeg"), default="mkv",
+                    help="mkv: Matroska/JPEG (default); bgra: Matroska with raw BGRA (the transparent background's "
+                         "stream); mjpeg: multipart JPEG")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
     size = (640, 360)
     frames = [barcode_frame(i, size) for i in range(1 << 12)]  # drawn up front: the feeder only sends
-    sink = StreamSink(port=0)
+    sink = StreamSink(port=0, alpha=args.format == "bgra")
     sink.open(size, args.fps)
     feeder = PacedFeeder(sink, args.fps, size, frames=frames).start()
     obs = start_obs(Path(tempfile.mkdtemp(prefix="obs-lag-")), fps=int(round(args.fps)))
@@ -55,8 +57,8 @@ def main() -> int:
     try:
         with ObsClient(obs.url, obs.password) as c:
             settings = dict(MEDIA_SOURCE_SETTINGS,
-                            input=sink.url if args.format == "mkv" else sink.mjpeg_url,
-                            input_format="matroska" if args.format == "mkv" else "mpjpeg")
+                            input=sink.mjpeg_url if args.format == "mjpeg" else sink.url,
+                            input_format="mpjpeg" if args.format == "mjpeg" else "matroska")
             c.call("CreateInput", {"sceneName": "Scene", "inputName": "livestyle", "inputKind": "ffmpeg_source",
                                    "inputSettings": settings})
             t_start = time.monotonic()
@@ -88,7 +90,8 @@ def main() -> int:
               "lag_frames_upper": {"median": statistics.median(hi), "p95": pct(hi, 0.95), "max": max(hi)},
               "lag_frames_lower": {"median": statistics.median(lo), "p95": pct(lo, 0.95), "max": max(lo)},
               "per_minute_upper": per_minute, "client_drops": sink.client_drops,
-              "send_ms_median": round(statistics.median(send_ms), 4), "frames_sent": sink.frames_sent}
+              "send_ms_median": round(statistics.median(send_ms), 4), "frames_sent": sink.frames_sent,
+              "sink_encode_ms_smoothed": round(1000 * sink.extra_delay_s, 3)}
     print(json.dumps({k: v for k, v in result.items()}, indent=2))
     if args.out:
         write_json_atomic(args.out, {**result, "all": samples})

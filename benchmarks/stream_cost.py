@@ -56,7 +56,8 @@ class Reader(threading.Thread):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=2)
-    ap.add_argument("--format", choices=("mjpeg", "mkv"), default="mkv")
+    ap.add_argument("--format", choices=("mjpeg", "mkv", "bgra"), default="mkv",
+                    help="bgra: raw BGRA Matroska (the transparent background's stream), fed BGRA frames")
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--size", default="1280x720")
@@ -67,13 +68,18 @@ def main() -> int:
     demo.open()
     frames = [demo.read() for _ in range(60)]
     demo.close()
+    if args.format == "bgra":  # frames with an alpha channel, as --background transparent sends them
+        frames = [cv2.cvtColor(f, cv2.COLOR_BGR2BGRA) for f in frames]
     enc = []
     for img in frames[:30]:
         t = time.perf_counter()
-        cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), 80])
+        if args.format == "bgra":
+            img.tobytes()  # what the encoder thread does for a raw BGRA client
+        else:
+            cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), 80])
         enc.append(time.perf_counter() - t)
 
-    sink = StreamSink(port=0)
+    sink = StreamSink(port=0, alpha=args.format == "bgra")
     sink.open((w, h), args.fps)
     readers = [Reader(sink, args.format) for _ in range(args.clients)]
     for r in readers:

@@ -136,8 +136,7 @@ class Pipeline:
                 if self.stop.is_set() and not self.live:
                     break
                 continue
-            frame, out = work.frame, finish_all(self.stages, work)
-            original = work.extra.get("original", frame.image)  # as captured, before any retouch
+            frame, out, original = work.frame, finish_all(self.stages, work), work.extra.get("original", work.frame.image)
             t1 = time.perf_counter()
             sink.send(frame.with_image(out), original=original, status=self.status_line())
             t2 = time.perf_counter()

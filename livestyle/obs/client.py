@@ -121,7 +121,7 @@ class ObsClient:
             raise ObsError(f"OBS did not answer at {self.url} ({type(e).__name__}).",
                            fix="Start OBS and enable Tools -> WebSocket Server Settings -> Enable WebSocket server "
                                "(and check the port).") from None
-        except (OSError, InvalidHandshake, InvalidURI) as e:
+        except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed) as e:  # closed: OBS went away mid-handshake
             raise ObsError(f"Could not open a websocket to OBS at {self.url}: {e}.",
                            fix="Check that OBS runs there and its websocket server is enabled "
                                "(Tools -> WebSocket Server Settings).") from None

@@ -270,6 +270,9 @@ class ObsLink:
             except ObsError as e:
                 error = e.message.rstrip(".")
                 continue
+            except OSError as e:  # the socket died under the call: the same as any other failure to restore
+                error = f"{type(e).__name__}: {e}"
+                continue
             finally:
                 if fresh:
                     c.close()
