@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from livestyle import commands
     from livestyle import bench as bench_cli
     from livestyle.export import cli as export_cli
+    from livestyle.export import lut_cli
     from livestyle.obs import cli as obs_cli
     from livestyle.quality import cli as quality_cli
     from livestyle.styles import cli as styles_cli
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_parsers(sub)
     quality_cli.add_parsers(sub)
     export_cli.add_parsers(sub)
+    lut_cli.add_parsers(sub)
     styles_cli.add_parsers(sub)
     bench_cli.add_parsers(sub)
     obs_cli.add_parsers(sub)
