@@ -37,7 +37,6 @@ from livestyle.errors import StyleError, UsageError
 log = logging.getLogger(__name__)
 
 IMPORT_GRID = 33          # an imported look's lattice (its engine table: 32 cells, one per lattice cell)
-EXPORT_SIZES = (17, 33, 65)
 MAX_CUBE_SIZE = 256       # larger 3D tables are refused (ffmpeg's lut3d stops at 256 too)
 MAX_CURVE_SIZE = 65536    # entries of a 1-D LUT (ffmpeg's lut1d allows as many)
 CHECK_STEP = 4            # resampling errors are measured on every 4th 8-bit level per axis, every level below 16

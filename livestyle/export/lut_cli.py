@@ -22,6 +22,7 @@ from pathlib import Path
 from livestyle.errors import StyleError, UsageError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+EXPORT_SIZES = (17, 33, 65)  # entries per axis export-lut writes (each exact for the 17- and 33-node looks)
 
 
 def add_parsers(sub) -> None:
@@ -36,8 +37,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--name", default=None, help="the look's name (default: the file's name without its suffix)")
     p.add_argument("--force", action="store_true", help="replace an existing look of your own with that name")
     p.set_defaults(func=cmd_import_lut)
-
-    from livestyle.export.cube import EXPORT_SIZES
 
     e = sub.add_parser("export-lut", help="write a colour look as a standard 3D LUT (.cube)",
                        description="Write a colour look (or a blend, e.g. pastel:0.6,vintage:0.4) as an Iridas/"
