@@ -98,6 +98,8 @@ class ColourConfig:
     look: str | None = None
     threads: int = 1              # torch CPU threads: 1 by default (small tensors; 2 threads on a busy
                                   # 2-core machine were 6x slower per step, measured, from spin-waiting)
+    init: str = "identity"        # where both LUT students start: "identity", or "transfer" (the training-free
+                                  # distribution transfer of the two folders, made safe: training/transfer.py)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -109,9 +111,11 @@ class ColourConfig:
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         known["lut"] = LutConfig.from_dict(known.get("lut", {}))
         known.setdefault("w_pool", 0.0)  # checkpoints from before the pooled term resume without it
+        known.setdefault("init", "identity")  # ... and from before the transfer start, from the identity
         return cls(**known)
 
 
+INITS = ("identity", "transfer")
 FREE_ON_RESUME = frozenset({"style_images", "content_images", "out_dir", "run_dir", "steps", "device",
                             "checkpoint_every", "sample_every", "look", "threads", "name"})
 
@@ -147,6 +151,8 @@ def validate(cfg: ColourConfig) -> None:
                             fix="Use fewer layers or a larger --size.")
     if cfg.pool_pixels < 1 or cfg.pool_projections < 1:
         raise TrainingError("pool_pixels and pool_projections must be >= 1.", fix="Use the defaults (8192, 64).")
+    if cfg.init not in INITS:
+        raise TrainingError(f"init must be one of {', '.join(INITS)}, got {cfg.init!r}.", fix="Use e.g. init='transfer'.")
     if min(cfg.w_adversarial, cfg.w_colour, cfg.w_cycle, cfg.w_smooth, cfg.w_monotone, cfg.w_steady, cfg.w_pool) < 0:
         raise TrainingError("Loss weights must be >= 0.", fix="0 turns a term off.")
 
@@ -262,12 +268,19 @@ def curvature(luts: torch.Tensor) -> torch.Tensor:
 class _Run:
     """Models, optimisers and counters of one colour run, and their checkpoint I/O."""
 
-    def __init__(self, cfg: ColourConfig, ctx: dist.DistContext):
+    def __init__(self, cfg: ColourConfig, ctx: dist.DistContext, start: tuple[np.ndarray, np.ndarray] | None = None):
+        """``start``: the first basis of G and of F (lattices (3, G, G, G) ``[c, b, g, r]`` in [-1, 1]); None =
+        the identity."""
         self.cfg, self.ctx = cfg, ctx
         dev = ctx.device
         torch.manual_seed(cfg.seed)
-        self.G = AdaptiveLUT(cfg.lut).to(dev)
-        self.F = AdaptiveLUT(cfg.lut).to(dev)
+        self.G = AdaptiveLUT(cfg.lut)
+        self.F = AdaptiveLUT(cfg.lut)
+        if start is not None:
+            with torch.no_grad():
+                self.G.basis[0] = torch.from_numpy(start[0])
+                self.F.basis[0] = torch.from_numpy(start[1])
+        self.G, self.F = self.G.to(dev), self.F.to(dev)
         self.D_A = PatchDiscriminator(cfg.disc_width, cfg.disc_layers).to(dev)
         self.D_B = PatchDiscriminator(cfg.disc_width, cfg.disc_layers).to(dev)
         betas = (0.5, 0.999)
@@ -450,7 +463,11 @@ def _train(cfg: ColourConfig, ctx: dist.DistContext, *, resume: bool, explicit: 
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     ctx.barrier()
     losses = LossLog(run_dir / "losses.jsonl")
-    run = _Run(cfg, ctx)
+    start = None
+    if cfg.init == "transfer" and saved_state is None:
+        start, said = transfer_start(content.images, style.images, cfg)
+        report(said)
+    run = _Run(cfg, ctx, start)
     resumed_from = None
     if saved_state is not None:
         run.restore(saved_tensors, saved_state)
@@ -537,6 +554,23 @@ def _train(cfg: ColourConfig, ctx: dist.DistContext, *, resume: bool, explicit: 
             report(line)
     ctx.barrier()
     return result
+
+
+def transfer_start(content: list[np.ndarray], style: list[np.ndarray], cfg: ColourConfig
+                   ) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """The students' first bases from the training-free transfer (:mod:`livestyle.training.transfer`), and a line
+    saying what was done.  G starts at the content -> style transfer, F at style -> content, each moved toward
+    the identity as far as :func:`~livestyle.training.transfer.shrink_to_safe` needs."""
+    from livestyle.training import transfer
+
+    t0 = time.perf_counter()
+    pc = transfer.pixels(content, 512, cfg.seed)
+    ps = transfer.pixels(style, 512, cfg.seed + 1)
+    g, kept_g = transfer.shrink_to_safe(transfer.idt_lattice(pc, ps, grid=cfg.lut.grid, seed=cfg.seed))
+    f, _ = transfer.shrink_to_safe(transfer.idt_lattice(ps, pc, grid=cfg.lut.grid, seed=cfg.seed))
+    said = (f"starting from a distribution transfer of the two folders ({time.perf_counter() - t0:.1f} s)"
+            + ("" if kept_g == 1.0 else f", {kept_g:.0%} of it kept: the rest moved greys or skin tones too far"))
+    return (g, f), said
 
 
 def heldout_lines(held: dict) -> list[str]:
