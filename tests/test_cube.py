@@ -372,3 +372,58 @@ def test_export_refusals(tmp_path):
     assert "already exists" in line and existing.read_text() == "keep me"
     line = one_line_error(cli(["export-lut", "nosuchlook", "--out", tmp_path / "x.cube"], home))
     assert "unknown look" in line
+
+
+# ------------------------------------------------------------------------------------------ OBS
+
+def _obs_reason():
+    from tests.support.obs_studio import obs_missing_reason
+
+    return obs_missing_reason()
+
+
+@pytest.mark.skipif(_obs_reason() is not None, reason=str(_obs_reason()))
+def test_obs_apply_lut_filter_agrees_with_the_imported_look(imported, tmp_path):
+    """Real OBS 29 (headless, software OpenGL): its built-in Apply LUT filter (clut_filter) on an image source
+    of 4096 colours, read back with GetSourceScreenshot (PNG), against the same file imported into livestyle."""
+    import base64
+    import time
+
+    import cv2
+
+    from livestyle.obs.client import ObsClient
+    from tests.support.obs_studio import start_obs
+
+    home, cube, _ = imported
+    v = np.arange(0, 256, 17, dtype=np.uint8)                       # 16 levels per channel, every combination
+    grid = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(64, 64, 3)
+    img = np.ascontiguousarray(cv2.resize(grid, (256, 256), interpolation=cv2.INTER_NEAREST))
+    png = tmp_path / "colours.png"
+    cv2.imwrite(str(png), img)
+    obs = start_obs(tmp_path)
+    try:
+        with ObsClient(obs.url, obs.password) as c:
+            c.call("CreateInput", {"sceneName": "Scene", "inputName": "colours", "inputKind": "image_source",
+                                   "inputSettings": {"file": str(png)}})
+
+            def shot() -> np.ndarray:
+                data = c.call("GetSourceScreenshot", {"sourceName": "colours", "imageFormat": "png",
+                                                      "imageWidth": 256, "imageHeight": 256})["imageData"]
+                raw = np.frombuffer(base64.b64decode(data.split(",", 1)[1]), np.uint8)
+                return cv2.imdecode(raw, cv2.IMREAD_COLOR)
+
+            deadline = time.monotonic() + 20
+            while not np.array_equal(before := shot(), img) and time.monotonic() < deadline:
+                time.sleep(0.3)
+            assert np.array_equal(before, img)                        # OBS shows the file as it is
+            c.call("CreateSourceFilter", {"sourceName": "colours", "filterName": "lut", "filterKind": "clut_filter",
+                                          "filterSettings": {"image_path": str(cube), "clut_amount": 1.0}})
+            deadline = time.monotonic() + 20
+            while np.array_equal(after := shot(), img) and time.monotonic() < deadline:
+                time.sleep(0.3)
+    finally:
+        obs.stop()
+    ours = runner_apply(home / "styles" / "film", img)
+    mx, mean, signed = diff(after, ours)
+    print(f"OBS Apply LUT vs livestyle: max {mx}, mean {mean:.3f}, signed mean {signed:+.3f} levels")
+    assert mx <= 2 and mean <= 0.5, (mx, mean)                     # measured: max 2, mean 0.26
