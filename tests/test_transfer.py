@@ -118,3 +118,46 @@ def test_colour_run_can_start_from_the_transfer(tmp_path):
         train_colour(ColourConfig(style_images=str(tmp_path / "b"), content_images=str(tmp_path / "a"), name="u",
                                   out_dir=str(tmp_path / "packs"), run_dir=str(tmp_path / "run2"), init="magic"),
                      progress=False)
+
+
+def _images(pix: np.ndarray, n: int, side: int = 48) -> list[np.ndarray]:
+    k = side * side
+    return [np.round(pix[i * k:(i + 1) * k].reshape(side, side, 3) * 255).astype(np.uint8) for i in range(n)]
+
+
+def test_choose_keeps_the_learned_look_unless_doing_nothing_is_closer():
+    rng = np.random.default_rng(5)
+    content = _scene_pixels(rng, 20000, skin_share=0.5)
+    style = _cool_shadows(_scene_pixels(rng, 20000, skin_share=0.5))
+    good = transfer.banded_lattice(content, style)
+    idt = transfer.idt_lattice(content, style, seed=0)
+    pick = transfer.choose({"learned": good, "transfer": idt}, content, style, prefer="learned")
+    assert pick.name == "learned" and pick.kept == 1.0 and not pick.folders_differ
+    # a "learned" look that swaps red and blue: unsafe, shrunk, and no closer than doing nothing
+    swap = np.ascontiguousarray(transfer.identity_lattice(17)[::-1])
+    pick = transfer.choose({"learned": swap, "transfer": idt}, content, style, prefer="learned")
+    assert pick.name == "transfer" and pick.folders_differ
+    rows = {r["name"]: r for r in pick.rows}
+    assert rows["learned"]["kept"] < 1.0 and rows["learned"]["skin_hue_turn_deg"] > 90
+
+
+def test_the_check_holds_back_a_look_that_turns_skin_and_says_so():
+    import torch
+
+    from livestyle.models.lut import AdaptiveLUT, LutConfig, identity_lut
+    from livestyle.training.colour import check_lines, check_look
+
+    rng = np.random.default_rng(6)
+    content = _images(_scene_pixels(rng, 12 * 48 * 48, skin_share=0.6), 12)
+    style = _images(_cool_shadows(_scene_pixels(rng, 12 * 48 * 48, skin_share=0.6)), 12)
+    G = AdaptiveLUT(LutConfig())
+    with torch.no_grad():
+        G.basis[0] = identity_lut(17).flip(0)                       # red and blue swapped: skin turns blue
+    checked = check_look(G, content[:10], style[:10], content[10:], style[10:])
+    assert checked["kept"] != "learned" or checked["kept_share"] < 1.0
+    with torch.no_grad():
+        after = transfer.safety(G.basis[0].numpy() * float(G.mix(torch.zeros(1, 3, 64, 64))[0, 0]))
+    assert transfer.within(after, transfer.Limits()), after
+    lines = check_lines(checked)
+    assert any(ln.startswith("warning: the style photos differ") for ln in lines), lines
+    assert any(ln.startswith("check: kept") for ln in lines), lines

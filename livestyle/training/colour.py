@@ -98,6 +98,8 @@ class ColourConfig:
     look: str | None = None
     threads: int = 1              # torch CPU threads: 1 by default (small tensors; 2 threads on a busy
                                   # 2-core machine were 6x slower per step, measured, from spin-waiting)
+    check: bool = True            # after training, keep the safest good look (learned / transfer / identity, each
+                                  # held to grey and skin limits) by what the held-out photos show: transfer.choose
     init: str = "identity"        # where both LUT students start: "identity", or "transfer" (the training-free
                                   # distribution transfer of the two folders, made safe: training/transfer.py)
 
@@ -112,11 +114,12 @@ class ColourConfig:
         known["lut"] = LutConfig.from_dict(known.get("lut", {}))
         known.setdefault("w_pool", 0.0)  # checkpoints from before the pooled term resume without it
         known.setdefault("init", "identity")  # ... and from before the transfer start, from the identity
+        known.setdefault("check", False)      # ... and without the check they were trained without
         return cls(**known)
 
 
 INITS = ("identity", "transfer")
-FREE_ON_RESUME = frozenset({"style_images", "content_images", "out_dir", "run_dir", "steps", "device",
+FREE_ON_RESUME = frozenset({"check", "style_images", "content_images", "out_dir", "run_dir", "steps", "device",
                             "checkpoint_every", "sample_every", "look", "threads", "name"})
 
 
@@ -530,9 +533,15 @@ def _train(cfg: ColourConfig, ctx: dist.DistContext, *, resume: bool, explicit: 
         from livestyle.training.packs import machine_info
 
         G = run.G.to("cpu").eval()
+        checked = None
+        if cfg.check:
+            checked = check_look(G, content.images, style.images, content_held or content.images[:8],
+                                 style_held or style.images[:8], seed=cfg.seed)
         held = heldout_report(G, content_held or content.images[:8], style_held or style.images[:8])
         learned = describe_lut(G)
         metrics = {"final_losses": losses.final("colour"), "heldout": held, "learned": learned}
+        if checked is not None:
+            metrics["check"] = checked
         recipe = {**data_info, "trainer": TRAINER, "size": cfg.size, "steps": cfg.steps, "batch": cfg.batch,
                   "seed": cfg.seed, "world_size": ctx.world, "wall_seconds": {"train": round(run.seconds, 1)},
                   "machine": machine_info(ctx.device),
@@ -547,6 +556,7 @@ def _train(cfg: ColourConfig, ctx: dist.DistContext, *, resume: bool, explicit: 
         result.summary = [
             f"learned: {learned['text']}",
             *heldout_lines(held),
+            *check_lines(checked),
             f"trained in {run.seconds:.0f} s ({cfg.steps} steps); export parity {parity} uint8 level(s) in "
             f"{time.perf_counter() - t0:.1f} s",
         ]
@@ -571,6 +581,82 @@ def transfer_start(content: list[np.ndarray], style: list[np.ndarray], cfg: Colo
     said = (f"starting from a distribution transfer of the two folders ({time.perf_counter() - t0:.1f} s)"
             + ("" if kept_g == 1.0 else f", {kept_g:.0%} of it kept: the rest moved greys or skin tones too far"))
     return (g, f), said
+
+
+def _neutral_coeffs(look: AdaptiveLUT) -> torch.Tensor:
+    """The basis coefficients (bases,) the look gives a flat mid-grey frame."""
+    with torch.no_grad():
+        return look.mix(torch.zeros(1, 3, 64, 64))[0]
+
+
+def set_lattice(look: AdaptiveLUT, lattice: np.ndarray, share: float = 0.0) -> None:
+    """Make ``look`` output ``share`` of itself plus ``1 - share`` of ``lattice`` (3, G, G, G) on every frame,
+    exactly at the coefficients a mid-grey frame gets (the weight network is kept: it still adapts the learned
+    share).  ``share`` 0 replaces the look by the lattice."""
+    c = _neutral_coeffs(look)
+    lat = torch.from_numpy(np.ascontiguousarray(lattice, np.float32))
+    with torch.no_grad():
+        if share == 0.0:
+            look.basis.zero_()
+            look.basis[0] = lat
+            look.weights.head.weight.zero_()
+            look.weights.head.bias.zero_()
+            look.weights.head.bias[0] = 1.0
+            return
+        look.basis.mul_(share)
+        look.basis[0] += (1.0 - share) * lat / c[0]
+
+
+def check_look(G: AdaptiveLUT, content: list[np.ndarray], style: list[np.ndarray], content_held: list[np.ndarray],
+               style_held: list[np.ndarray], *, seed: int = 0) -> dict:
+    """The post-training check (:func:`livestyle.training.transfer.choose`), applied to ``G`` in place.
+
+    Candidates: the learned look (its lattice at the weights a mid-grey frame
+    gets), the distribution transfer of the training photos, and the
+    identity; each held to the grey and skin limits.  The learned look is
+    kept when it brings the held-out content closer to the held-out style
+    photos than doing nothing does; it is shrunk toward the identity when it
+    moves greys or skin tones past the limits.  Returns what was done (for
+    the pack's metrics and :func:`check_lines`).
+    """
+    from livestyle.training import transfer
+
+    with torch.no_grad():
+        learned = torch.clamp(torch.einsum("m,mcdhw->cdhw", _neutral_coeffs(G), G.basis), -1.0, 1.0).numpy()
+    pc, ps = transfer.pixels(content, 512, seed), transfer.pixels(style, 512, seed + 1)
+    idt = transfer.idt_lattice(pc, ps, grid=G.cfg.grid, seed=seed)
+    hc, hs = transfer.pixels(content_held, 4096, seed + 2), transfer.pixels(style_held, 4096, seed + 3)
+    choice = transfer.choose({"learned": learned, "transfer": idt}, hc, hs, prefer="learned")
+    if choice.name == "learned":
+        if choice.kept < 1.0:  # the learned look, shrunk toward the identity by its own lattice
+            ident = transfer.identity_lattice(G.cfg.grid)
+            set_lattice(G, ident, share=choice.kept)
+    else:
+        set_lattice(G, choice.lattice)
+    return {"kept": choice.name, "kept_share": choice.kept, "folders_differ": choice.folders_differ,
+            "candidates": list(choice.rows)}
+
+
+def check_lines(checked: dict | None) -> list[str]:
+    """What the post-training check did, in a line or two (none when it kept the learned look as it was)."""
+    if not checked:
+        return []
+    rows = {r["name"]: r for r in checked["candidates"]}
+    lines = []
+    if checked["folders_differ"]:
+        worst = max((r for r in rows.values() if r["name"] != "identity"), key=lambda r: r["skin_move_levels"])
+        lines.append(f"warning: the style photos differ from the content photos by more than a colour look: matching "
+                     f"their colours ({worst['name']}) would move skin tones {worst['skin_move_levels']:.0f} levels "
+                     f"(hue {worst['skin_hue_turn_deg']:.0f} deg) and give greys a {worst['grey_cast_levels']:.0f}-level "
+                     "cast; the look was held back. Style photos of the same kinds of scene as your camera's "
+                     "(faces, rooms) let the look be told apart from what the photos show.")
+    if checked["kept"] != "learned" or checked["kept_share"] < 1.0:
+        what = {"learned": "the learned look", "transfer": "the distribution transfer",
+                "identity": "no change at all"}[checked["kept"]]
+        lines.append(f"check: kept {what}" + (f", {checked['kept_share']:.0%} of it" if checked["kept_share"] < 1 else "")
+                     + f" (held-out colour distance {rows[checked['kept']]['heldout_distance']:.1f} levels, "
+                       f"doing nothing {rows['identity']['heldout_distance']:.1f})")
+    return lines
 
 
 def heldout_lines(held: dict) -> list[str]:
