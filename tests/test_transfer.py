@@ -136,7 +136,7 @@ def test_choose_keeps_the_learned_look_unless_doing_nothing_is_closer():
     # a "learned" look that swaps red and blue: unsafe, shrunk, and no closer than doing nothing
     swap = np.ascontiguousarray(transfer.identity_lattice(17)[::-1])
     pick = transfer.choose({"learned": swap, "transfer": idt}, content, style, prefer="learned")
-    assert pick.name == "transfer" and pick.folders_differ
+    assert pick.name == "transfer" and not pick.folders_differ
     rows = {r["name"]: r for r in pick.rows}
     assert rows["learned"]["kept"] < 1.0 and rows["learned"]["skin_hue_turn_deg"] > 90
 
@@ -159,5 +159,32 @@ def test_the_check_holds_back_a_look_that_turns_skin_and_says_so():
         after = transfer.safety(G.basis[0].numpy() * float(G.mix(torch.zeros(1, 3, 64, 64))[0, 0]))
     assert transfer.within(after, transfer.Limits()), after
     lines = check_lines(checked)
-    assert any(ln.startswith("warning: the style photos differ") for ln in lines), lines
     assert any(ln.startswith("check: kept") for ln in lines), lines
+    assert not checked["folders_differ"]
+
+
+def _darker_greener(bgr):
+    """Not a look: scenes of another kind (darker, greener), as a style folder of night landscapes would be."""
+    return np.clip((bgr ** 1.6) * np.array([0.85, 1.15, 0.85]), 0, 1)
+
+
+def test_folders_of_other_scenes_keep_only_like_with_like_tints_and_warn():
+    import torch
+
+    from livestyle.models.lut import AdaptiveLUT, LutConfig
+    from livestyle.training.colour import check_lines, check_look
+
+    rng = np.random.default_rng(7)
+    content = _images(_scene_pixels(rng, 12 * 48 * 48, skin_share=0.7), 12)
+    style = _images(_cool_shadows(_darker_greener(_scene_pixels(rng, 12 * 48 * 48, skin_share=0.2))), 12)
+    G = AdaptiveLUT(LutConfig())       # stands for a learned look (the identity here)
+    checked = check_look(G, content[:10], style[:10], content[10:], style[10:])
+    assert checked["folders_differ"] and checked["kept"] == "colour", checked
+    rows = {r["name"]: r for r in checked["candidates"]}
+    assert rows["transfer"]["kept"] < 1.0
+    lines = check_lines(checked)
+    assert lines[0].startswith("warning: the style photos differ from the content photos by more than a colour look")
+    assert "like-with-like colour transfer" in lines[1]
+    with torch.no_grad():
+        kept = G.basis[0].numpy()
+    assert transfer.within(transfer.safety(kept), transfer.Limits())

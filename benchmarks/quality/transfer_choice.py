@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
-"""What the post-training safety check would keep, and its score, for finished colour runs.
+"""What the post-training check keeps, and its score, for finished colour runs (their raw learned look).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/quality/transfer_choice.py DATA PACK_FOLDER [LOOK_NAME]
+    PYTHONPATH=. .venv/bin/python benchmarks/quality/transfer_choice.py DATA RUN_DIR [RUN_DIR ...]
 
-DATA: a dataset of benchmarks/quality/transfer_bench.py (trainA, trainB, test); PACK_FOLDER: the engine pack a
-colour run installed from it.  Candidates: the learned look (at the weights a mid-grey frame gets), Pitié's
-transfer (as `init='transfer'` computes it) and the identity, each shrunk to the grey/skin limits; held-out
-sets: every 10th training image, as `livestyle train` holds them out.  Prints one JSON line: each candidate's
-test-set PSNR gain over the input (dB), the numbers the check reads, and what it keeps.
+DATA: a dataset of benchmarks/quality/transfer_bench.py (trainA, trainB, test); RUN_DIR: a colour run's folder
+(its checkpoint holds the learned look G as trained, before any check).  The check
+(livestyle.training.colour.check_look) is run on it with the same held-out split `livestyle train` uses (every
+10th image), and the test-set PSNR gain over the input (dB) is printed before and after, one JSON line per run.
 """
 
 from __future__ import annotations
@@ -22,50 +21,40 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from livestyle.export.cube import adaptation_range, look_lattice  # noqa: E402
 from livestyle.models.convert import frames_to_unit, unit_to_frames  # noqa: E402
-from livestyle.models.loading import load_engine_luts  # noqa: E402
+from livestyle.models.lut import AdaptiveLUT, LutConfig  # noqa: E402
 from livestyle.quality.dataset import read_test_set  # noqa: E402
 from livestyle.quality.metrics import psnr  # noqa: E402
-from livestyle.training import transfer  # noqa: E402
+from livestyle.training import checkpoint as ckpt  # noqa: E402
+from livestyle.training.colour import ColourConfig, check_look  # noqa: E402
+from livestyle.training.data import load_images  # noqa: E402
 
 
-def load(folder: Path, size: int = 64) -> list[np.ndarray]:
-    return [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted(folder.glob("*.png"))]
-
-
-def lattice_gain(lat, tests) -> float:
-    out = []
-    for _, inp, tgt in tests:
-        y = transfer.apply_lattice(lat, inp.reshape(-1, 3) / 255.0)
-        y = np.clip(y * 255 + 0.5, 0, 255).astype(np.uint8).reshape(inp.shape)
-        out.append(psnr(y, tgt) - psnr(inp, tgt))
-    return round(float(np.mean(out)), 2)
+def gain(G, tests) -> float:
+    with torch.no_grad():
+        g = [psnr(unit_to_frames(G(frames_to_unit(inp[None])))[0], tgt) - psnr(inp, tgt) for _, inp, tgt in tests]
+    return round(float(np.mean(g)), 2)
 
 
 def main() -> int:
-    data, pack = Path(sys.argv[1]), Path(sys.argv[2])
-    looks = load_engine_luts(pack)
-    name = sys.argv[3] if len(sys.argv) > 3 else next(iter(looks))
-    G = looks[name]
+    data = Path(sys.argv[1])
     tests = read_test_set(data)
-    a, b = load(data / "trainA"), load(data / "trainB")
-    train_a = [im for i, im in enumerate(a) if i % 10 != 9]
-    train_b = [im for i, im in enumerate(b) if i % 10 != 9]
-    ha, hb = transfer.pixels(a[9::10], 4096, 2), transfer.pixels(b[9::10], 4096, 3)
-    neutral, _ = adaptation_range(G)
-    learned = look_lattice(G, neutral)
-    idt = transfer.idt_lattice(transfer.pixels(train_a, 512, 0), transfer.pixels(train_b, 512, 1), grid=G.cfg.grid)
-    choice = transfer.choose({"learned": learned, "transfer": idt}, ha, hb, prefer="learned")
-    gains = {}
-    with torch.no_grad():
-        g = [psnr(unit_to_frames(G(frames_to_unit(inp[None])))[0], tgt) - psnr(inp, tgt) for _, inp, tgt in tests]
-    gains["learned_adaptive"] = round(float(np.mean(g)), 2)
-    gains["learned"] = lattice_gain(learned, tests)
-    gains["transfer"] = lattice_gain(idt, tests)
-    gains["kept"] = lattice_gain(choice.lattice, tests)
-    print(json.dumps({"data": str(data), "pack": str(pack), "gain_db": gains, "kept": choice.name,
-                      "kept_share": choice.kept, "folders_differ": choice.folders_differ, "rows": choice.rows}))
+    for run in sys.argv[2:]:
+        tensors, state = ckpt.load_checkpoint(Path(run) / "checkpoint.safetensors")
+        cfg = ColourConfig.from_dict(state["config"])
+        G = AdaptiveLUT(cfg.lut)
+        ckpt.load_module(G, "model.G", tensors)
+        G.eval()
+        before = gain(G, tests)
+        style = load_images(cfg.style_images, cfg.size, role="style images").images
+        content = load_images(cfg.content_images, cfg.size, role="content images").images
+        keep_c = [im for i, im in enumerate(content) if i % 10 != 9]
+        keep_s = [im for i, im in enumerate(style) if i % 10 != 9]
+        checked = check_look(G, keep_c, keep_s, content[9::10], style[9::10], seed=cfg.seed)
+        print(json.dumps({"run": run, "init": cfg.init, "learned_db": before, "after_check_db": gain(G, tests),
+                          "kept": checked["kept"], "kept_share": checked["kept_share"],
+                          "folders_differ": checked["folders_differ"], "candidates": checked["candidates"]}),
+              flush=True)
     return 0
 
 

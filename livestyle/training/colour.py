@@ -612,11 +612,14 @@ def check_look(G: AdaptiveLUT, content: list[np.ndarray], style: list[np.ndarray
     """The post-training check (:func:`livestyle.training.transfer.choose`), applied to ``G`` in place.
 
     Candidates: the learned look (its lattice at the weights a mid-grey frame
-    gets), the distribution transfer of the training photos, and the
-    identity; each held to the grey and skin limits.  The learned look is
-    kept when it brings the held-out content closer to the held-out style
-    photos than doing nothing does; it is shrunk toward the identity when it
-    moves greys or skin tones past the limits.  Returns what was done (for
+    gets), the pooled distribution transfer of the training photos, the
+    like-with-like colour transfer (no tone curve), and the identity; each
+    held to the grey and skin limits.  When the pooled transfer exceeds the
+    limits the folders differ by more than a look, and the like-with-like
+    colour transfer is kept.  Otherwise the learned look is kept when it
+    brings the held-out content closer to the held-out style photos than
+    doing nothing does; it is shrunk toward the identity when it moves greys
+    or skin tones past the limits.  Returns what was done (for
     the pack's metrics and :func:`check_lines`).
     """
     from livestyle.training import transfer
@@ -625,8 +628,10 @@ def check_look(G: AdaptiveLUT, content: list[np.ndarray], style: list[np.ndarray
         learned = torch.clamp(torch.einsum("m,mcdhw->cdhw", _neutral_coeffs(G), G.basis), -1.0, 1.0).numpy()
     pc, ps = transfer.pixels(content, 512, seed), transfer.pixels(style, 512, seed + 1)
     idt = transfer.idt_lattice(pc, ps, grid=G.cfg.grid, seed=seed)
+    colour_only = transfer.banded_lattice(pc, ps, grid=G.cfg.grid, tone=False)
     hc, hs = transfer.pixels(content_held, 4096, seed + 2), transfer.pixels(style_held, 4096, seed + 3)
-    choice = transfer.choose({"learned": learned, "transfer": idt}, hc, hs, prefer="learned")
+    choice = transfer.choose({"learned": learned, "transfer": idt, "colour": colour_only}, hc, hs,
+                             prefer="learned", fallback="colour")
     if choice.name == "learned":
         if choice.kept < 1.0:  # the learned look, shrunk toward the identity by its own lattice
             ident = transfer.identity_lattice(G.cfg.grid)
@@ -644,15 +649,15 @@ def check_lines(checked: dict | None) -> list[str]:
     rows = {r["name"]: r for r in checked["candidates"]}
     lines = []
     if checked["folders_differ"]:
-        worst = max((r for r in rows.values() if r["name"] != "identity"), key=lambda r: r["skin_move_levels"])
-        lines.append(f"warning: the style photos differ from the content photos by more than a colour look: matching "
-                     f"their colours ({worst['name']}) would move skin tones {worst['skin_move_levels']:.0f} levels "
-                     f"(hue {worst['skin_hue_turn_deg']:.0f} deg) and give greys a {worst['grey_cast_levels']:.0f}-level "
-                     "cast; the look was held back. Style photos of the same kinds of scene as your camera's "
-                     "(faces, rooms) let the look be told apart from what the photos show.")
+        t = rows["transfer"]
+        lines.append(f"warning: the style photos differ from the content photos by more than a colour look (matching "
+                     f"all their colours would move skin tones {t['skin_move_levels']:.0f} levels, turn them "
+                     f"{t['skin_hue_turn_deg']:.0f} deg and give greys a {t['grey_cast_levels']:.0f}-level cast), so "
+                     "only the tints seen in like colours of both folders were kept; style photos of the same kinds "
+                     "of scene as your camera's (faces, rooms, light) let the whole look be learned.")
     if checked["kept"] != "learned" or checked["kept_share"] < 1.0:
         what = {"learned": "the learned look", "transfer": "the distribution transfer",
-                "identity": "no change at all"}[checked["kept"]]
+                "colour": "the like-with-like colour transfer", "identity": "no change at all"}[checked["kept"]]
         lines.append(f"check: kept {what}" + (f", {checked['kept_share']:.0%} of it" if checked["kept_share"] < 1 else "")
                      + f" (held-out colour distance {rows[checked['kept']]['heldout_distance']:.1f} levels, "
                        f"doing nothing {rows['identity']['heldout_distance']:.1f})")
