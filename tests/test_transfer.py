@@ -93,7 +93,7 @@ def test_lattice_layout_matches_the_look_models():
 
 
 def test_colour_run_can_start_from_the_transfer(tmp_path):
-    """init='transfer' (0 steps): the installed look is the safe transfer itself; the default stays identity."""
+    """init='transfer' (0 steps): the installed look is the safe transfer itself; it is the default."""
     import cv2
 
     from livestyle.models.loading import load_engine_luts
@@ -113,7 +113,9 @@ def test_colour_run_can_start_from_the_transfer(tmp_path):
     look = load_engine_luts(res.pack)["t"]
     basis = look.basis[0].detach().numpy()
     assert np.abs(basis - transfer.identity_lattice(17)).max() > 0.02      # it moved from the identity
-    assert ColourConfig(style_images="s", content_images="c", name="n", out_dir="o", run_dir="r").init == "identity"
+    assert ColourConfig(style_images="s", content_images="c", name="n", out_dir="o", run_dir="r").init == "transfer"
+    assert ColourConfig.from_dict({"style_images": "s", "content_images": "c", "name": "n", "out_dir": "o",
+                                   "run_dir": "r"}).init == "identity"          # older checkpoints resume as they were
     with pytest.raises(Exception, match="init must be one of"):
         train_colour(ColourConfig(style_images=str(tmp_path / "b"), content_images=str(tmp_path / "a"), name="u",
                                   out_dir=str(tmp_path / "packs"), run_dir=str(tmp_path / "run2"), init="magic"),
