@@ -49,7 +49,8 @@ def main() -> int:
         rounded = _half_level_up(cube, tmp / "film_r.cube")
         ours = [runner_apply(home / "styles" / "film", im) for im in imgs]
         res["import_film33"] = {
-            "vs_ffmpeg": stats([(o, ffmpeg_apply(f"lut3d=file={cube}:interp=trilinear", im)) for o, im in zip(ours, imgs)]),
+            "vs_ffmpeg": stats([(o, ffmpeg_apply(f"lut3d=file={cube}:interp=trilinear", im))
+                                for o, im in zip(ours, imgs)]),
             "vs_ffmpeg_rounding": stats([(o, ffmpeg_apply(f"lut3d=file={rounded}:interp=trilinear", im))
                                          for o, im in zip(ours, imgs)]),
             "import_said": r.stdout.splitlines()[1]}

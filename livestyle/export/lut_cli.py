@@ -45,7 +45,8 @@ def add_parsers(sub) -> None:
                                    "written at its neutral weights (those it gives a flat mid-grey frame), and "
                                    "the command says how much it adapts. Drawn looks (pencil) are not colour maps "
                                    "and cannot be written as a LUT.")
-    e.add_argument("look", metavar="LOOK", help="an installed look, a saved mix, or a blend such as pastel:0.6,mono:0.4")
+    e.add_argument("look", metavar="LOOK",
+                   help="an installed look, a saved mix, or a blend such as pastel:0.6,mono:0.4")
     e.add_argument("--out", required=True, metavar="FILE.cube", help="the .cube file to write")
     e.add_argument("--size", type=int, default=33, choices=EXPORT_SIZES, help="entries per axis (default 33)")
     e.add_argument("--force", action="store_true", help="replace FILE.cube if it exists")

@@ -110,7 +110,8 @@ class ColourConfig:
     init: str = "transfer"        # where both LUT students start: "transfer" (the training-free distribution
                                   # transfer of the two folders, held to the grey/skin limits: training/transfer.py)
                                   # or "identity" (before). Measured, one run each: teal_orange +3.43 vs +3.27 dB,
-                                  # pastel +13.34 vs +9.74 dB (RESULTS, "A learner that starts where transfer ends")
+                                  # pastel +13.34 vs +9.74, vintage +10.88 vs +9.94, mono +6.90 vs +7.15 (RESULTS,
+                                  # ".cube in and out, and a learner that starts where distribution transfer ends")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -667,7 +668,8 @@ def check_lines(checked: dict | None) -> list[str]:
     if checked["kept"] != "learned" or checked["kept_share"] < 1.0:
         what = {"learned": "the learned look", "transfer": "the distribution transfer",
                 "colour": "the like-with-like colour transfer", "identity": "no change at all"}[checked["kept"]]
-        lines.append(f"check: kept {what}" + (f", {checked['kept_share']:.0%} of it" if checked["kept_share"] < 1 else "")
+        share = f", {checked['kept_share']:.0%} of it" if checked["kept_share"] < 1 else ""
+        lines.append(f"check: kept {what}{share}"
                      + f" (held-out colour distance {rows[checked['kept']]['heldout_distance']:.1f} levels, "
                        f"doing nothing {rows['identity']['heldout_distance']:.1f})")
     return lines
