@@ -15,14 +15,13 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from livestyle.models.convert import frames_to_unit, unit_to_frames  # noqa: E402
-from livestyle.models.lut import AdaptiveLUT, LutConfig  # noqa: E402
+from livestyle.models.lut import AdaptiveLUT  # noqa: E402
 from livestyle.quality.dataset import read_test_set  # noqa: E402
 from livestyle.quality.metrics import psnr  # noqa: E402
 from livestyle.training import checkpoint as ckpt  # noqa: E402
