@@ -109,9 +109,9 @@ class ColourConfig:
                                   # held to grey and skin limits) by what the held-out photos show: transfer.choose
     init: str = "transfer"        # where both LUT students start: "transfer" (the training-free distribution
                                   # transfer of the two folders, held to the grey/skin limits: training/transfer.py)
-                                  # or "identity" (before). Measured, one run each: teal_orange +3.43 vs +3.27 dB,
-                                  # pastel +13.34 vs +9.74, vintage +10.88 vs +9.94, mono +6.90 vs +7.15 and
-                                  # (seed 1) +7.99 vs +6.82 (RESULTS,
+                                  # or "identity" (before). Measured, mean of seeds 0 and 1: pastel +13.07 vs
+                                  # +9.55 dB, mono +7.45 vs +6.99, teal_orange +3.36 vs +3.64 (worse); vintage
+                                  # (seed 0) +10.88 vs +9.94 (RESULTS,
                                   # ".cube in and out, and a learner that starts where distribution transfer ends")
 
     def to_dict(self) -> dict:
