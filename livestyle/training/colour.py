@@ -110,8 +110,8 @@ class ColourConfig:
     init: str = "transfer"        # where both LUT students start: "transfer" (the training-free distribution
                                   # transfer of the two folders, held to the grey/skin limits: training/transfer.py)
                                   # or "identity" (before). Measured, mean of seeds 0 and 1: pastel +13.07 vs
-                                  # +9.55 dB, mono +7.45 vs +6.99, teal_orange +3.36 vs +3.64 (worse); vintage
-                                  # (seed 0) +10.88 vs +9.94 (RESULTS,
+                                  # +9.55 dB, vintage +11.07 vs +10.18, mono +7.45 vs +6.99, teal_orange +3.36
+                                  # vs +3.64 (worse) (RESULTS,
                                   # ".cube in and out, and a learner that starts where distribution transfer ends")
 
     def to_dict(self) -> dict:
