@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from livestyle import bench as bench_cli
     from livestyle import doctor
     from livestyle.export import cli as export_cli
+    from livestyle.export import lut_cli
     from livestyle.obs import cli as obs_cli
     from livestyle.people import cli as people_cli
     from livestyle.quality import cli as quality_cli
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality_cli.add_parsers(sub)
     export_cli.add_parsers(sub)
     doctor.add_parsers(sub)
+    lut_cli.add_parsers(sub)
     styles_cli.add_parsers(sub)
     bench_cli.add_parsers(sub)
     obs_cli.add_parsers(sub)

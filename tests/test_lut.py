@@ -267,3 +267,27 @@ def test_bank_warm_up_frames_do_not_steer_the_first_real_frame(brightness_engine
     bank.warm_at([(48, 32), (64, 48)])      # black frames at the adaptive controller's sizes
     bank.load({"lift": 1.0})
     assert np.array_equal(bank.infer(bright, {"lift": 1.0}), alone)
+
+
+def test_exact_slopes_follow_a_curved_look_closer_and_export_cleanly(tmp_path):
+    """A learned look bends sharply near black: the cells' mean slopes strayed 6-9 levels from its trilinear
+    map on photographs; the gradient at each table cell's centre stays within 3 (17-node looks, 32 cells)."""
+    from livestyle.models.loading import load_engine_luts
+    from livestyle.styles.pack import BUNDLED_DIR
+
+    lk = load_engine_luts(BUNDLED_DIR / "looks")["pastel"]
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 96, (1, 96, 128, 3), dtype=np.uint8)        # where the look bends most
+    with torch.no_grad():
+        want = unit_to_frames(lk(frames_to_unit(dark)))[0].astype(int)
+        worst = {}
+        for slopes in ("cell", "exact"):
+            got = LookEngine([lk], slopes=slopes).eval()(torch.from_numpy(dark), torch.ones(1, 1))[0].numpy()
+            worst[slopes] = int(np.abs(got.astype(int) - want).max())
+    assert worst["exact"] <= 3 < worst["cell"], worst
+    engine = LookEngine(random_looks(2, seed=4), slopes="exact").eval()
+    path = export_engine(engine, tmp_path / "exact.onnx")
+    assert check_engine_parity(engine, path) <= 1
+    assert graph_ops(path) <= TRT10_SUPPORTED_OPS
+    with pytest.raises(ValueError, match="slopes"):
+        LookEngine([lk], slopes="nearest")

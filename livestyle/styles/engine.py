@@ -32,7 +32,8 @@ def engine_state(looks: list[nn.Module]) -> dict[str, torch.Tensor]:
 
 
 def write_engine_pack(out_dir: str | os.PathLike, looks: list[tuple[str, nn.Module, dict]], *,
-                      folder_name: str | None = None, shared: dict | None = None) -> tuple[Path, int]:
+                      folder_name: str | None = None, shared: dict | None = None,
+                      slopes: str | None = None) -> tuple[Path, int]:
     """Export ``looks`` ((name, network, per-look metadata) in weight order) as one engine pack.
 
     A network is a colour look (:class:`AdaptiveLUT`) or a texture look (a
@@ -40,7 +41,9 @@ def write_engine_pack(out_dir: str | os.PathLike, looks: list[tuple[str, nn.Modu
     0, see :mod:`livestyle.export.compose`).  An engine needs at least one
     colour look.  The pack is assembled in a temporary sibling folder and
     renamed into place (``out_dir/folder_name``, default the first look's
-    name), so a reader sees the old pack or the new one.  Returns (folder,
+    name), so a reader sees the old pack or the new one.  ``slopes``: the
+    runtime's slopes inside a table cell (:class:`LutConfig`; default its
+    default).  Returns (folder,
     parity in uint8 levels between the torch engine and ONNX Runtime);
     TrainingError when the parity exceeds :data:`PARITY_LIMIT`.
     """
@@ -57,7 +60,7 @@ def write_engine_pack(out_dir: str | os.PathLike, looks: list[tuple[str, nn.Modu
     if not colour:
         raise TrainingError("An engine needs at least one colour look; these are all texture looks.",
                             fix="Add a colour look, or keep the texture look as its own pack.")
-    lut_engine = LookEngine([nets[i] for i in colour]).eval()
+    lut_engine = LookEngine([nets[i] for i in colour], slopes=slopes).eval()
     final = Path(out_dir) / (folder_name or looks[0][0])
     with atomic_dir(final, replace=True) as tmp:
         if texture:

@@ -73,6 +73,12 @@ def add_parsers(sub) -> None:
                         "auto (default): colour unless a teacher/student flag is given")
     g = p.add_argument_group("schedule")
     g.add_argument("--steps", type=int, help="colour look: training steps (default 800)")
+    g.add_argument("--init", choices=["transfer", "identity"], default=None,
+                   help="colour look: start from a distribution transfer of the two folders (default) or from no "
+                        "change at all")
+    g.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
+                   help="colour look: after training, keep the safest good look (the learned one, a colour-only "
+                        "transfer, or none) and warn when the folders differ by more than a look (default on)")
     g.add_argument("--size", type=int, help="crop side in px (colour: default 64, at least 32; texture: teacher crop, "
                                              "multiple of 4, default 128)")
     g.add_argument("--student-size", type=int, help="student crop side in px (default: --size)")
@@ -144,7 +150,8 @@ _TEXTURE_ONLY = ("student_size", "teacher_steps", "student_steps", "teacher_from
 _COLOUR_SIMPLE = {"style_images": "style_images", "content_images": "content_images", "size": "size",
                   "steps": "steps", "batch": "batch", "seed": "seed", "device": "device", "disc_width": "disc_width",
                   "disc_layers": "disc_layers", "lr": "lr", "checkpoint_every": "checkpoint_every",
-                  "sample_every": "sample_every", "look": "look", "threads": "threads"}
+                  "sample_every": "sample_every", "look": "look", "threads": "threads", "init": "init",
+                  "check": "check"}
 
 
 def _kind(args: argparse.Namespace) -> str:
