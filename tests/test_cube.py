@@ -237,7 +237,7 @@ def _frozen_pack(out_dir: Path, look: str, slopes: str) -> Path:
     """The bundled colour look ``look`` with its per-frame adaptation off (its lattice at neutral weights),
     as an engine pack whose runtime uses ``slopes``."""
     from livestyle.export.cube import adaptation_range, fixed_look, look_lattice
-    from livestyle.models.loading import load_engine_luts
+    from livestyle.styles.nets import load_engine_luts
     from livestyle.styles.engine import write_engine_pack
     from livestyle.styles.pack import BUNDLED_DIR
 

@@ -272,7 +272,7 @@ def test_bank_warm_up_frames_do_not_steer_the_first_real_frame(brightness_engine
 def test_exact_slopes_follow_a_curved_look_closer_and_export_cleanly(tmp_path):
     """A learned look bends sharply near black: the cells' mean slopes strayed 6-9 levels from its trilinear
     map on photographs; the gradient at each table cell's centre stays within 3 (17-node looks, 32 cells)."""
-    from livestyle.models.loading import load_engine_luts
+    from livestyle.styles.nets import load_engine_luts
     from livestyle.styles.pack import BUNDLED_DIR
 
     lk = load_engine_luts(BUNDLED_DIR / "looks")["pastel"]

@@ -96,7 +96,7 @@ def test_colour_run_can_start_from_the_transfer(tmp_path):
     """init='transfer' (0 steps): the installed look is the safe transfer itself; it is the default."""
     import cv2
 
-    from livestyle.models.loading import load_engine_luts
+    from livestyle.styles.nets import load_engine_luts
     from livestyle.training.colour import ColourConfig, train_colour
 
     rng = np.random.default_rng(4)

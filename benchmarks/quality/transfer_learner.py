@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from livestyle.models.convert import frames_to_unit, unit_to_frames  # noqa: E402
-from livestyle.models.loading import load_engine_luts  # noqa: E402
+from livestyle.styles.nets import load_engine_luts  # noqa: E402
 from livestyle.quality.dataset import read_test_set  # noqa: E402
 from livestyle.quality.metrics import psnr  # noqa: E402
 from livestyle.training.colour import ColourConfig, train_colour  # noqa: E402

@@ -146,7 +146,7 @@ def cmd_export_lut(args: argparse.Namespace) -> int:
 
     from livestyle.export.cube import (NEUTRAL_LEVEL, PROBE_LEVELS, adaptation_range, engine_vs_table,
                                        lattice_to_table, look_lattice, resample, write_cube)
-    from livestyle.models.loading import load_engine_luts
+    from livestyle.styles.nets import load_engine_luts
 
     loaded: dict[str, dict] = {}
     table = np.zeros((args.size,) * 3 + (3,))
