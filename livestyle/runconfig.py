@@ -110,6 +110,9 @@ class RunConfig:
             raise UsageError(f"--max-fps {self.max_fps} is outside 1..240.")
         if self.temporal_mode not in TEMPORAL_MODES:
             raise UsageError(f"--temporal {self.temporal!r} is not one of {', '.join(TEMPORAL_MODES)}.")
+        if self.obs_mic is not None and self.obs is None:
+            raise UsageError(f"--obs-mic {self.obs_mic!r} needs --obs: livestyle sets the mic's sync offset through "
+                             "the OBS link.", fix="Add --obs (and --obs-password if OBS asks for one).")
         parse_background(self.background)
         if not 0.0 <= self.blur <= 1.0:
             raise UsageError(f"--blur {self.blur} is outside 0..1.", fix="Use a value such as 0.5.")

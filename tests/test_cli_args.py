@@ -115,3 +115,10 @@ def test_mix_with_huge_weights_normalises_without_overflow(tmp_path):
     for bad in ("vintage:inf,pencil:1", "vintage:nan,pencil:1", "vintage:1e309"):
         assert "finite" in one_error_line(cli(["mix", "bad", "--from", bad], home, tmp_path))
     assert "sum to 0" in one_error_line(cli(["mix", "zero", "--from", "vintage:0,pencil:0"], home, tmp_path))
+
+
+def test_obs_mic_without_obs_is_refused_not_ignored(tmp_path):
+    r = cli(["run", "--input", "demo", "--output", "null", "--max-frames", 2, "--obs-mic", "Mic"], tmp_path / "h",
+            tmp_path)
+    line = one_error_line(r)
+    assert r.returncode == 2 and "--obs-mic 'Mic' needs --obs" in line, line
