@@ -95,41 +95,48 @@ class People:
     beauty_why: str = ""            # why beauty is not available ("" when it is)
 
 
-def _people(cfg: RunConfig, sink, *, check_only: bool = False, out_size: tuple[int, int] | None = None,
-            fps: float = 30.0) -> People:
-    """The person/background stages ``cfg`` asks for.  With ``check_only``, only refuse what cannot work
-    (before any device opens): ``transparent`` on an output without alpha, an ``image:`` that is no picture.
+def _check_people(cfg: RunConfig, sink) -> tuple[str, str | None, object, dict | None]:
+    """Before any device opens: refuse what cannot work (``transparent`` on an output without alpha, an
+    ``image:`` that is no picture) and return (background mode, its argument, the image or None, the
+    beauty amounts asked for or None).  A transparent run's network output names its raw BGRA stream."""
+    from livestyle.controls import parse_beauty_items
+    from livestyle.runconfig import parse_background
+    from livestyle.stages.background import load_background_image
+
+    mode, arg = parse_background(cfg.background)
+    if mode == "transparent":
+        if not getattr(sink, "carries_alpha", False):
+            raise UsageError(f"--background transparent needs an output that carries alpha, and {cfg.output!r} "
+                             "does not (a virtual camera and video files are opaque).",
+                             fix="Use --output stream:PORT with an OBS Media Source, or --background "
+                                 "color:#00b140 and OBS's Color Key filter.")
+        sink.alpha = True  # the network output names its raw BGRA stream, which carries the alpha into OBS
+    image = load_background_image(arg) if mode == "image" else None
+    return mode, arg, image, (parse_beauty_items(cfg.beauty) if cfg.beauty else None)
+
+
+def _people(cfg: RunConfig, sink, checked: tuple, *, out_size: tuple[int, int], fps: float) -> People:
+    """The person, background and beauty stages for what :func:`_check_people` found ``cfg`` asks.
 
     The person and background stages are built when a background mode or a one-part look is asked for, the
     beauty stage when a beauty amount is, and all of them when a control server runs (so the panel and the
     OBS script can turn them on during the stream).  Without the model files the run goes on without them,
     saying so in one line when they were asked for.
     """
-    from livestyle.controls import parse_beauty_items
     from livestyle.people.models import ModelMissing
-    from livestyle.runconfig import parse_background
-    from livestyle.stages.background import BackgroundStage, load_background_image
 
-    mode, arg = parse_background(cfg.background)
-    alpha = bool(getattr(sink, "carries_alpha", False))
-    if mode == "transparent" and not alpha:
-        raise UsageError(f"--background transparent needs an output that carries alpha, and {cfg.output!r} does "
-                         "not (a virtual camera and video files are opaque).",
-                         fix="Use --output stream:PORT with an OBS Media Source, or --background color:#00b140 and "
-                             "OBS's Color Key filter.")
-    if mode == "transparent":
-        sink.alpha = True  # the network output names its raw BGRA stream, which carries the alpha into OBS
-    image = load_background_image(arg) if mode == "image" else None
+    mode, arg, image, beauty = checked
     asked = mode != "keep" or cfg.look_on != "both"
-    beauty = parse_beauty_items(cfg.beauty) if cfg.beauty else None
     beauty_asked = bool(beauty) and any(v > 0 for v in beauty.values())
     live_controls = cfg.control is not None
-    if check_only or not (asked or beauty_asked or live_controls):
+    if not (asked or beauty_asked or live_controls):
         return People(beauty=beauty)
+    from livestyle.stages.background import BackgroundStage
     from livestyle.stages.beauty import BeautyStage
     from livestyle.stages.person import PersonStage
 
-    before, after, modes, why, keep = [], [], ("keep",), {}, People()
+    before, after, modes, why = [], [], ("keep",), {}
+    start = {"background": "keep", "colour": "#00b140", "look_on": "both"}  # without the person stage
     if asked or live_controls:
         try:
             before.append(PersonStage(out_size))
@@ -141,12 +148,13 @@ def _people(cfg: RunConfig, sink, *, check_only: bool = False, out_size: tuple[i
                 log.info("no person stage: %s", e)
             why = {m: str(e) for m in ("blur", "image", "color", "transparent")}
         else:
+            alpha = bool(getattr(sink, "carries_alpha", False))
             modes = ("keep", "blur", "color") + (("image",) if image is not None else ()) + \
                 (("transparent",) if alpha else ())
             why = {"image": "no picture was given (start the run with --background image:PATH)",
                    "transparent": "this output cannot carry alpha (use --output stream:PORT)"}
             after.append(BackgroundStage(out_size, image=image))
-            keep = People(background=mode, colour=arg if mode == "color" else "#00b140", look_on=cfg.look_on)
+            start = {"background": mode, "colour": arg if mode == "color" else "#00b140", "look_on": cfg.look_on}
     beauty_why = ""
     if beauty_asked or live_controls:
         try:
@@ -158,8 +166,7 @@ def _people(cfg: RunConfig, sink, *, check_only: bool = False, out_size: tuple[i
                 beauty = None
             else:
                 log.info("no beauty stage: %s", e)
-    return People(tuple(before), tuple(after), modes, why, keep.background, keep.colour, keep.look_on, beauty,
-                  beauty_why)
+    return People(tuple(before), tuple(after), modes, why, beauty=beauty, beauty_why=beauty_why, **start)
 
 
 def _obs_tick(pipe: Pipeline, obs, sink) -> Callable[[], None]:
@@ -201,7 +208,7 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
 
     source = open_source(cfg.input, size=cfg.size, fps=cfg.fps, realtime=cfg.realtime)
     sink = open_sink(cfg.output, device=cfg.vcam_device)
-    _people(cfg, sink, check_only=True)  # refuse what cannot work before any device opens
+    checked = _check_people(cfg, sink)  # refuse what cannot work before any device opens
     choice = bank = server = obs = pipe = None
     try:
         source.open()
@@ -227,7 +234,7 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
         engines = choice.backend == "onnxruntime"
         bank = RunnerBank(packs, make_runner, expand=lambda name: expand(name, packs=styles), engines=engines)
         bank.add(first, choice.runner)
-        people = _people(cfg, sink, out_size=out_size, fps=fps)
+        people = _people(cfg, sink, checked, out_size=out_size, fps=fps)
         controls = Controls([s.name for s in styles], weights=weights, strength=cfg.strength,
                             background=people.background, blur=cfg.blur, background_color=people.colour,
                             look_on=people.look_on, background_modes=people.modes, background_why=people.why,

@@ -290,7 +290,7 @@ def test_panel_people_controls_in_chromium(tmp_path, livestyle_home):
     import os
 
     from tests.support.obs_studio import free_port
-    from tests.test_control import CHROMIUM, _chromium_or_skip
+    from tests.test_control import _chromium_or_skip, launch_chromium
 
     sync_playwright = _chromium_or_skip()
     port = free_port()
@@ -318,9 +318,7 @@ def test_panel_people_controls_in_chromium(tmp_path, livestyle_home):
     try:
         proc.stdout.readline()
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                               "--disable-component-update", "--disable-sync", "--no-first-run"])
+            browser = launch_chromium(pw)
             try:
                 # bypass_csp lets the test evaluate its own probes; the page runs its script as it would anyway
                 page = browser.new_page(viewport={"width": 560, "height": 1400}, bypass_csp=True)

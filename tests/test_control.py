@@ -466,6 +466,13 @@ def test_cli_control_warns_on_non_loopback_and_bad_port(livestyle_home):
 CHROMIUM = "/usr/bin/chromium"
 
 
+def launch_chromium(pw):
+    """Debian's Chromium, headless, with nothing that reaches out to the network on its own."""
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                    "--disable-component-update", "--disable-sync", "--no-first-run"])
+
+
 def _chromium_or_skip():
     import os
     if not os.path.exists(CHROMIUM):
@@ -482,9 +489,7 @@ def test_panel_in_chromium_moves_strength_and_switches_look(live, tmp_path):
     sync_playwright = _chromium_or_skip()
     pipe, server, sink = live
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                           "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(pw)
         try:
             # bypass_csp lets the test evaluate its own probes; the page runs its script as it would anyway
             page = browser.new_page(viewport={"width": 560, "height": 900}, bypass_csp=True)

@@ -232,7 +232,7 @@ def skin_mask(frame: np.ndarray, faces: Sequence[Any]) -> SkinMask:
 
 # -- smoothing and tone -----------------------------------------------------------------------------------------
 
-def smooth_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float) -> np.ndarray:
+def smooth_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float, *, in_place: bool = False) -> np.ndarray:
     """Edge-aware skin smoothing of ``frame`` (uint8 BGR) under ``mask`` (a :class:`SkinMask` or a float32
     (H, W) array in 0..1), ``amount`` 0..1; returns a new uint8 BGR frame, equal to the input where the
     mask is 0.
@@ -241,11 +241,12 @@ def smooth_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float) -
     ``w = theta / (var + theta) * skin * amount`` with ``theta = (8 + 22 * amount)^2`` (levels^2, so
     skin texture is smoothed and edges stronger than ~8-30 levels are kept); the result is
     ``I + w * (mean - I)``, plus ``w * keep`` of the fine detail (``I`` minus a 1-pixel Gaussian blur),
-    ``keep`` falling from 0.35 to 0.15 as ``amount`` rises.
+    ``keep`` falling from 0.35 to 0.15 as ``amount`` rises.  With ``in_place`` the result is written into
+    ``frame`` itself (and returned), sparing a full-frame copy.
     """
     a = check_amount("smooth", amount)
     _frame(frame)
-    out = frame.copy()
+    out = frame if in_place else frame.copy()
     if a == 0.0:
         return out
     m = _as_mask(mask, frame)
@@ -283,12 +284,13 @@ def tone_curve(amount: float) -> np.ndarray:
     return np.clip(np.round(lut * 255.0), 0, 255).astype(np.uint8)[:, None, :]
 
 
-def tone_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float) -> np.ndarray:
+def tone_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float, *, in_place: bool = False) -> np.ndarray:
     """Brighter, warmer skin: :func:`tone_curve` applied to ``frame`` (uint8 BGR) and blended in by
-    ``mask``; a new uint8 BGR frame, equal to the input where the mask is 0 or ``amount`` is 0."""
+    ``mask``; a new uint8 BGR frame (``frame`` itself with ``in_place``), equal to the input where the mask
+    is 0 or ``amount`` is 0."""
     lut = tone_curve(amount)
     _frame(frame)
-    out = frame.copy()
+    out = frame if in_place else frame.copy()
     if float(amount) == 0.0:
         return out
     m = _as_mask(mask, frame)
@@ -408,12 +410,14 @@ def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0
     return WarpField(x0, y0, map_x, map_y, dx, dy)
 
 
-def reshape_face(frame: np.ndarray, landmarks: np.ndarray, *, slim: float = 0.0, eyes: float = 0.0) -> np.ndarray:
+def reshape_face(frame: np.ndarray, landmarks: np.ndarray, *, slim: float = 0.0, eyes: float = 0.0,
+                 in_place: bool = False) -> np.ndarray:
     """Slim the lower face (``slim`` 0..1) and enlarge the eyes (``eyes`` 0..1) of one face in ``frame``
-    (uint8 BGR) with one remap over the face's region; a new uint8 BGR frame (the input's bytes at 0, 0)."""
+    (uint8 BGR) with one remap over the face's region; a new uint8 BGR frame (the input's bytes at 0, 0),
+    or ``frame`` itself with ``in_place`` (the remap reads a finished copy of the region's source first)."""
     _frame(frame)
     field = warp_field(frame.shape[:2], landmarks, slim=slim, eyes=eyes)
-    out = frame.copy()
+    out = frame if in_place else frame.copy()
     if field is None:
         return out
     h, w = field.map_x.shape
@@ -456,17 +460,18 @@ class Beauty:
 
 def apply(frame: np.ndarray, faces: Sequence[Any], beauty: Beauty) -> np.ndarray:
     """Every operation of ``beauty`` on every face of ``frame`` (uint8 BGR): skin smoothing and tone under
-    one :func:`skin_mask`, then the warps (last, so the mask matches the landmarks); a new frame."""
+    one :func:`skin_mask`, then the warps (last, so the mask matches the landmarks); a new frame, made by
+    one copy that every operation then works in."""
     out = frame.copy()
     if not beauty.active or not faces:
         return out
     if beauty.smooth > 0 or beauty.tone > 0:
         mask = skin_mask(frame, faces)
         if beauty.smooth > 0:
-            out = smooth_skin(out, mask, beauty.smooth)
+            smooth_skin(out, mask, beauty.smooth, in_place=True)
         if beauty.tone > 0:
-            out = tone_skin(out, mask, beauty.tone)
+            tone_skin(out, mask, beauty.tone, in_place=True)
     if beauty.slim > 0 or beauty.eyes > 0:
         for f in faces:
-            out = reshape_face(out, _landmarks(f), slim=beauty.slim, eyes=beauty.eyes)
+            reshape_face(out, _landmarks(f), slim=beauty.slim, eyes=beauty.eyes, in_place=True)
     return out

@@ -12,8 +12,7 @@ as a masked blur that never pulls the person's colours into the background; the 
 scales it up and composites (:mod:`livestyle.ops.matte`).
 
 With no person in the frame the matte is empty, so the background mode applies to the whole frame
-(everything is blurred or replaced); the steady matte fades a person in and out over a few frames
-rather than flickering.
+(everything is blurred or replaced).
 """
 
 from __future__ import annotations

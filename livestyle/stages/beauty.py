@@ -51,7 +51,6 @@ class BeautyStage(Stage):
         t1 = time.perf_counter()
         self.faces = len(faces)
         if faces:
-            work.extra["faces"] = faces
             work.extra.setdefault("original", image)
             work.frame.image = ops.apply(image, faces, ops.Beauty(**work.state.beauty_amounts))
         t2 = time.perf_counter()
