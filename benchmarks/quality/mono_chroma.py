@@ -2,7 +2,7 @@
 """How much colour the bundled mono look leaves, against the true mono look's own tint.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/quality/mono_chroma.py [--engine livestyle/styles/packs/looks]
-        [--look mono] [--json out.json]
+        [--look mono] [--true-look mono] [--json out.json]
 
 Chroma is a pixel's max minus min channel, in uint8 levels.  For scikit-image's
 astronaut and Grace Hopper (tests/support/portraits.py), full size, prints the
@@ -64,14 +64,14 @@ def portraits() -> dict[str, np.ndarray]:
     return out
 
 
-def measure(engine: Path, look: str) -> dict:
+def measure(engine: Path, look: str, true_look: str | None = None) -> dict:
     from livestyle import looks
 
     res = {}
     for name, img in portraits().items():
         h, w = (s - s % 4 for s in img.shape[:2])
         img = np.ascontiguousarray(img[:h, :w])
-        t = looks.apply(look, img)
+        t = looks.apply(true_look or look, img)
         e = runner_apply(engine, img, look)
         ts, es = chroma_stats(t), chroma_stats(e)
         res[name] = {"true": ts, "engine": es,
@@ -83,10 +83,11 @@ def measure(engine: Path, look: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engine", type=Path, default=Path("livestyle/styles/packs/looks"))
-    ap.add_argument("--look", default="mono")
+    ap.add_argument("--look", default="mono", help="the look's name in the engine")
+    ap.add_argument("--true-look", help="the procedural look it was trained on (default: --look)")
     ap.add_argument("--json", type=Path, help="also write the numbers here (atomically)")
     args = ap.parse_args()
-    res = measure(args.engine, args.look)
+    res = measure(args.engine, args.look, args.true_look)
     print(f"| {args.look} | chroma mean: true / engine / gap | chroma p99: true / engine / gap | "
           "mean abs vs true (levels) |")
     print("|---|---|---|---|")
@@ -97,7 +98,8 @@ def main() -> int:
     if args.json:
         from livestyle.fsutil import write_json_atomic
 
-        write_json_atomic(args.json, {"engine": str(args.engine), "look": args.look, "images": res})
+        write_json_atomic(args.json, {"engine": str(args.engine), "look": args.look,
+                                      "true_look": args.true_look or args.look, "images": res})
     return 0
 
 
