@@ -25,7 +25,14 @@ cannot bring an input hue back, because every basis is projected:
   coefficients do not sum to 1 and flips the tint where one is negative.)
 * the engine clips each channel to 0..255, which can only lower chroma, and
   interpolates between lattice nodes, whose outputs all lie on the smooth
-  curve, so a colour between nodes stays within a level or two of it.
+  curve, so a colour between nodes stays close to it (the bundled mono
+  through ONNX Runtime: at most 1.4 levels of chroma off the curve on the
+  astronaut, Grace Hopper and uniform noise).
+
+Measured on a three-basis look with a deliberately erratic weight CNN
+(coefficients from -3.7 to 4.9), this keeps the chroma p99 at 14 levels or
+less on the astronaut, Grace Hopper and noise, where projecting every basis
+onto the curve gave 13 to 40 (RESULTS, "mono keeps only its tint").
 
 Only a look whose style photos are near-monochrome, their colour set by
 brightness alone (:data:`OFF_TINT_LIMIT`), while its content photos are not,
