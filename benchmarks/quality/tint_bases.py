@@ -73,7 +73,8 @@ def main() -> int:
             y = o @ tint.LUMA_BGR
             off = o - y[:, None] - curve(y)
             c, oc = o.max(1) - o.min(1), off.max(1) - off.min(1)
-            cells.append(f"{name} (coefficients {[round(float(v), 2) for v in a]}): chroma p99 {np.percentile(c, 99):.0f}, "
+            coeffs = [round(float(v), 2) for v in a]
+            cells.append(f"{name} (coefficients {coeffs}): chroma p99 {np.percentile(c, 99):.0f}, "
                          f"off the curve p99 {np.percentile(oc, 99):.1f}")
         return cells
 
