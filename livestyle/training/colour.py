@@ -53,7 +53,7 @@ from livestyle.models.discriminator import PatchDiscriminator
 from livestyle.models.lut import AdaptiveLUT, LutConfig, apply_lut, monotonicity
 from livestyle.training import checkpoint as ckpt
 from livestyle.training import dist
-from livestyle.training.data import ImageSet, load_images
+from livestyle.training.data import ImageSet
 from livestyle.training.loop import FORMAT_VERSION, Stage, Trainer, load_state_tensors, lr_at, set_lr, state_tensors
 from livestyle.training.losses import lsgan, random_similarity, warp
 from livestyle.training.progress import LossLog
@@ -394,15 +394,11 @@ class _Colour(Trainer):
     foreign = "is not a colour-look checkpoint of this livestyle"
     free_on_resume = FREE_ON_RESUME
 
-    def config_from_dict(self, d: dict) -> ColourConfig:
-        return ColourConfig.from_dict(d)
-
-    def validate(self, cfg: ColourConfig) -> None:
-        validate(cfg)
+    config_type = ColourConfig
+    validate = staticmethod(validate)
 
     def load(self, cfg: ColourConfig) -> None:
-        self.style_all = load_images(cfg.style_images, cfg.size, role="style images")
-        self.content_all = load_images(cfg.content_images, cfg.size, role="content images")
+        self.style_all, self.content_all = self.style, self.content  # every photo; those trained on are split off
         self.style, self.style_held = _split(self.style_all)
         self.content, self.content_held = _split(self.content_all)
 

@@ -44,6 +44,7 @@ import torch
 from livestyle.errors import TrainingError
 from livestyle.training import checkpoint as ckpt
 from livestyle.training import dist
+from livestyle.training.data import load_images
 from livestyle.training.progress import LossLog, draw_curves, sample_grid, write_png
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -130,18 +131,16 @@ class Trainer:
     tag: str | None = None                 # the checkpoint state's "trainer" entry (None: it has none)
     foreign: str = "was written by another livestyle version"
     free_on_resume: frozenset[str] = frozenset()
+    config_type: type                      # its config dataclass (with to_dict / from_dict)
 
     # -- what a trainer supplies -----------------------------------------------------------------
-    def config_from_dict(self, d: dict):
-        raise NotImplementedError
-
     def validate(self, cfg) -> None:
         """TrainingError (one line) for any setting that cannot work; before any photo is read."""
         raise NotImplementedError
 
     def load(self, cfg) -> None:
-        """Read the photos (before the run folder is made)."""
-        raise NotImplementedError
+        """Anything more to read once the loop has read ``self.style`` and ``self.content`` (the photos at
+        ``cfg.size``), before the run folder is made."""
 
     def build(self, cfg, ctx: dist.DistContext, fresh: bool, report: Report) -> Any:
         """The run state: models, optimisers, counters (a resumed run's are restored after this)."""
@@ -202,7 +201,7 @@ class Trainer:
         if state.get("version") != FORMAT_VERSION or state.get("trainer") != self.tag or "config" not in state:
             raise TrainingError(f"Checkpoint {str(self.ckpt_path)!r} {self.foreign}.",
                                 fix="Start a new run (other --run-dir).")
-        cfg = resume_config(cfg, self.config_from_dict(state["config"]), explicit, self.free_on_resume)
+        cfg = resume_config(cfg, self.config_type.from_dict(state["config"]), explicit, self.free_on_resume)
         if state.get("world", 1) != ctx.world:
             raise TrainingError(f"The checkpoint was written by {state.get('world', 1)} processes, "
                                 f"this run has {ctx.world}.", fix="Resume with the same torchrun --nproc-per-node.")
@@ -219,6 +218,8 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.use_deterministic_algorithms(True, warn_only=True)
+        self.style = load_images(cfg.style_images, cfg.size, role="style images")
+        self.content = load_images(cfg.content_images, cfg.size, role="content images")
         self.load(cfg)
 
         if ctx.main:

@@ -396,16 +396,11 @@ class _CycleGAN(Trainer):
 
     free_on_resume = FREE_ON_RESUME
 
-    def config_from_dict(self, d: dict) -> TrainConfig:
-        return TrainConfig.from_dict(d)
-
-    def validate(self, cfg: TrainConfig) -> None:
-        _validate(cfg)
+    config_type = TrainConfig
+    validate = staticmethod(_validate)
 
     def load(self, cfg: TrainConfig) -> None:
-        self.style = load_images(cfg.style_images, cfg.size, role="style images")
-        self.content = load_images(cfg.content_images, cfg.size, role="content images")
-        self.style_s, self.content_s = self.style, self.content
+        self.style_s, self.content_s = self.style, self.content  # the student's crops
         if cfg.distill_size != cfg.size:
             self.style_s = load_images(cfg.style_images, cfg.distill_size, role="style images")
             self.content_s = load_images(cfg.content_images, cfg.distill_size, role="content images")
