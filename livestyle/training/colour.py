@@ -395,6 +395,7 @@ class _Colour(Trainer):
     free_on_resume = FREE_ON_RESUME
 
     config_type = ColourConfig
+    result_type = ColourResult
     validate = staticmethod(validate)
 
     def load(self, cfg: ColourConfig) -> None:
@@ -438,9 +439,6 @@ class _Colour(Trainer):
         styled = run.G(self.fixed)
         back = run.F(styled)
         return [self.fixed.cpu().numpy(), styled.cpu().numpy(), back.cpu().numpy()]
-
-    def no_result(self, resumed_from: int | None) -> ColourResult:
-        return ColourResult(pack=None, resumed_from=resumed_from)
 
     def export(self, run: _Run, losses: LossLog, resumed_from: int | None, report) -> ColourResult:
         from livestyle.quality.heldout import describe_lut, heldout_report

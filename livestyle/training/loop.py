@@ -132,6 +132,7 @@ class Trainer:
     foreign: str = "was written by another livestyle version"
     free_on_resume: frozenset[str] = frozenset()
     config_type: type                      # its config dataclass (with to_dict / from_dict)
+    result_type: type                      # what train returns: (pack, resumed_from, ...); pack None off rank 0
 
     # -- what a trainer supplies -----------------------------------------------------------------
     def validate(self, cfg) -> None:
@@ -167,10 +168,6 @@ class Trainer:
 
     def export(self, run, losses: LossLog, resumed_from: int | None, report: Report):
         """Write and install the pack (rank 0 only); the result :meth:`train` returns."""
-        raise NotImplementedError
-
-    def no_result(self, resumed_from: int | None):
-        """The result the other ranks return."""
         raise NotImplementedError
 
     # -- the loop --------------------------------------------------------------------------------
@@ -255,7 +252,7 @@ class Trainer:
         finally:
             bar.close()
 
-        result = self.no_result(resumed_from)
+        result = self.result_type(pack=None, resumed_from=resumed_from)
         if ctx.main:
             result = self.export(run, losses, resumed_from, report)
         ctx.barrier()

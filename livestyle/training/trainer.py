@@ -397,6 +397,7 @@ class _CycleGAN(Trainer):
     free_on_resume = FREE_ON_RESUME
 
     config_type = TrainConfig
+    result_type = TrainResult
     validate = staticmethod(_validate)
 
     def load(self, cfg: TrainConfig) -> None:
@@ -468,9 +469,6 @@ class _CycleGAN(Trainer):
         teacher = run.target(fixed) if run.in_student_stage else run.G_AB(fixed)
         student = run.distill.student(fixed) if run.in_student_stage else None
         return [fixed.cpu().numpy(), teacher.cpu().numpy(), None if student is None else student.cpu().numpy()]
-
-    def no_result(self, resumed_from: int | None) -> TrainResult:
-        return TrainResult(pack=None, resumed_from=resumed_from)
 
     def export(self, run: _Run, losses: LossLog, resumed_from: int | None, report) -> TrainResult:
         from livestyle.training.packs import machine_info, set_export_seconds, write_pack
