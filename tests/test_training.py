@@ -369,6 +369,8 @@ def test_colour_look_by_default_installs_an_engine_and_reports_what_it_learned(t
     assert last[0].startswith("learned: ") and "colour distance to the style photos" in last[1]
     assert "flicker" in last[1] and "installed at" in last[-1]
     assert (tmp_path / "runs" / "warmish" / "samples" / "latest.png").is_file()
+    curves = cv2.imread(str(tmp_path / "runs" / "warmish" / "losses.png"))  # one panel: the colour stage
+    assert curves is not None and curves.shape[0] == 320 and (curves < 250).any()
     # it plays through the runtime's ONNX Runtime runner
     from livestyle.runners.onnxrt import OnnxRuntimeRunner
     from livestyle.styles.pack import load_pack
