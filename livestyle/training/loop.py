@@ -18,7 +18,8 @@ export.  :meth:`Trainer.train` does the rest, the same way for all:
 * **signals**: a :class:`~livestyle.training.signals.StopFlag` is polled
   between steps; when it trips the checkpoint is saved and
   :class:`~livestyle.training.signals.TrainingStopped` names the command that
-  resumes (a stop during the run's final step lets the run finish instead);
+  resumes (a stop during the last step of a stage that saves at its end, the
+  run's final stage, lets the run finish and export instead);
 * **export**: rank 0 alone calls the trainer's export, then every rank waits.
 
 Exact resume.  Everything random in a step comes from the trainer's

@@ -395,7 +395,6 @@ class _CycleGAN(Trainer):
     """The CycleGAN teacher and its distilled student, in the shared loop."""
 
     free_on_resume = FREE_ON_RESUME
-
     config_type = TrainConfig
     result_type = TrainResult
     validate = staticmethod(_validate)
