@@ -393,7 +393,6 @@ class _Colour(Trainer):
     tag = TRAINER
     foreign = "is not a colour-look checkpoint of this livestyle"
     free_on_resume = FREE_ON_RESUME
-
     config_type = ColourConfig
     result_type = ColourResult
     validate = staticmethod(validate)
