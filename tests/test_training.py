@@ -312,10 +312,22 @@ def test_bad_input_is_one_clear_line(tmp_path, env, case, expect):
 
 def test_lr_schedule_and_consistency_loss():
     from livestyle.training.losses import consistency, random_similarity, warp
-    from livestyle.training.trainer import lr_at
+    from livestyle.training.colour import LR_FLOOR
+    from livestyle.training.loop import lr_at
 
+    # the CycleGAN's schedule: constant for half the steps, then linear to 0
     assert lr_at(0, 100, 2e-4) == 2e-4 and lr_at(49, 100, 2e-4) == 2e-4
     assert lr_at(75, 100, 2e-4) == pytest.approx(1e-4) and lr_at(100, 100, 2e-4) == 0.0
+    # the colour look's: the same, but down to a tenth
+    assert LR_FLOOR == 0.1 and lr_at(49, 100, 2e-3, LR_FLOOR) == 2e-3
+    assert lr_at(75, 100, 2e-3, LR_FLOOR) == pytest.approx(2e-3 * 0.55) and lr_at(100, 100, 2e-3, LR_FLOOR) == pytest.approx(2e-4)
+    # the same floats, step by step, as the two schedules had before they became one function
+    for total in (1, 7, 100, 801):
+        for step in range(total + 2):
+            half = total // 2
+            frac = (step - half) / max(1, total - half)
+            assert lr_at(step, total, 2e-4) == (2e-4 if step < half else 2e-4 * max(0.0, 1.0 - frac))
+            assert lr_at(step, total, 2e-3, LR_FLOOR) == (2e-3 if step < half else 2e-3 * (1.0 - 0.9 * min(1.0, frac)))
     rng = np.random.default_rng(0)
     theta = random_similarity(rng, 2, 32)
     assert theta.shape == (2, 2, 3)
@@ -357,6 +369,8 @@ def test_colour_look_by_default_installs_an_engine_and_reports_what_it_learned(t
     assert last[0].startswith("learned: ") and "colour distance to the style photos" in last[1]
     assert "flicker" in last[1] and "installed at" in last[-1]
     assert (tmp_path / "runs" / "warmish" / "samples" / "latest.png").is_file()
+    curves = cv2.imread(str(tmp_path / "runs" / "warmish" / "losses.png"))  # one panel: the colour stage
+    assert curves is not None and curves.shape[0] == 320 and (curves < 250).any()
     # it plays through the runtime's ONNX Runtime runner
     from livestyle.runners.onnxrt import OnnxRuntimeRunner
     from livestyle.styles.pack import load_pack

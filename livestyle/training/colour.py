@@ -29,10 +29,9 @@ a check (``check=True``, :func:`check_look`) keeps the learned look, holds it
 to the same limits, and falls back to a like-with-like colour transfer (with
 a one-line warning) when the folders differ by more than a look.
 
-Exact resume works as in :mod:`livestyle.training.trainer`: everything random
-in a step comes from ``np.random.default_rng([seed, rank, COLOUR_STAGE, step])``;
-weights, Adam moments, step counter, wall time and the torch RNG are in the
-checkpoint; the learning rate is a pure function of the step.
+:func:`train_colour` runs :class:`_Colour` in the shared loop
+(:mod:`livestyle.training.loop`, which also makes resume exact): everything
+random in a step comes from ``np.random.default_rng([seed, rank, COLOUR_STAGE, step])``.
 """
 
 from __future__ import annotations
@@ -40,11 +39,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -55,16 +53,16 @@ from livestyle.models.discriminator import PatchDiscriminator
 from livestyle.models.lut import AdaptiveLUT, LutConfig, apply_lut, monotonicity
 from livestyle.training import checkpoint as ckpt
 from livestyle.training import dist
-from livestyle.training.data import ImageSet, load_images
+from livestyle.training.data import ImageSet
+from livestyle.training.loop import FORMAT_VERSION, Stage, Trainer, load_state_tensors, lr_at, set_lr, state_tensors
 from livestyle.training.losses import lsgan, random_similarity, warp
-from livestyle.training.progress import LossLog, draw_curves, sample_grid, write_png
+from livestyle.training.progress import LossLog
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FILE = "checkpoint.safetensors"
 COLOUR_STAGE = 3
-FORMAT_VERSION = 1
 TRAINER = "colour"
+LR_FLOOR = 0.1  # the LUT students' learning rate ends at a tenth of --lr (the CycleGAN's at 0)
 
 
 @dataclass(frozen=True)
@@ -169,14 +167,6 @@ def validate(cfg: ColourConfig) -> None:
         raise TrainingError(f"init must be one of {', '.join(INITS)}, got {cfg.init!r}.", fix="Use e.g. init='transfer'.")
     if min(cfg.w_adversarial, cfg.w_colour, cfg.w_cycle, cfg.w_smooth, cfg.w_monotone, cfg.w_steady, cfg.w_pool) < 0:
         raise TrainingError("Loss weights must be >= 0.", fix="0 turns a term off.")
-
-
-def lr_at(step: int, total: int, base: float) -> float:
-    """Constant for the first half of ``total`` steps, then linear to a tenth of ``base``."""
-    half = total // 2
-    if step < half:
-        return base
-    return base * (1.0 - 0.9 * min(1.0, (step - half) / max(1, total - half)))
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, rng: np.random.Generator, projections: int,
@@ -303,36 +293,23 @@ class _Run:
                                       betas=betas)
         self.G_p, self.F_p = dist.wrap(self.G, ctx), dist.wrap(self.F, ctx)
         self.D_A_p, self.D_B_p = dist.wrap(self.D_A, ctx), dist.wrap(self.D_B, ctx)
-        self.step = 0
-        self.seconds = 0.0
+        self.steps = {"colour": 0}
+        self.seconds = {"colour": 0.0}
+
+    def _parts(self) -> tuple[dict, dict]:
+        return ({"G": self.G, "F": self.F, "D_A": self.D_A, "D_B": self.D_B}, {"G": self.opt_G, "D": self.opt_D})
 
     def save(self, path: Path, extra_state: dict) -> None:
-        tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
-        state = {"version": FORMAT_VERSION, "trainer": TRAINER, "step": self.step, "seconds": self.seconds,
-                 "world": self.ctx.world, "optim": {}, **extra_state}
-        for name in ("G", "F", "D_A", "D_B"):
-            tensors.update(ckpt.module_tensors(getattr(self, name), f"model.{name}"))
-        for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
-            t, rest = ckpt.optimizer_to_flat(opt, f"opt.{name}")
-            tensors.update(t)
-            state["optim"][name] = rest
+        tensors, optim = state_tensors(*self._parts())
+        state = {"version": FORMAT_VERSION, "trainer": TRAINER, "step": self.steps["colour"],
+                 "seconds": self.seconds["colour"], "world": self.ctx.world, "optim": optim, **extra_state}
         if self.ctx.main:
             ckpt.save_checkpoint(path, tensors, state)
 
     def restore(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
-        self.step = int(state["step"])
-        self.seconds = float(state.get("seconds", 0.0))
-        for name in ("G", "F", "D_A", "D_B"):
-            ckpt.load_module(getattr(self, name), f"model.{name}", tensors)
-        ckpt.optimizer_from_flat(self.opt_G, "opt.G", tensors, state["optim"]["G"])
-        ckpt.optimizer_from_flat(self.opt_D, "opt.D", tensors, state["optim"]["D"])
-        if "rng.torch" in tensors:
-            torch.set_rng_state(tensors["rng.torch"])
-
-
-def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    for g in opt.param_groups:
-        g["lr"] = lr
+        self.steps["colour"] = int(state["step"])
+        self.seconds["colour"] = float(state.get("seconds", 0.0))
+        load_state_tensors(tensors, state, *self._parts())
 
 
 def _step(run: _Run, style: ImageSet, content: ImageSet, step: int,
@@ -341,9 +318,9 @@ def _step(run: _Run, style: ImageSet, content: ImageSet, step: int,
     rng = np.random.default_rng([cfg.seed, ctx.rank, COLOUR_STAGE, step])
     real_A = torch.from_numpy(content.sample(rng, cfg.batch)).to(ctx.device)
     real_B = torch.from_numpy(style.sample(rng, cfg.batch)).to(ctx.device)
-    lr = lr_at(step, cfg.steps, cfg.lr)
-    _set_lr(run.opt_G, lr)
-    _set_lr(run.opt_D, lr / 4)
+    lr = lr_at(step, cfg.steps, cfg.lr, floor=LR_FLOOR)
+    set_lr(run.opt_G, lr)
+    set_lr(run.opt_D, lr / 4)
     D_A, D_B = dist.unwrap(run.D_A_p), dist.unwrap(run.D_B_p)
     G, Fm = dist.unwrap(run.G_p), dist.unwrap(run.F_p)
 
@@ -400,22 +377,6 @@ def _step(run: _Run, style: ImageSet, content: ImageSet, step: int,
             "mono": mono.item(), "steady": steady.item(), "D": loss_D.item(), "lr": lr}
 
 
-def _check_resume_config(cfg: ColourConfig, saved: ColourConfig, explicit: set[str]) -> ColourConfig:
-    clashes, updates = [], {}
-    for name in explicit:
-        if name not in ColourConfig.__dataclass_fields__:
-            continue
-        mine, theirs = getattr(cfg, name), getattr(saved, name)
-        if name in FREE_ON_RESUME:
-            updates[name] = mine
-        elif mine != theirs:
-            clashes.append(f"{name}={mine!r} (checkpoint: {theirs!r})")
-    if clashes:
-        raise TrainingError("--resume with settings that differ from the checkpoint: " + "; ".join(sorted(clashes)) + ".",
-                            fix="Drop those flags to continue the run as it was, or start a new run (other --run-dir).")
-    return dataclasses.replace(saved, **updates)
-
-
 def _split(images: ImageSet, share: float = 0.1, minimum: int = 8) -> tuple[ImageSet, list[np.ndarray]]:
     """Hold out every 10th image (none when fewer than ``minimum``): (training set, held-out uint8 BGR images)."""
     if len(images) < minimum:
@@ -426,137 +387,80 @@ def _split(images: ImageSet, share: float = 0.1, minimum: int = 8) -> tuple[Imag
     return dataclasses.replace(images, images=kept), held
 
 
-def train_colour(cfg: ColourConfig, *, resume: bool = False, explicit: set[str] | None = None,
-                 report: Callable[[str], None] = lambda msg: None, progress: bool = True,
-                 stop=None, resume_command: str = "livestyle train --resume") -> ColourResult:
-    """Run (or resume) a colour run and install its pack at ``cfg.out_dir/cfg.name``.
+class _Colour(Trainer):
+    """The colour look's two LUT students, in the shared loop; its export runs the post-training check."""
 
-    ``stop`` (a :class:`~livestyle.training.signals.StopFlag`) is checked
-    between steps: when it trips, the checkpoint is saved and
-    :class:`~livestyle.training.signals.TrainingStopped` is raised, naming
-    ``resume_command``.
-    """
-    ctx = dist.setup(cfg.device)
-    try:
-        return _train(cfg, ctx, resume=resume, explicit=explicit or set(), report=report, progress=progress,
-                      stop=stop, resume_command=resume_command)
-    finally:
-        ctx.close()
+    tag = TRAINER
+    foreign = "is not a colour-look checkpoint of this livestyle"
+    free_on_resume = FREE_ON_RESUME
+    config_type = ColourConfig
+    result_type = ColourResult
+    validate = staticmethod(validate)
 
+    def load(self, cfg: ColourConfig) -> None:
+        self.style_all, self.content_all = self.style, self.content  # every photo; those trained on are split off
+        self.style, self.style_held = _split(self.style_all)
+        self.content, self.content_held = _split(self.content_all)
 
-def _train(cfg: ColourConfig, ctx: dist.DistContext, *, resume: bool, explicit: set[str],
-           report: Callable[[str], None], progress: bool, stop, resume_command: str) -> ColourResult:
-    if not ctx.main:
-        report = lambda msg: None  # noqa: E731 - one voice per run
-    run_dir = Path(cfg.run_dir)
-    ckpt_path = run_dir / CHECKPOINT_FILE
-    saved_tensors = saved_state = None
-    if resume:
-        saved_tensors, saved_state = ckpt.load_checkpoint(ckpt_path)
-        if saved_state.get("version") != FORMAT_VERSION or saved_state.get("trainer") != TRAINER:
-            raise TrainingError(f"Checkpoint {str(ckpt_path)!r} is not a colour-look checkpoint of this livestyle.",
-                                fix="Start a new run (other --run-dir).")
-        cfg = _check_resume_config(cfg, ColourConfig.from_dict(saved_state["config"]), explicit)
-        if saved_state.get("world", 1) != ctx.world:
-            raise TrainingError(f"The checkpoint was written by {saved_state.get('world', 1)} processes, "
-                                f"this run has {ctx.world}.", fix="Resume with the same torchrun --nproc-per-node.")
-    elif ckpt_path.exists():
-        raise TrainingError(f"Run folder {str(run_dir)!r} already holds a checkpoint.",
-                            fix="Pass --resume to continue it, or choose another --run-dir (or delete that folder).")
-    validate(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    def build(self, cfg: ColourConfig, ctx: dist.DistContext, fresh: bool, report) -> _Run:
+        start = None
+        if cfg.init == "transfer" and fresh:
+            start, said = transfer_start(self.content.images, self.style.images, cfg)
+            report(said)
+        run = _Run(cfg, ctx, start)
+        self.fixed = torch.from_numpy(self.content.centre_crops(4)).to(ctx.device)
+        self.pools = (colour_pool(self.content.images), colour_pool(self.style.images))
+        if fresh:
+            run.cfg, picked = auto_settings(cfg, self.pools[1], self.pools[0], self.explicit)
+            if picked:
+                report(picked)
+        return run
 
-    style_all = load_images(cfg.style_images, cfg.size, role="style images")
-    content_all = load_images(cfg.content_images, cfg.size, role="content images")
-    style, style_held = _split(style_all)
-    content, content_held = _split(content_all)
+    def resumed_line(self, run: _Run, run_dir: Path) -> str:
+        return f"resumed from step {run.steps['colour']}/{run.cfg.steps} in {run_dir}"
 
-    if ctx.main:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    ctx.barrier()
-    losses = LossLog(run_dir / "losses.jsonl")
-    start = None
-    if cfg.init == "transfer" and saved_state is None:
-        start, said = transfer_start(content.images, style.images, cfg)
-        report(said)
-    run = _Run(cfg, ctx, start)
-    resumed_from = None
-    if saved_state is not None:
-        run.restore(saved_tensors, saved_state)
-        resumed_from = run.step
-        report(f"resumed from step {run.step}/{cfg.steps} in {run_dir}")
-        saved_tensors = None
-    if ctx.main:
-        done = run.step
-        losses.restore(lambda r: r.get("stage") == "colour" and r.get("step", 0) <= done)
-    data_info = {
-        "style_images": {"images": len(style_all), "held_out": len(style_held), "files": style_all.files,
-                         "skipped": style_all.skipped},
-        "content_images": {"images": len(content_all), "held_out": len(content_held), "files": content_all.files,
-                           "skipped": content_all.skipped},
-    }
-    extra_state = {"config": cfg.to_dict(), "data": data_info}
-    fixed = torch.from_numpy(content.centre_crops(4)).to(ctx.device)
-    pools = (colour_pool(content.images), colour_pool(style.images))
-    if run.step == 0 and saved_state is None:
-        cfg, picked = auto_settings(cfg, pools[1], pools[0], explicit)
-        if picked:
-            run.cfg = cfg
-            extra_state["config"] = cfg.to_dict()
-            report(picked)
+    def totals(self, cfg: ColourConfig) -> dict[str, int]:
+        return {"colour": cfg.steps}
 
-    from tqdm import tqdm
+    def data_info(self, run: _Run) -> dict:
+        return {name: {"images": len(images), "held_out": len(held), "files": images.files, "skipped": images.skipped}
+                for name, images, held in (("style_images", self.style_all, self.style_held),
+                                           ("content_images", self.content_all, self.content_held))}
 
-    bar = tqdm(total=cfg.steps, initial=min(cfg.steps, run.step), desc=f"train {cfg.name}", unit="step",
-               file=sys.stderr, disable=not (progress and ctx.main), dynamic_ncols=True)
-    if run.step == 0 and cfg.steps:
-        report(f"colour look: adaptive 3D LUT ({cfg.lut.bases} bases, {cfg.lut.grid}^3) learned unpaired from "
-               f"{len(style)} style and {len(content)} content images, {cfg.size}px crops, {cfg.steps} steps")
-    try:
-        t0 = time.perf_counter()
-        while run.step < cfg.steps:
-            values = _step(run, style, content, run.step, pools)
-            run.step += 1
-            run.seconds += time.perf_counter() - t0
-            step = run.step
-            if ctx.main:
-                losses.append({"stage": "colour", "step": step, **values})
-                bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k != "lr"}, refresh=False)
-                bar.update(1)
-            last = step == cfg.steps
-            if (step % cfg.sample_every == 0 or last) and ctx.main:
-                _write_samples(run, fixed, run_dir, f"colour-{step:06d}", losses.rows)
-            stopping = stop is not None and stop.requested and not last
-            if step % cfg.checkpoint_every == 0 or last or stopping:
-                run.save(ckpt_path, extra_state)
-            if stopping:
-                raise stop.stopped(step, resume_command)
-            t0 = time.perf_counter()
-    finally:
-        bar.close()
+    def stages(self, run: _Run) -> Iterator[Stage]:
+        cfg = run.cfg
+        yield Stage("colour", cfg.steps, lambda i: _step(run, self.style, self.content, i, self.pools),
+                    opening=f"colour look: adaptive 3D LUT ({cfg.lut.bases} bases, {cfg.lut.grid}^3) learned unpaired "
+                            f"from {len(self.style)} style and {len(self.content)} content images, {cfg.size}px "
+                            f"crops, {cfg.steps} steps")
 
-    result = ColourResult(pack=None, resumed_from=resumed_from)
-    if ctx.main:
+    def sample_rows(self, run: _Run) -> list:
+        styled = run.G(self.fixed)
+        back = run.F(styled)
+        return [self.fixed.cpu().numpy(), styled.cpu().numpy(), back.cpu().numpy()]
+
+    def export(self, run: _Run, losses: LossLog, resumed_from: int | None, report) -> ColourResult:
         from livestyle.quality.heldout import describe_lut, heldout_report
         from livestyle.styles.engine import write_engine_pack
         from livestyle.training.packs import machine_info
 
+        cfg, ctx = run.cfg, run.ctx
+        content, style = self.content.images, self.style.images
+        content_held, style_held = self.content_held or content[:8], self.style_held or style[:8]
         G = run.G.to("cpu").eval()
         checked = None
         if cfg.check:
-            checked = check_look(G, content.images, style.images, content_held or content.images[:8],
-                                 style_held or style.images[:8], seed=cfg.seed)
-        held = heldout_report(G, content_held or content.images[:8], style_held or style.images[:8])
+            checked = check_look(G, content, style, content_held, style_held, seed=cfg.seed)
+        held = heldout_report(G, content_held, style_held)
         # with fewer than 10 photos none is held out: the check then runs on training photos, and says so
-        held.update(content_held_out=bool(content_held), style_held_out=bool(style_held))
+        held.update(content_held_out=bool(self.content_held), style_held_out=bool(self.style_held))
         learned = describe_lut(G)
         metrics = {"final_losses": losses.final("colour"), "heldout": held, "learned": learned}
         if checked is not None:
             metrics["check"] = checked
-        recipe = {**data_info, "trainer": TRAINER, "size": cfg.size, "steps": cfg.steps, "batch": cfg.batch,
-                  "seed": cfg.seed, "world_size": ctx.world, "wall_seconds": {"train": round(run.seconds, 1)},
+        seconds = run.seconds["colour"]
+        recipe = {**self.data_info(run), "trainer": TRAINER, "size": cfg.size, "steps": cfg.steps, "batch": cfg.batch,
+                  "seed": cfg.seed, "world_size": ctx.world, "wall_seconds": {"train": round(seconds, 1)},
                   "machine": machine_info(ctx.device),
                   "losses": {k: getattr(cfg, k) for k in ("w_adversarial", "w_colour", "w_pool", "w_cycle", "w_smooth",
                                                           "w_monotone", "w_steady")},
@@ -570,13 +474,26 @@ def _train(cfg: ColourConfig, ctx: dist.DistContext, *, resume: bool, explicit: 
             f"learned: {learned['text']}",
             *heldout_lines(held),
             *check_lines(checked),
-            f"trained in {run.seconds:.0f} s ({cfg.steps} steps); export parity {parity} uint8 level(s) in "
+            f"trained in {seconds:.0f} s ({cfg.steps} steps); export parity {parity} uint8 level(s) in "
             f"{time.perf_counter() - t0:.1f} s",
         ]
         for line in result.summary:
             report(line)
-    ctx.barrier()
-    return result
+        return result
+
+
+def train_colour(cfg: ColourConfig, *, resume: bool = False, explicit: set[str] | None = None,
+                 report: Callable[[str], None] = lambda msg: None, progress: bool = True,
+                 stop=None, resume_command: str = "livestyle train --resume") -> ColourResult:
+    """Run (or resume) a colour run and install its pack at ``cfg.out_dir/cfg.name``.
+
+    ``stop`` (a :class:`~livestyle.training.signals.StopFlag`) is checked
+    between steps: when it trips, the checkpoint is saved and
+    :class:`~livestyle.training.signals.TrainingStopped` is raised, naming
+    ``resume_command``.
+    """
+    return _Colour().train(cfg, resume=resume, explicit=explicit or set(), report=report, progress=progress,
+                           stop=stop, resume_command=resume_command)
 
 
 def _measured_on(held: dict) -> str:
@@ -712,12 +629,3 @@ def heldout_lines(held: dict) -> list[str]:
                      "camera's (faces, rooms) let the look be told apart from what the photos show.")
     return lines
 
-
-def _write_samples(run: _Run, fixed: torch.Tensor, run_dir: Path, tag: str, log_rows: list[dict]) -> None:
-    with torch.no_grad():
-        styled = run.G(fixed)
-        back = run.F(styled)
-    rows = [fixed.cpu().numpy(), styled.cpu().numpy(), back.cpu().numpy()]
-    write_png(run_dir / "samples" / f"{tag}.png", sample_grid(rows))
-    write_png(run_dir / "samples" / "latest.png", sample_grid(rows))
-    draw_curves(log_rows, run_dir / "losses.png")

@@ -75,8 +75,9 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
 
 
 def draw_curves(rows: list[dict], path: Path, *, width: int = 900, panel_height: int = 320) -> None:
-    """One panel per stage; each loss a moving-average polyline on a log10 y axis; written as PNG."""
-    stages = [s for s in ("teacher", "student") if any(r.get("stage") == s for r in rows)]
+    """One panel per stage (in the order they ran); each loss a moving-average polyline on a log10 y axis;
+    written as PNG."""
+    stages = list(dict.fromkeys(r["stage"] for r in rows if r.get("stage")))
     if not stages:
         return
     img = np.full((panel_height * len(stages), width, 3), 255, np.uint8)

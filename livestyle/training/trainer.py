@@ -1,17 +1,15 @@
 """The training run: CycleGAN teacher -> distilled student -> ONNX style pack.
 
-Read top to bottom: :func:`train` prepares data, models and the run
-folder (or restores them from the checkpoint), runs :func:`_teacher_step`
-``teacher_steps`` times, :func:`_student_step` ``student_steps`` times, and
-writes the pack.
+:func:`train` runs :class:`_CycleGAN` in the shared loop
+(:mod:`livestyle.training.loop`): it reads the photos, builds the models,
+runs :func:`_teacher_step` ``teacher_steps`` times, :func:`_student_step`
+``student_steps`` times, and writes the pack.
 
-Exact resume.  Everything random in a step comes from
+Exact resume (:mod:`livestyle.training.loop`).  Everything random in a step comes from
 ``np.random.default_rng([seed, rank, stage, step])`` (crops, flips,
-scales, pool choices, the consistency warps); everything else that changes
-(weights, Adam moments, history pools, the step counters, wall time, the
-torch RNG) is in the checkpoint, and the learning rate is a pure function
-of the step.  With the same thread count, a run resumed after ``kill -9``
-ends with the same weights, bit for bit, as one that never stopped.
+scales, pool choices, the consistency warps); the history pools are in the
+checkpoint beside what the loop keeps there (weights, Adam moments, step
+counters, wall time, the torch RNG).
 """
 
 from __future__ import annotations
@@ -20,11 +18,10 @@ import dataclasses
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -37,15 +34,14 @@ from livestyle.models.teacher import ResnetGenerator, TeacherConfig
 from livestyle.training import checkpoint as ckpt
 from livestyle.training import dist
 from livestyle.training.data import ImageSet, load_images
+from livestyle.training.loop import FORMAT_VERSION, Stage, Trainer, load_state_tensors, lr_at, set_lr, state_tensors
 from livestyle.training.losses import consistency, lsgan, random_similarity, split_target, stroke_target, warp
 from livestyle.training.pool import ImagePool
-from livestyle.training.progress import LossLog, draw_curves, sample_grid, write_png
+from livestyle.training.progress import LossLog
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FILE = "checkpoint.safetensors"
 TEACHER_STAGE, STUDENT_STAGE = 1, 2
-FORMAT_VERSION = 1
 
 
 SPLITS = ("blur", "strokes")  # how --base-from splits a drawn look between the colour look and the teacher
@@ -124,14 +120,6 @@ class TrainResult:
     metrics: dict = field(default_factory=dict)
 
 
-def lr_at(step: int, total: int, base: float) -> float:
-    """Constant for the first half of ``total`` steps, then linear to 0 (CycleGAN's schedule)."""
-    half = total // 2
-    if step < half:
-        return base
-    return base * max(0.0, 1.0 - (step - half) / max(1, total - half))
-
-
 def _validate(cfg: TrainConfig) -> None:
     m = cfg.student.size_multiple
     for name in ("size", "distill_size"):
@@ -205,8 +193,7 @@ class _Run:
         self.opt_G = torch.optim.Adam(list(self.G_AB.parameters()) + list(self.G_BA.parameters()), cfg.lr, betas=betas)
         self.opt_D = torch.optim.Adam(list(self.D_A.parameters()) + list(self.D_B.parameters()), cfg.lr, betas=betas)
         self.pool_A, self.pool_B = ImagePool(cfg.pool_size), ImagePool(cfg.pool_size)
-        self.teacher_step = 0
-        self.student_step = 0
+        self.steps = {"teacher": 0, "student": 0}
         self.seconds = {"teacher": 0.0, "student": 0.0, "export": 0.0}
         self.distill: _DistillNet | None = None
         self.D_S: PatchDiscriminator | None = None
@@ -247,19 +234,20 @@ class _Run:
         return split_target(out, self.base(x), self.cfg.split_sigma)
 
     # -- checkpoints ---------------------------------------------------------------------------
+    def _parts(self) -> tuple[dict, dict]:
+        """The modules and optimisers of the stage the run is in, by their checkpoint names."""
+        if self.in_student_stage:
+            return ({"G_AB": self.G_AB, "distill": self.distill, "D_S": self.D_S},
+                    {"S": self.opt_S, "DS": self.opt_DS})
+        return ({"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B},
+                {"G": self.opt_G, "D": self.opt_D})
+
     def save(self, path: Path, extra_state: dict) -> None:
         """Collective under DDP (pools are gathered); only rank 0 writes."""
-        tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
-        state = {"version": FORMAT_VERSION, "teacher_step": self.teacher_step, "student_step": self.student_step,
-                 "seconds": self.seconds, "world": self.ctx.world, "optim": {}, "pools": {}, **extra_state}
-        tensors.update(ckpt.module_tensors(self.G_AB, "model.G_AB"))
+        tensors, optim = state_tensors(*self._parts())
+        state = {"version": FORMAT_VERSION, "teacher_step": self.steps["teacher"], "student_step": self.steps["student"],
+                 "seconds": self.seconds, "world": self.ctx.world, "optim": optim, "pools": {}, **extra_state}
         if not self.in_student_stage:
-            for name in ("G_BA", "D_A", "D_B"):
-                tensors.update(ckpt.module_tensors(getattr(self, name), f"model.{name}"))
-            for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
-                t, rest = ckpt.optimizer_to_flat(opt, f"opt.{name}")
-                tensors.update(t)
-                state["optim"][name] = rest
             shape = (3, self.cfg.size, self.cfg.size)
             for tag, pool in (("A", self.pool_A), ("B", self.pool_B)):
                 stacked, count = pool.state_tensor(shape, self.ctx.device)
@@ -267,42 +255,22 @@ class _Run:
                 for r, (s, c) in enumerate(zip(dist.gather(stacked, self.ctx), counts)):
                     tensors[f"pool.{tag}.r{r}"] = s[: int(c.item())]
                     state["pools"][f"{tag}.r{r}"] = int(c.item())
-        else:
-            tensors.update(ckpt.module_tensors(self.distill, "model.distill"))
-            tensors.update(ckpt.module_tensors(self.D_S, "model.D_S"))
-            for name, opt in (("S", self.opt_S), ("DS", self.opt_DS)):
-                t, rest = ckpt.optimizer_to_flat(opt, f"opt.{name}")
-                tensors.update(t)
-                state["optim"][name] = rest
         if self.ctx.main:
             ckpt.save_checkpoint(path, tensors, state)
 
     def restore(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
-        dev = self.ctx.device
-        self.teacher_step = int(state["teacher_step"])
-        self.student_step = int(state["student_step"])
+        self.steps = {"teacher": int(state["teacher_step"]), "student": int(state["student_step"])}
         self.seconds.update(state.get("seconds", {}))
-        ckpt.load_module(self.G_AB, "model.G_AB", tensors)
-        if "model.D_S.net.0.weight" in tensors or any(k.startswith("model.distill.") for k in tensors):
+        if "model.D_S.net.0.weight" in tensors or any(k.startswith("model.distill.") for k in tensors) \
+                or "model.G_BA.encoder.1.weight" not in tensors:
             self.start_student_stage()
-            ckpt.load_module(self.distill, "model.distill", tensors)
-            ckpt.load_module(self.D_S, "model.D_S", tensors)
-            ckpt.optimizer_from_flat(self.opt_S, "opt.S", tensors, state["optim"]["S"])
-            ckpt.optimizer_from_flat(self.opt_DS, "opt.DS", tensors, state["optim"]["DS"])
-        elif "model.G_BA.encoder.1.weight" in tensors:
-            for name in ("G_BA", "D_A", "D_B"):
-                ckpt.load_module(getattr(self, name), f"model.{name}", tensors)
-            ckpt.optimizer_from_flat(self.opt_G, "opt.G", tensors, state["optim"]["G"])
-            ckpt.optimizer_from_flat(self.opt_D, "opt.D", tensors, state["optim"]["D"])
+        load_state_tensors(tensors, state, *self._parts())
+        if not self.in_student_stage:
             r = self.ctx.rank
             for tag, pool in (("A", self.pool_A), ("B", self.pool_B)):
                 key = f"pool.{tag}.r{r}"
                 if key in tensors:
-                    pool.load(tensors[key], int(state["pools"][f"{tag}.r{r}"]), dev)
-        else:
-            self.start_student_stage()
-        if "rng.torch" in tensors:
-            torch.set_rng_state(tensors["rng.torch"])
+                    pool.load(tensors[key], int(state["pools"][f"{tag}.r{r}"]), self.ctx.device)
 
 
 def _load_base(name: str, device) -> torch.nn.Module:
@@ -323,11 +291,6 @@ def _load_base(name: str, device) -> torch.nn.Module:
     return net.to(device).eval().requires_grad_(False)
 
 
-def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    for g in opt.param_groups:
-        g["lr"] = lr
-
-
 def _batch(images: ImageSet, rng: np.random.Generator, n: int, device) -> torch.Tensor:
     return torch.from_numpy(images.sample(rng, n)).to(device)
 
@@ -339,8 +302,8 @@ def _teacher_step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> d
     real_A = _batch(content, rng, cfg.batch, ctx.device)
     real_B = _batch(style, rng, cfg.batch, ctx.device)
     lr = lr_at(step, cfg.teacher_steps, cfg.lr)
-    _set_lr(run.opt_G, lr)
-    _set_lr(run.opt_D, lr)
+    set_lr(run.opt_G, lr)
+    set_lr(run.opt_D, lr)
     n = real_A.shape[0]
     D_A, D_B = dist.unwrap(run.D_A_p), dist.unwrap(run.D_B_p)
 
@@ -386,8 +349,8 @@ def _student_step(run: _Run, style: ImageSet, content: ImageSet, step: int) -> d
     theta = random_similarity(rng, x.shape[0], cfg.distill_size, max_shift_px=cfg.max_shift_px,
                               max_scale=cfg.max_scale)
     lr = lr_at(step, cfg.student_steps, cfg.lr)
-    _set_lr(run.opt_S, lr)
-    _set_lr(run.opt_DS, lr)
+    set_lr(run.opt_S, lr)
+    set_lr(run.opt_DS, lr)
     n = x.shape[0]
     with torch.no_grad():
         target = run.target(x)
@@ -428,209 +391,96 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 99.0 if mse <= 1e-10 else 10.0 * math.log10(255.0 ** 2 / mse)
 
 
-def _write_samples(run: _Run, fixed: torch.Tensor, run_dir: Path, tag: str, log_rows: list[dict]) -> None:
-    with torch.no_grad():
+class _CycleGAN(Trainer):
+    """The CycleGAN teacher and its distilled student, in the shared loop."""
+
+    free_on_resume = FREE_ON_RESUME
+    config_type = TrainConfig
+    result_type = TrainResult
+    validate = staticmethod(_validate)
+
+    def load(self, cfg: TrainConfig) -> None:
+        self.style_s, self.content_s = self.style, self.content  # the student's crops
+        if cfg.distill_size != cfg.size:
+            self.style_s = load_images(cfg.style_images, cfg.distill_size, role="style images")
+            self.content_s = load_images(cfg.content_images, cfg.distill_size, role="content images")
+
+    def build(self, cfg: TrainConfig, ctx: dist.DistContext, fresh: bool, report) -> _Run:
+        teacher_init = None
+        if cfg.teacher_from and fresh:
+            from livestyle.styles.pack import find_style
+            from livestyle.training.packs import load_teacher
+
+            teacher_init = load_teacher(find_style(cfg.teacher_from))
+            cfg = dataclasses.replace(cfg, teacher=teacher_init.cfg, teacher_steps=0)
+        run = _Run(cfg, ctx)
+        if teacher_init is not None:
+            run.G_AB.load_state_dict(teacher_init.state_dict())
+            report(f"teacher: taken from style {cfg.teacher_from!r} ({cfg.teacher}); no CycleGAN stage")
+        if cfg.base_from:
+            run.base = _load_base(cfg.base_from, ctx.device)
+            how = (f"only its dark strokes narrower than {2 * cfg.stroke_radius + 1} px" if cfg.split == "strokes"
+                   else f"its detail finer than a {cfg.split_sigma:g} px blur")
+            report(f"colours and tone from the colour look {cfg.base_from!r}; from the teacher {how}")
+            if cfg.split == "strokes" and cfg.w_adversarial == 0:
+                report("the student learns that target alone, with no adversarial term: against the style photos it "
+                       "draws a light band beside dark lines (--adversarial-weight to change)")
+        self.fixed = torch.from_numpy(self.content.centre_crops(4)).to(ctx.device)
+        self.fixed_s = torch.from_numpy(self.content_s.centre_crops(8)).to(ctx.device)
+        return run
+
+    def resumed_line(self, run: _Run, run_dir: Path) -> str:
+        cfg, t, s = run.cfg, run.steps["teacher"], run.steps["student"]
+        return (f"resumed from step {t + s} (teacher {t}/{cfg.teacher_steps}, student {s}/{cfg.student_steps}) "
+                f"in {run_dir}")
+
+    def totals(self, cfg: TrainConfig) -> dict[str, int]:
+        return {"teacher": cfg.teacher_steps, "student": cfg.student_steps}
+
+    def data_info(self, run: _Run) -> dict:
+        run_dir = Path(run.cfg.run_dir)
+
+        # paths relative to the run folder: a pack never records the training machine's absolute paths
+        def rel(folder: str) -> str:
+            return os.path.relpath(Path(folder).resolve(), run_dir.resolve())
+
+        return {name: {"folder": rel(getattr(run.cfg, name)), "images": len(images), "files": images.files,
+                       "skipped": images.skipped}
+                for name, images in (("style_images", self.style), ("content_images", self.content))}
+
+    def stages(self, run: _Run) -> Iterator[Stage]:
+        cfg, ctx = run.cfg, run.ctx
+        if not run.in_student_stage:
+            yield Stage("teacher", cfg.teacher_steps, lambda i: _teacher_step(run, self.style, self.content, i),
+                        opening=f"teacher: CycleGAN {cfg.teacher} on {len(self.content)} content and "
+                                f"{len(self.style)} style images, {cfg.size}px crops, {cfg.teacher_steps} steps x "
+                                f"{ctx.world} process(es)",
+                        save_last=False)  # its last checkpoint is the one below, after the switch
+            run.steps["teacher"] = max(run.steps["teacher"], cfg.teacher_steps)
+            run.start_student_stage()
+            self.save(run)  # the teacher is done: never train it again
+        yield Stage("student", cfg.student_steps, lambda i: _student_step(run, self.style_s, self.content_s, i),
+                    opening=f"student: distilling into {cfg.student} at {cfg.distill_size}px, "
+                            f"{cfg.student_steps} steps")
+
+    def sample_rows(self, run: _Run) -> list:
+        fixed = self.fixed
         teacher = run.target(fixed) if run.in_student_stage else run.G_AB(fixed)
         student = run.distill.student(fixed) if run.in_student_stage else None
-    rows = [fixed.cpu().numpy(), teacher.cpu().numpy(), None if student is None else student.cpu().numpy()]
-    write_png(run_dir / "samples" / f"{tag}.png", sample_grid(rows))
-    write_png(run_dir / "samples" / "latest.png", sample_grid(rows))
-    draw_curves(log_rows, run_dir / "losses.png")
+        return [fixed.cpu().numpy(), teacher.cpu().numpy(), None if student is None else student.cpu().numpy()]
 
+    def export(self, run: _Run, losses: LossLog, resumed_from: int | None, report) -> TrainResult:
+        from livestyle.training.packs import machine_info, set_export_seconds, write_pack
 
-def _run_stage(run: _Run, stage: str, total: int, step_fn: Callable[[int], dict[str, float]], *, save_last: bool,
-               bar, losses: LossLog, ckpt_path: Path, extra_state: dict, fixed: torch.Tensor, run_dir: Path,
-               stop=None, resume_command: str = "") -> None:
-    """Run ``stage`` ("teacher" or "student") from ``run.<stage>_step`` up to ``total`` steps.
-
-    Logs every step's losses, writes sample grids every ``sample_every`` steps and at the end,
-    and checkpoints every ``checkpoint_every`` steps (and after the last one when ``save_last``).
-    Wall time spent in samples and checkpoints is not counted in ``run.seconds[stage]``.
-    """
-    cfg, ctx = run.cfg, run.ctx
-    counter = f"{stage}_step"
-    t0 = time.perf_counter()
-    while getattr(run, counter) < total:
-        values = step_fn(getattr(run, counter))
-        step = getattr(run, counter) + 1
-        setattr(run, counter, step)
-        run.seconds[stage] += time.perf_counter() - t0
-        if ctx.main:
-            losses.append({"stage": stage, "step": step, **values})
-            bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k != "lr"}, refresh=False)
-            bar.update(1)
-        last = step == total
-        if (step % cfg.sample_every == 0 or last) and ctx.main:
-            _write_samples(run, fixed, run_dir, f"{stage}-{step:06d}", losses.rows)
-        stopping = stop is not None and stop.requested
-        if (step % cfg.checkpoint_every == 0 and not last) or (last and save_last) or stopping:
-            run.save(ckpt_path, extra_state)
-        if stopping:
-            raise stop.stopped(run.teacher_step + run.student_step, resume_command)
-        t0 = time.perf_counter()
-
-
-def _check_resume_config(cfg: TrainConfig, saved: TrainConfig, explicit: set[str]) -> TrainConfig:
-    """The saved config with the flags the user gave that may change on resume; TrainingError on a clash."""
-    clashes = []
-    updates = {}
-    for name in explicit:
-        if name not in TrainConfig.__dataclass_fields__:
-            continue
-        mine, theirs = getattr(cfg, name), getattr(saved, name)
-        if name in FREE_ON_RESUME:
-            updates[name] = mine
-        elif mine != theirs:
-            clashes.append(f"{name}={mine!r} (checkpoint: {theirs!r})")
-    if clashes:
-        raise TrainingError("--resume with settings that differ from the checkpoint: " + "; ".join(sorted(clashes)) + ".",
-                            fix="Drop those flags to continue the run as it was, or start a new run (other --run-dir).")
-    return dataclasses.replace(saved, **updates)
-
-
-def train(cfg: TrainConfig, *, resume: bool = False, explicit: set[str] | None = None,
-          report: Callable[[str], None] = lambda msg: None, progress: bool = True,
-          stop=None, resume_command: str = "livestyle train --resume") -> TrainResult:
-    """Run (or resume) training and install the style pack at ``cfg.out_dir/cfg.name``.
-
-    ``explicit`` names the config fields the user set on the command line
-    (on resume the rest come from the checkpoint).  ``report`` receives
-    one-line progress messages for the user (the CLI prints them);
-    ``progress`` shows a tqdm bar on stderr (rank 0 only).
-    """
-    ctx = dist.setup(cfg.device)
-    try:
-        return _train(cfg, ctx, resume=resume, explicit=explicit or set(), report=report, progress=progress,
-                      stop=stop, resume_command=resume_command)
-    finally:
-        ctx.close()
-
-
-def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: set[str],
-           report: Callable[[str], None], progress: bool, stop=None, resume_command: str = "") -> TrainResult:
-    if not ctx.main:
-        report = lambda msg: None  # noqa: E731 - one voice per run
-    run_dir = Path(cfg.run_dir)
-    ckpt_path = run_dir / CHECKPOINT_FILE
-    saved_tensors = saved_state = None
-    if resume:
-        saved_tensors, saved_state = ckpt.load_checkpoint(ckpt_path)
-        if saved_state.get("version") != FORMAT_VERSION or "config" not in saved_state:
-            raise TrainingError(f"Checkpoint {str(ckpt_path)!r} was written by another livestyle version.",
-                                fix="Start a new run (other --run-dir).")
-        cfg = _check_resume_config(cfg, TrainConfig.from_dict(saved_state["config"]), explicit)
-        if saved_state.get("world", 1) != ctx.world:
-            raise TrainingError(f"The checkpoint was written by {saved_state.get('world', 1)} processes, "
-                                f"this run has {ctx.world}.", fix="Resume with the same torchrun --nproc-per-node.")
-    elif ckpt_path.exists():
-        raise TrainingError(f"Run folder {str(run_dir)!r} already holds a checkpoint.",
-                            fix="Pass --resume to continue it, or choose another --run-dir (or delete that folder).")
-    _validate(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-    style = load_images(cfg.style_images, cfg.size, role="style images")
-    content = load_images(cfg.content_images, cfg.size, role="content images")
-    style_s, content_s = style, content
-    if cfg.distill_size != cfg.size:
-        style_s = load_images(cfg.style_images, cfg.distill_size, role="style images")
-        content_s = load_images(cfg.content_images, cfg.distill_size, role="content images")
-
-    if ctx.main:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        for stale in run_dir.glob(".*.tmp-*"):
-            stale.unlink(missing_ok=True)
-    ctx.barrier()
-    losses = LossLog(run_dir / "losses.jsonl")
-
-    teacher_init = None
-    if cfg.teacher_from and saved_state is None:
-        from livestyle.styles.pack import find_style
-        from livestyle.training.packs import load_teacher
-
-        teacher_init = load_teacher(find_style(cfg.teacher_from))
-        cfg = dataclasses.replace(cfg, teacher=teacher_init.cfg, teacher_steps=0)
-    run = _Run(cfg, ctx)
-    if teacher_init is not None:
-        run.G_AB.load_state_dict(teacher_init.state_dict())
-        report(f"teacher: taken from style {cfg.teacher_from!r} ({cfg.teacher}); no CycleGAN stage")
-    if cfg.base_from:
-        run.base = _load_base(cfg.base_from, ctx.device)
-        how = (f"only its dark strokes narrower than {2 * cfg.stroke_radius + 1} px" if cfg.split == "strokes"
-               else f"its detail finer than a {cfg.split_sigma:g} px blur")
-        report(f"colours and tone from the colour look {cfg.base_from!r}; from the teacher {how}")
-        if cfg.split == "strokes" and cfg.w_adversarial == 0:
-            report("the student learns that target alone, with no adversarial term: against the style photos it "
-                   "draws a light band beside dark lines (--adversarial-weight to change)")
-    resumed_from = None
-    if saved_state is not None:
-        run.restore(saved_tensors, saved_state)
-        done = run.teacher_step + run.student_step
-        resumed_from = done
-        report(f"resumed from step {done} (teacher {run.teacher_step}/{cfg.teacher_steps}, "
-               f"student {run.student_step}/{cfg.student_steps}) in {run_dir}")
-        saved_tensors = None
-    if ctx.main:
-        t_done, s_done = run.teacher_step, run.student_step
-        losses.restore(lambda r: (r.get("stage") == "teacher" and r.get("step", 0) <= t_done)
-                       or (r.get("stage") == "student" and r.get("step", 0) <= s_done))
-    # paths relative to the run folder: a pack never records the training machine's absolute paths
-    def rel(folder: str) -> str:
-        return os.path.relpath(Path(folder).resolve(), run_dir.resolve())
-
-    data_info = {
-        "style_images": {"folder": rel(cfg.style_images), "images": len(style),
-                         "files": style.files, "skipped": style.skipped},
-        "content_images": {"folder": rel(cfg.content_images), "images": len(content),
-                           "files": content.files, "skipped": content.skipped},
-    }
-    extra_state = {"config": cfg.to_dict(), "data": data_info}
-    fixed = torch.from_numpy(content.centre_crops(4)).to(ctx.device)
-    fixed_s = torch.from_numpy(content_s.centre_crops(8)).to(ctx.device)
-
-    from tqdm import tqdm
-
-    total = cfg.teacher_steps + cfg.student_steps
-    bar = tqdm(total=total, initial=min(total, run.teacher_step + run.student_step), desc=f"train {cfg.name}",
-               unit="step", file=sys.stderr, disable=not (progress and ctx.main), dynamic_ncols=True)
-    loop = dict(bar=bar, losses=losses, ckpt_path=ckpt_path, extra_state=extra_state, fixed=fixed, run_dir=run_dir,
-                stop=stop, resume_command=resume_command)
-    try:
-        # -- stage 1: the CycleGAN teacher -------------------------------------------------------
-        if not run.in_student_stage and run.teacher_step < cfg.teacher_steps:
-            if run.teacher_step == 0:
-                report(f"teacher: CycleGAN {cfg.teacher} on {len(content)} content and {len(style)} style "
-                       f"images, {cfg.size}px crops, {cfg.teacher_steps} steps x {ctx.world} process(es)")
-            _run_stage(run, "teacher", cfg.teacher_steps, lambda i: _teacher_step(run, style, content, i),
-                       save_last=False, **loop)  # the last teacher checkpoint is written below
-        if not run.in_student_stage:
-            run.teacher_step = max(run.teacher_step, cfg.teacher_steps)
-            run.start_student_stage()
-            run.save(ckpt_path, extra_state)  # the teacher is done: never train it again
-
-        # -- stage 2: distillation into the student ----------------------------------------------
-        if run.student_step < cfg.student_steps:
-            if run.student_step == 0:
-                report(f"student: distilling into {cfg.student} at {cfg.distill_size}px, {cfg.student_steps} steps")
-            _run_stage(run, "student", cfg.student_steps, lambda i: _student_step(run, style_s, content_s, i),
-                       save_last=True, **loop)
-    finally:
-        bar.close()
-
-    # -- stage 3: export and install the pack (rank 0) -------------------------------------------
-    result = TrainResult(pack=None, resumed_from=resumed_from)
-    if ctx.main:
+        cfg, ctx = run.cfg, run.ctx
         t0 = time.perf_counter()
         student = run.distill.student.to("cpu").eval()
         teacher = run.G_AB.to("cpu").eval()
         with torch.no_grad():
-            fidelity = _psnr(student(fixed_s.cpu()), teacher(fixed_s.cpu()))
-        from livestyle.training.packs import machine_info, set_export_seconds, write_pack
-
+            fidelity = _psnr(student(self.fixed_s.cpu()), teacher(self.fixed_s.cpu()))
         metrics = {"teacher_final_losses": losses.final("teacher"), "student_final_losses": losses.final("student"),
                    "student_vs_teacher_psnr_db": round(fidelity, 3)}
-        recipe = {**data_info, "size": cfg.size, "student_size": cfg.distill_size, "batch": cfg.batch,
+        recipe = {**self.data_info(run), "size": cfg.size, "student_size": cfg.distill_size, "batch": cfg.batch,
                   "seed": cfg.seed, "world_size": ctx.world, "teacher_steps": cfg.teacher_steps,
                   "student_steps": cfg.student_steps, "wall_seconds": dict(run.seconds),
                   "teacher_from": cfg.teacher_from, "base_from": cfg.base_from, "split": cfg.split,
@@ -647,8 +497,21 @@ def _train(cfg: TrainConfig, ctx: dist.DistContext, *, resume: bool, explicit: s
         run.seconds["export"] = round(time.perf_counter() - export_s, 3)
         metrics["export_parity_uint8"] = parity
         set_export_seconds(pack_path, run.seconds["export"])
-        result = TrainResult(pack=pack_path, resumed_from=resumed_from, metrics=metrics)
         report(f"export: ONNX parity {parity} uint8 level(s), student/teacher PSNR {fidelity:.1f} dB, "
                f"{time.perf_counter() - t0:.1f} s")
-    ctx.barrier()
-    return result
+        return TrainResult(pack=pack_path, resumed_from=resumed_from, metrics=metrics)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, explicit: set[str] | None = None,
+          report: Callable[[str], None] = lambda msg: None, progress: bool = True,
+          stop=None, resume_command: str = "livestyle train --resume") -> TrainResult:
+    """Run (or resume) training and install the style pack at ``cfg.out_dir/cfg.name``.
+
+    ``explicit`` names the config fields the user set on the command line
+    (on resume the rest come from the checkpoint).  ``report`` receives
+    one-line progress messages for the user (the CLI prints them);
+    ``progress`` shows a tqdm bar on stderr (rank 0 only).  ``stop`` (a
+    :class:`~livestyle.training.signals.StopFlag`) is polled between steps.
+    """
+    return _CycleGAN().train(cfg, resume=resume, explicit=explicit or set(), report=report, progress=progress,
+                             stop=stop, resume_command=resume_command)
