@@ -443,6 +443,7 @@ class _Colour(Trainer):
         from livestyle.quality.heldout import describe_lut, heldout_report
         from livestyle.styles.engine import write_engine_pack
         from livestyle.training.packs import machine_info
+        from livestyle.training.tint import tint_line, tint_look
 
         cfg, ctx = run.cfg, run.ctx
         content, style = self.content.images, self.style.images
@@ -451,6 +452,7 @@ class _Colour(Trainer):
         checked = None
         if cfg.check:
             checked = check_look(G, content, style, content_held, style_held, seed=cfg.seed)
+        tint = tint_look(G, style, content, seed=cfg.seed)  # a near-monochrome look keeps only its own tint
         held = heldout_report(G, content_held, style_held)
         # with fewer than 10 photos none is held out: the check then runs on training photos, and says so
         held.update(content_held_out=bool(self.content_held), style_held_out=bool(self.style_held))
@@ -458,6 +460,8 @@ class _Colour(Trainer):
         metrics = {"final_losses": losses.final("colour"), "heldout": held, "learned": learned}
         if checked is not None:
             metrics["check"] = checked
+        if tint is not None:
+            metrics["tint"] = tint
         seconds = run.seconds["colour"]
         recipe = {**self.data_info(run), "trainer": TRAINER, "size": cfg.size, "steps": cfg.steps, "batch": cfg.batch,
                   "seed": cfg.seed, "world_size": ctx.world, "wall_seconds": {"train": round(seconds, 1)},
@@ -474,6 +478,7 @@ class _Colour(Trainer):
             f"learned: {learned['text']}",
             *heldout_lines(held),
             *check_lines(checked),
+            *tint_line(tint),
             f"trained in {seconds:.0f} s ({cfg.steps} steps); export parity {parity} uint8 level(s) in "
             f"{time.perf_counter() - t0:.1f} s",
         ]
