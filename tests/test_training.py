@@ -615,3 +615,30 @@ def test_the_heldout_line_says_further_and_warns_when_the_look_was_not_found():
     worse = heldout_lines({**held, "colour_distance_input": 9.0, "colour_distance_styled": 11.4, "closer_percent": -26.7})
     assert len(worse) == 2 and "(27% further)" in worse[0] and "-27%" not in worse[0]
     assert worse[1].startswith("warning: ") and "learned only in part" in worse[1]
+
+
+def test_black_and_white_style_photos_give_a_look_with_only_their_tint(tmp_path, env):
+    """Near-monochrome style photos: the trained look keeps only their own tint (no input colour survives)."""
+    style, content = make_photos(tmp_path / "data")
+    for p in [*style.rglob("*.jpg")]:
+        grey = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        sepia = np.stack([grey * 0.85, grey * 0.95, grey * 1.05], -1)  # BGR: a faint warm tint
+        cv2.imwrite(str(p.with_suffix(".png")), sepia.clip(0, 255).astype(np.uint8))
+        p.unlink()
+    r = livestyle(["train", "--style-images", style, "--content-images", content, "--name", "bw",
+                   "--steps", 40, "--sample-every", 20, *COLOUR_TINY], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "near-monochrome style photos" in r.stdout
+    pack = tmp_path / "home" / "styles" / "bw"
+    assert "tint" in json.loads((pack / "style.json").read_text())["looks"][0]["metrics"]
+    from livestyle.runners.onnxrt import OnnxRuntimeRunner
+    from livestyle.styles.pack import load_pack
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (36, 48, 3), dtype=np.uint8)  # every colour there is
+    runner = OnnxRuntimeRunner(load_pack(pack), infer_size=(48, 36))
+    runner.activate()
+    out = runner.infer(frame, weights=np.ones(1, np.float32)).astype(np.int16)
+    chroma = out.max(-1) - out.min(-1)
+    assert np.percentile(frame.max(-1).astype(int) - frame.min(-1), 99) > 150
+    assert np.percentile(chroma, 99) <= 40, np.percentile(chroma, 99)
