@@ -6,7 +6,8 @@
 Writes a talking-head clip (Grace Hopper, or the astronaut offline, swaying over scikit-image's coffee
 photo with camera noise 3 levels) and runs it frame by frame through the stages as ``livestyle run``
 calls them: ``PersonStage.process`` and ``BackgroundStage.process`` (the inference thread), then
-``BackgroundStage.finish`` (the output thread), here all on one thread.  Each run is a fresh
+``BackgroundStage.finish`` (the output thread), here all on one thread, with the last three frames'
+work and output held (as frames in flight are held by the pipeline's slots and sinks).  Each run is a fresh
 subprocess; with ``--baseline`` the runs of this tree and of ``REV`` (its ``livestyle/`` extracted with
 ``git archive``) alternate.  For each part it prints the median over the runs of the per-frame medians
 (after 10 warm-up frames) of two clocks: the calling thread's CPU time (``time.thread_time``) and the
@@ -18,6 +19,7 @@ than wall time, but compare only rows from the same run.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -50,6 +52,7 @@ def worker(clip_path: str, mode: str, every: int) -> dict:
     state = ControlState(weights=(("none", 1.0),), strength=0.0, bypass=False, version=0, t_changed=0.0,
                          background=mode, blur=0.5)
     times = {p: {"thread": [], "process": []} for p in PARTS}
+    in_flight = collections.deque(maxlen=3)  # frames held downstream a while, as the pipeline's slots and sinks do
     for i, img in enumerate(frames):
         work = Work(frame=Frame(image=img, index=i), state=state)
         marks = [(time.thread_time(), time.process_time())]
@@ -60,6 +63,7 @@ def worker(clip_path: str, mode: str, every: int) -> dict:
         out = background.finish(work, work.frame.image)
         marks.append((time.thread_time(), time.process_time()))
         assert out.shape[:2] == img.shape[:2]
+        in_flight.append((work, out))
         if i < 10:
             continue
         for k, part in enumerate(PARTS[:3]):
