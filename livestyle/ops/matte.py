@@ -12,9 +12,16 @@ Three steps turn the model's raw mask into the alpha a composite uses:
 2. :func:`refine_alpha` snaps the mask's edges to the frame's own edges with a guided filter (He, Sun
    and Tang, "Guided Image Filtering", 2010) at a work size of 640 pixels on the long side, which keeps
    hair and the outline sharp without a hard threshold; :func:`alpha_u8` scales it to the frame.
+   :func:`frame_alpha` does both on the person's box only (the rectangle around the mask, widened by
+   the filter's reach), the same pixels for less work, and returns the box with the alpha.
 3. :func:`blurred_background`, :func:`solid_background`, :func:`image_background` and :func:`composite`
    build the output.  The blur is *masked*: it averages background pixels only (normalised convolution,
-   Knutsson & Westin 1993), so the person's colours never bleed into the blurred background as a halo.
+   Knutsson & Westin 1993), so the person's colours never bleed into the blurred background as a halo;
+   it is made on a picture small enough for its sigma to be a few pixels there.  The composite blends
+   the person's box only; outside it the output is the background.
+
+Full-frame steps run on reused temporaries where the result does not leave the call: a fresh
+full-frame array costs its page faults again on every frame here (see :class:`_Scratch`).
 """
 
 from __future__ import annotations
