@@ -101,8 +101,8 @@ def work_size(frame_size: tuple[int, int], long_side: int = 640) -> tuple[int, i
 
 def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``image`` scaled down to ``size`` (w, h): halved by 2x2 averages while it is at least twice as large,
-    then bilinear for the rest.  OpenCV's area average is fast for a ratio of exactly 2 and slow for
-    others (1920x1080 -> 640x360 at a ratio of 3: 2.9 ms, against 0.5 ms for 2x then bilinear 1.5x)."""
+    then bilinear for the rest (1920x1080 -> 640x360 in about 0.6 ms here, against 2.9 ms for OpenCV's
+    area average at a ratio of 3); for pictures that a strong blur follows."""
     w, h = int(size[0]), int(size[1])
     while image.shape[1] >= 2 * w and image.shape[0] >= 2 * h:
         image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)

@@ -55,10 +55,10 @@ class PersonMatte:
 
     def update(self, frame: np.ndarray) -> Matte:
         """``frame``: uint8 BGR (H, W, 3) at ``frame_size``."""
-        work = matte.shrink(frame, self.work_size)
-        # the model's input, and the picture the steady mask measures motion on (an area average: the model's
-        # edges are sensitive to how its input is filtered, and this one was measured)
-        small = cv2.resize(work, self.segmenter.size, interpolation=cv2.INTER_AREA)
+        # area averages, both: the model's edges are sensitive to how its input is filtered (cheaper
+        # bilinear steps moved the measured edge widths), and these are the pictures they were measured on
+        work = cv2.resize(frame, self.work_size, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(work, self.segmenter.size, interpolation=cv2.INTER_AREA)  # the model's input
         mask = None if self._count % self.every == 0 else self.steady.hold(small)
         self._count += 1
         run = mask is None
