@@ -169,7 +169,8 @@ def _guided_whole_frame(mask, work, radius=2, eps=1e-4, lo=0.35, hi=0.65):
     h, w = work.shape[:2]
     box = lambda x: cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
     guide = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1 / 255)
-    p = np.clip((cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR) - np.float32(lo)) * np.float32(1 / (hi - lo)), 0, 1)
+    p = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+    p = np.clip((p - np.float32(lo)) * np.float32(1 / (hi - lo)), 0, 1)
     mi, mp = box(guide), box(p)
     a = (box(guide * p) - mi * mp) / (box(guide * guide) - mi * mi + np.float32(eps))
     b = mp - a * mi

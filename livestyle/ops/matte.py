@@ -55,7 +55,8 @@ class SteadyMask:
         self._luma = None
 
     def luma(self, frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        small = frame if (frame.shape[1], frame.shape[0]) == tuple(size) else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        same = (frame.shape[1], frame.shape[0]) == tuple(size)
+        small = frame if same else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
 
     def motion(self, frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
