@@ -164,6 +164,62 @@ def test_the_masked_blur_keeps_the_persons_colours_out_of_the_background():
     assert red_masked < 40 < red_plain, (red_masked, red_plain)  # a plain blur bleeds red; the masked one not
 
 
+def _guided_whole_frame(mask, work, radius=2, eps=1e-4, lo=0.35, hi=0.65):
+    """The guided filter written out on the whole frame, to check the one that works on the person's box."""
+    h, w = work.shape[:2]
+    box = lambda x: cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+    guide = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1 / 255)
+    p = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+    p = np.clip((p - np.float32(lo)) * np.float32(1 / (hi - lo)), 0, 1)
+    mi, mp = box(guide), box(p)
+    a = (box(guide * p) - mi * mp) / (box(guide * guide) - mi * mi + np.float32(eps))
+    b = mp - a * mi
+    return np.clip(box(a) * guide + box(b), 0, 1)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (1024, 576), (640, 480)])
+def test_the_matte_refined_on_the_persons_box_is_the_whole_frames_refinement(size):
+    rng = np.random.default_rng(1)
+    W, H = size
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), (0, 0), 2)
+    work = cv2.resize(frame, matte.work_size(size), interpolation=cv2.INTER_AREA)
+    yy, xx = np.mgrid[0:144, 0:256]
+    mask = np.clip(1.5 - np.hypot((xx - 150) / 40, (yy - 100) / 60), 0, 1).astype(np.float32)  # a soft blob
+    whole = _guided_whole_frame(mask, work)
+    assert np.array_equal(matte.refine_alpha(mask, work), whole)
+    alpha, box = matte.frame_alpha(mask, work, size)
+    assert np.array_equal(alpha, matte.alpha_u8(whole, size))
+    x0, y0, x1, y1 = box
+    assert 0 < x1 - x0 < W and 0 < y1 - y0 <= H  # the box is a part of the frame
+    inside = np.zeros((H, W), bool)
+    inside[y0:y1, x0:x1] = True
+    assert alpha[~inside].max() == 0 and alpha[inside].max() == 255
+    empty, none = matte.frame_alpha(np.zeros((144, 256), np.float32), work, size)
+    assert none is None and empty.shape == (H, W) and empty.max() == 0
+
+
+def test_composite_on_a_box_is_the_whole_composite():
+    rng = np.random.default_rng(2)
+    f, b = (rng.integers(0, 256, (90, 160, 3), dtype=np.uint8) for _ in range(2))
+    a = np.zeros((90, 160), np.uint8)
+    a[20:70, 30:100] = rng.integers(0, 256, (50, 70), dtype=np.uint8)
+    whole = matte.composite(f, a, b)
+    assert np.array_equal(matte.composite(f, a, b, box=(30, 20, 100, 70)), whole)
+    into = b.copy()
+    out = matte.composite(f, a, into, box=(30, 20, 100, 70), out=into)
+    assert out is into and np.array_equal(into, whole)
+    assert np.array_equal(matte.composite(f, a, b, box=(0, 0, 0, 0)), b)
+
+
+def test_shrink_matches_the_area_average():
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8), (0, 0), 3)
+    small = matte.shrink(img, (640, 360))
+    ref = cv2.resize(img, (640, 360), interpolation=cv2.INTER_AREA)
+    assert small.shape == ref.shape
+    assert np.abs(small.astype(int) - ref).mean() < 1.0
+
+
 def test_composite_and_alpha_channel_are_exact_at_the_ends():
     f = np.full((4, 4, 3), 200, np.uint8)
     b = np.full((4, 4, 3), 10, np.uint8)

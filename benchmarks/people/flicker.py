@@ -39,6 +39,7 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--skip-beauty", action="store_true", help="measure the background blur only")
     args = ap.parse_args()
     wall = cv2.resize(cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR), SIZE)
     portraits = {"astronaut": astronaut()}
@@ -56,6 +57,8 @@ def main() -> int:
             for i, f in enumerate(frames):
                 m = pm.update(f)
                 blurred.append(matte.composite(f, m.alpha, matte.blurred_background(m.work, m.mask, 0.6, SIZE)))
+                if args.skip_beauty:
+                    continue
                 faces = tracker.update(f, t=i / 30.0)
                 retouched.append(beauty.apply(f, faces, AMOUNTS))
                 if faces:
@@ -63,7 +66,7 @@ def main() -> int:
                     smooth.append(faces[0].landmarks)
             flows = clip_flows(frames)
             wr_blur = warping_error_ratio(blurred, frames, flows=flows)
-            wr_beauty = warping_error_ratio(retouched, frames, flows=flows)
+            wr_beauty = warping_error_ratio(retouched, frames, flows=flows) if retouched else float("nan")
             jit = "-"
             if motion == "still" and len(raw) > 5:
                 jr = float(np.sqrt(np.mean(np.var(np.array(raw[5:]), axis=0))))

@@ -25,13 +25,15 @@ class Matte:
 
     ``work``: the frame at its work size, uint8 BGR (h, w, 3); ``mask``: the steady mask float32 at the
     model's size in 0..1; ``alpha``: uint8 (H, W) 0..255 at the frame's size (255 = person);
-    ``segmented``: whether the model ran on this frame.
+    ``segmented``: whether the model ran on this frame; ``box``: (x0, y0, x1, y1) at the frame's size,
+    the rectangle outside which ``alpha`` is 0 (None when it is 0 everywhere).
     """
 
     work: np.ndarray
     mask: np.ndarray
     alpha: np.ndarray
     segmented: bool
+    box: tuple[int, int, int, int] | None = (0, 0, 1 << 30, 1 << 30)
 
 
 class PersonMatte:
@@ -53,14 +55,17 @@ class PersonMatte:
 
     def update(self, frame: np.ndarray) -> Matte:
         """``frame``: uint8 BGR (H, W, 3) at ``frame_size``."""
+        # area averages, both: the model's edges are sensitive to how its input is filtered (cheaper
+        # bilinear steps moved the measured edge widths), and these are the pictures they were measured on
         work = cv2.resize(frame, self.work_size, interpolation=cv2.INTER_AREA)
-        mask = None if self._count % self.every == 0 else self.steady.hold(work)
+        small = cv2.resize(work, self.segmenter.size, interpolation=cv2.INTER_AREA)  # the model's input
+        mask = None if self._count % self.every == 0 else self.steady.hold(small)
         self._count += 1
         run = mask is None
         if run:
             t = time.perf_counter()
-            raw = self.segmenter.segment(work)
+            raw = self.segmenter.segment(small)
             self.model_ms = (time.perf_counter() - t) * 1000.0
-            mask = self.steady.update(raw, work)
-        alpha = matte.alpha_u8(matte.refine_alpha(mask, work), self.frame_size)
-        return Matte(work=work, mask=mask, alpha=alpha, segmented=run)
+            mask = self.steady.update(raw, small)
+        alpha, box = matte.frame_alpha(mask, work, self.frame_size)
+        return Matte(work=work, mask=mask, alpha=alpha, segmented=run, box=box)

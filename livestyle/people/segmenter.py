@@ -46,8 +46,11 @@ class PersonSegmenter:
 
     def segment(self, frame: np.ndarray) -> np.ndarray:
         t = time.perf_counter()
-        small = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-        cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=small)
+        if (frame.shape[1], frame.shape[0]) == tuple(self.size):
+            small = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        else:
+            small = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+            cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=small)
         np.multiply(small, np.float32(1.0 / 255.0), out=self._buf[0], casting="unsafe")
         self._it.set_tensor(self._in, self._buf)
         self._it.invoke()

@@ -9,7 +9,7 @@ alpha, such as the network stream into OBS).
 The blurred background is made on the inference thread from the smallest picture at hand (the look's
 styled frame at its inference size while the look covers the background, else the matte's work frame)
 as a masked blur that never pulls the person's colours into the background; the output thread only
-scales it up and composites (:mod:`livestyle.ops.matte`).
+composites, within the matte's box (outside it the output is the background).
 
 With no person in the frame the matte is empty, so the background mode applies to the whole frame
 (everything is blurred or replaced).
@@ -88,9 +88,12 @@ class BackgroundStage(Stage):
         mode = work.state.background
         if mode == "transparent":
             return ops.with_alpha(image, m.alpha)
+        box = m.box if m.box is not None else (0, 0, 0, 0)
         if mode == "blur":
-            bg = work.extra.get("background")
-        elif mode == "color":
+            bg = work.extra.pop("background", None)
+            # this frame's own blurred background: composited in place
+            return image if bg is None else ops.composite(image, m.alpha, bg, box=box, out=bg)
+        if mode == "color":
             bg = self._solid_for(work.state.background_color)
         elif mode == "image":
             bg = self._image
@@ -98,7 +101,7 @@ class BackgroundStage(Stage):
             bg = None
         if bg is None:
             return image
-        return ops.composite(image, m.alpha, bg)
+        return ops.composite(image, m.alpha, bg, box=box)
 
     def status(self, state: ControlState) -> tuple[str, list[str]]:
         if state.background == "keep":
