@@ -191,7 +191,8 @@ def test_warps_leave_the_background_40px_from_the_face_still(scenes, op):
         region_dist = dist[field.y0:field.y0 + h, field.x0:field.x0 + w]
         moved = np.hypot(field.dx, field.dy)
         assert moved.max() > 0.5, (name, op)  # it does something (the astronaut's eyes are ~25 px wide)
-        assert moved[region_dist > 40].max() <= 1.0, (name, op, moved[region_dist > 40].max())
+        # (the field's region may end before 40 px: it covers only where something moves)
+        assert np.max(moved[region_dist > 40], initial=0.0) <= 1.0, (name, op)
         out = B.reshape_face(frame, pts, **kw)
         far = dist > 40
         # the ruled lines (and the portrait's own background) far from the face: the very same bytes
