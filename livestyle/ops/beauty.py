@@ -436,20 +436,6 @@ def tone_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float, *, 
 # -- warps ------------------------------------------------------------------------------------------------
 
 WARP_STEP = 4            # the displacement's grid, in pixels (smaller for small faces)
-_identity = np.zeros((0, 0, 2), np.float32)  # (y, x) -> (x, y), grown on demand
-
-
-def _identity_grid(h: int, w: int) -> np.ndarray:
-    """float32 (h, w, 2) with [y, x] = (x, y) (a view of one shared, read-only array)."""
-    global _identity
-    grid = _identity
-    if grid.shape[0] < h or grid.shape[1] < w:
-        hh, ww = max(h, grid.shape[0]), max(w, grid.shape[1])
-        xs, ys = np.meshgrid(np.arange(ww, dtype=np.float32), np.arange(hh, dtype=np.float32))
-        grid = np.dstack([xs, ys])
-        grid.flags.writeable = False
-        _identity = grid
-    return grid[:h, :w]
 
 
 @dataclass(frozen=True, eq=False)
@@ -461,7 +447,8 @@ class WarpField:
     The displacement is held on a grid of ``step``-pixel cells with its corner at (``gx``, ``gy``)
     (``cells`` float32 (rows, cols, 2), (dx, dy) at each cell's centre; see the grids note above) and
     interpolated bilinearly; the full-size arrays are made on first use.  ``x0``, ``y0``, ``width``,
-    ``height``: the region, the grid's extent inside the frame."""
+    ``height``: the region, the pixels inside the frame between the outer cells' centres (the field is 0
+    beyond it)."""
 
     x0: int
     y0: int
@@ -507,10 +494,19 @@ class WarpField:
     def remap(self, frame: np.ndarray) -> np.ndarray:
         """The region warped: uint8 (height, width, 3) read from ``frame`` (its edge repeated beyond it)."""
         x0, y0, x1, y1 = self.x0, self.y0, self.x0 + self.width, self.y0 + self.height
-        maps = self._offsets + _identity_grid(self.height, self.width)  # relative to the region's corner
+        # The map itself (identity + displacement, relative to the region's corner) is interpolated from
+        # the cells: bilinear interpolation reproduces the identity exactly between cell centres, and the
+        # region lies between them.
+        rows, cols = self.cells.shape[:2]
+        off = (self.step - 1) / 2.0
+        cells = self.cells.copy()
+        cells[:, :, 0] += (self.gx + off - x0) + self.step * np.arange(cols, dtype=np.float32)[None, :]
+        cells[:, :, 1] += (self.gy + off - y0) + self.step * np.arange(rows, dtype=np.float32)[:, None]
+        maps = _upsample(cells, self.step, self.gx, self.gy, (x0, y0, x1, y1))
+        fixed, frac = cv2.convertMaps(maps, None, cv2.CV_16SC2)  # remap's own fixed point, made once
         # the field is 0 on the region's sides inside the frame, so reading from the region alone (its
         # edge repeated) is reading from the frame
-        return cv2.remap(frame[y0:y1, x0:x1], maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(frame[y0:y1, x0:x1], fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0.0, eyes: float = 0.0
@@ -573,12 +569,18 @@ def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0
         dy += push * e[1]
     if eye_a > 0:
         for c, r in zip(eye_centres, eye_radii):
-            ox, oy = qx - c[0], qy - c[1]
-            rho2 = (ox * ox + oy * oy) / (r * r)
-            phi = np.square(np.maximum(1.0 - rho2, 0.0)).astype(np.float32)
+            # only the cells within r of the eye's centre move
+            j0, j1 = max(0, int((c[0] - r - gx) // step)), min(cols, int((c[0] + r - gx) // step) + 1)
+            i0, i1 = max(0, int((c[1] - r - gy) // step)), min(rows, int((c[1] + r - gy) // step) + 1)
+            if j1 <= j0 or i1 <= i0:
+                continue
+            ox, oy = qx[:, j0:j1] - c[0], qy[i0:i1] - c[1]
+            rho2 = (ox * ox + oy * oy) * (1.0 / (r * r))
+            phi = np.square(np.maximum(1.0 - rho2, 0.0), dtype=np.float32)
+            phi *= eye_a
             # backward: read from c + (q - c) * (1 - a * phi): the eye's centre is magnified 1 / (1 - a)
-            dx -= eye_a * phi * ox
-            dy -= eye_a * phi * oy
+            dx[i0:i1, j0:j1] -= phi * ox
+            dy[i0:i1, j0:j1] -= phi * oy
     dx *= g
     dy *= g
     keep = _nonzero_cells((dx != 0) | (dy != 0))
@@ -586,8 +588,11 @@ def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0
         return None
     r0, r1, c0, c1 = keep
     gx, gy, cells = gx + step * c0, gy + step * r0, cv2.merge([dx[r0:r1, c0:c1], dy[r0:r1, c0:c1]])
-    x0, y0 = max(0, gx), max(0, gy)
-    x1, y1 = min(W, gx + step * (c1 - c0)), min(H, gy + step * (r1 - r0))
+    # the region: the pixels between the outer cells' centres (beyond them the field is 0: the outer
+    # cells are the zero ring or past the fade)
+    edge = int(math.ceil(off))
+    x0, y0 = max(0, gx + edge), max(0, gy + edge)
+    x1, y1 = min(W, gx + step * (c1 - c0) - edge), min(H, gy + step * (r1 - r0) - edge)
     if x1 - x0 < 1 or y1 - y0 < 1:
         return None
     return WarpField(x0, y0, x1 - x0, y1 - y0, step, gx, gy, cells)
