@@ -8,22 +8,25 @@ amount is a float in 0..1; 0 returns the input's bytes unchanged (as a new array
 0..1, NaN or not a number raises ValueError naming its key (``smooth``, ``tone``, ``slim``, ``eyes``).
 
 Each operation works on a region around the face only, so its cost follows the face's size, not the
-frame's:
+frame's, and everything smooth is computed on a coarse grid of cells over the face and interpolated (the
+full-size work is a few passes over the face's box):
 
 * :func:`skin_mask` -> :class:`SkinMask`: the face oval (and the neck below the jaw) minus eyes, brows,
   lips and nostrils, times a skin-colour likelihood in YCrCb fitted to the face's own cheeks, feathered;
-  computed at a reduced size (at most ``MASK_SIDE`` pixels a side) and kept as a patch over the face.
+  computed on cells of a few pixels (at most ``MASK_SIDE`` cells a side) and kept as a patch over the face.
 * :func:`smooth_skin`: edge-aware smoothing in the manner GPUPixel describes: each pixel moves toward its
   local mean with the weight ``(1 - var / (var + theta)) * skin * amount`` (flat skin is smoothed, edges
   with a high local variance are kept), and a fraction of the fine high-pass comes back, so pores fade
-  gradually instead of turning into a plastic mask.
-* :func:`tone_skin`: a brighter, slightly warmer skin through a 256-entry curve per channel, blended by
-  the mask.
-* :func:`slim_face`, :func:`enlarge_eyes`, :func:`reshape_face`: one ``cv2.remap`` over the face's region
-  with a smooth displacement field: the lower face's sides are pulled toward the face's centre line, and
-  each eye is magnified radially with a compactly supported falloff.  Outside the face oval the field
-  fades to zero within :data:`OUTSIDE_FADE` pixels (more only where a large displacement needs a longer
-  fade to keep the map from folding), so the background farther from the face does not move.
+  gradually instead of turning into a plastic mask.  Mean, variance and weight are computed on the
+  mask's cells.
+* :func:`tone_skin`: a brighter, slightly warmer skin through a per-channel curve (:func:`tone_curve`),
+  blended by the mask; with smoothing it is the same pass.
+* :func:`slim_face`, :func:`enlarge_eyes`, :func:`reshape_face`: one ``cv2.remap`` over the region where
+  the face moves, with a smooth displacement field built on cells of :data:`WARP_STEP` pixels: the lower
+  face's sides are pulled toward the face's centre line, and each eye is magnified radially with a
+  compactly supported falloff.  Outside the face oval the field fades to zero within
+  :data:`OUTSIDE_FADE` pixels, and nothing more than :data:`STILL_BEYOND` pixels from the oval moves
+  (unless a large displacement needs a longer fade to keep the map from folding).
   :func:`warp_field` returns the field itself (for tests and visualisation).
 """
 
@@ -57,7 +60,7 @@ NOSE_TIP, CHIN, UPPER_LIP = 1, 152, 13
 RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS = (33, 133), (263, 362)
 RIGHT_CHEEK_SIDE, LEFT_CHEEK_SIDE = 234, 454
 
-MASK_SIDE = 160          # the skin mask's long side at most, in pixels
+MASK_SIDE = 160          # the skin mask's grid: at most this many cells along the face region's long side
 FEATHER_MIN = 3.5        # the skin mask's feather (Gaussian sigma) at least, in frame pixels
 OUTSIDE_FADE = 36.0      # px outside the face oval over which the warp fades to nothing (at most)
 STILL_BEYOND = 40.0      # px from the face oval beyond which the warp moves nothing (unless a large amount
@@ -245,8 +248,10 @@ def _skin_patch(frame: np.ndarray, pts: np.ndarray) -> SkinPatch | None:
     p = (pts - [x0 + (f - 1) / 2, y0 + (f - 1) / 2]) / f  # landmarks in cells (cell centres at integers)
     fws = fw / f
 
+    p16 = np.round(p * 16).astype(np.int32)  # 4 fractional bits, for cv2's shift=4
+
     def poly(idx) -> np.ndarray:
-        return np.round(p[list(idx)] * 16).astype(np.int32)  # 4 fractional bits
+        return p16[list(idx)]
 
     prior = np.zeros((rows, cols), np.uint8)
     cv2.fillPoly(prior, [poly(FACE_OVAL)], 255, cv2.LINE_AA, shift=4)
@@ -390,7 +395,8 @@ def smooth_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float, *
     ``w = theta / (var + theta) * skin * amount`` with ``theta = (8 + 22 * amount)^2`` (levels^2, so
     skin texture is smoothed and edges stronger than ~8-30 levels are kept); mean and weight are
     interpolated to full size and the result is ``I + w * (mean - I)``, plus ``w * keep`` of the fine
-    detail (``I`` minus a 1-pixel Gaussian blur), ``keep`` falling from 0.35 to 0.15 as ``amount`` rises.
+    detail (``I`` minus a 5-tap binomial blur, sigma ~1 px), ``keep`` falling from 0.35 to 0.15 as
+    ``amount`` rises.
     With ``in_place`` the result is written into ``frame`` itself (and returned), sparing a full-frame copy.
     """
     a = check_amount("smooth", amount)
