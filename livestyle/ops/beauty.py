@@ -161,7 +161,8 @@ class SkinPatch:
     def box(self, shape: tuple[int, int]) -> tuple[int, int, int, int]:
         """The frame pixels (x0, y0, x1, y1), end exclusive, the patch covers in a frame of ``shape`` (H, W)."""
         rows, cols = self.cells.shape
-        return self.gx, self.gy, min(int(shape[1]), self.gx + self.f * cols), min(int(shape[0]), self.gy + self.f * rows)
+        H, W = int(shape[0]), int(shape[1])
+        return self.gx, self.gy, min(W, self.gx + self.f * cols), min(H, self.gy + self.f * rows)
 
     def alpha(self, shape: tuple[int, int]) -> np.ndarray:
         """The weights at full size over :meth:`box`, float32 (y1-y0, x1-x0) in 0..1."""
@@ -350,8 +351,8 @@ def _retouch(out: np.ndarray, patch: SkinPatch, image: np.ndarray, smooth: float
     under ``patch``, in place; ``image``: ``out``'s samples on the patch's cells (for the statistics).
 
     Every weight is formed on the cells and interpolated to full size as one 3-channel array (so no
-    full-size mask is made and each full-size step is one pass over the region): the weights are 0
-    wherever the mask's cells are, so those pixels keep their bytes."""
+    full-size mask is made and each full-size step is one pass over the region): a pixel whose
+    neighbouring cells all have mask 0 gets weight 0 and keeps its bytes."""
     box = patch.box(out.shape[:2])
     x0, y0, x1, y1 = box
     region = out[y0:y1, x0:x1]
@@ -376,7 +377,8 @@ def _retouch(out: np.ndarray, patch: SkinPatch, image: np.ndarray, smooth: float
         # the curve of tone_curve per pixel: x + x * (255 - x) * 4 * amount * lift_c / 255, by the mask
         k = 4.0 * tone / 255.0
         a = patch.cells
-        lift = up(cv2.merge([a * (k * (TONE_LIFT - TONE_WARMTH)), a * (k * TONE_LIFT), a * (k * (TONE_LIFT + TONE_WARMTH))]))
+        lift = up(cv2.merge([a * (k * (TONE_LIFT - TONE_WARMTH)), a * (k * TONE_LIFT),
+                             a * (k * (TONE_LIFT + TONE_WARMTH))]))
         t = np.subtract(255.0, res, dtype=np.float32)
         t *= res
         t *= lift
