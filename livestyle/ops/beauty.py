@@ -8,22 +8,25 @@ amount is a float in 0..1; 0 returns the input's bytes unchanged (as a new array
 0..1, NaN or not a number raises ValueError naming its key (``smooth``, ``tone``, ``slim``, ``eyes``).
 
 Each operation works on a region around the face only, so its cost follows the face's size, not the
-frame's:
+frame's, and everything smooth is computed on a coarse grid of cells over the face and interpolated (the
+full-size work is a few passes over the face's box):
 
 * :func:`skin_mask` -> :class:`SkinMask`: the face oval (and the neck below the jaw) minus eyes, brows,
   lips and nostrils, times a skin-colour likelihood in YCrCb fitted to the face's own cheeks, feathered;
-  computed at a reduced size (at most ``MASK_SIDE`` pixels a side) and kept as a patch over the face.
+  computed on cells of a few pixels (at most ``MASK_SIDE`` cells a side) and kept as a patch over the face.
 * :func:`smooth_skin`: edge-aware smoothing in the manner GPUPixel describes: each pixel moves toward its
   local mean with the weight ``(1 - var / (var + theta)) * skin * amount`` (flat skin is smoothed, edges
   with a high local variance are kept), and a fraction of the fine high-pass comes back, so pores fade
-  gradually instead of turning into a plastic mask.
-* :func:`tone_skin`: a brighter, slightly warmer skin through a 256-entry curve per channel, blended by
-  the mask.
-* :func:`slim_face`, :func:`enlarge_eyes`, :func:`reshape_face`: one ``cv2.remap`` over the face's region
-  with a smooth displacement field: the lower face's sides are pulled toward the face's centre line, and
-  each eye is magnified radially with a compactly supported falloff.  Outside the face oval the field
-  fades to zero within :data:`OUTSIDE_FADE` pixels (more only where a large displacement needs a longer
-  fade to keep the map from folding), so the background farther from the face does not move.
+  gradually instead of turning into a plastic mask.  Mean, variance and weight are computed on the
+  mask's cells.
+* :func:`tone_skin`: a brighter, slightly warmer skin through a per-channel curve (:func:`tone_curve`),
+  blended by the mask; with smoothing it is the same pass.
+* :func:`slim_face`, :func:`enlarge_eyes`, :func:`reshape_face`: one ``cv2.remap`` over the region where
+  the face moves, with a smooth displacement field built on cells of :data:`WARP_STEP` pixels: the lower
+  face's sides are pulled toward the face's centre line, and each eye is magnified radially with a
+  compactly supported falloff.  Outside the face oval the field fades to zero within
+  :data:`OUTSIDE_FADE` pixels, and nothing more than :data:`STILL_BEYOND` pixels from the oval moves
+  (unless a large displacement needs a longer fade to keep the map from folding).
   :func:`warp_field` returns the field itself (for tests and visualisation).
 """
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Sequence
 
 import cv2
@@ -56,9 +60,11 @@ NOSE_TIP, CHIN, UPPER_LIP = 1, 152, 13
 RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS = (33, 133), (263, 362)
 RIGHT_CHEEK_SIDE, LEFT_CHEEK_SIDE = 234, 454
 
-MASK_SIDE = 160          # the skin mask's long side at most, in pixels
+MASK_SIDE = 160          # the skin mask's grid: at most this many cells along the face region's long side
 FEATHER_MIN = 3.5        # the skin mask's feather (Gaussian sigma) at least, in frame pixels
-OUTSIDE_FADE = 36.0      # px outside the face oval over which the warp fades to nothing
+OUTSIDE_FADE = 36.0      # px outside the face oval over which the warp fades to nothing (at most)
+STILL_BEYOND = 40.0      # px from the face oval beyond which the warp moves nothing (unless a large amount
+                         # on a large face needs a longer fade to keep the map from folding)
 SLIM_MAX = 0.12          # the lower face's sides move in by up to this fraction of their distance to the centre line
 EYES_MAX = 0.25          # the eye centre is magnified by up to 1 / (1 - EYES_MAX)
 KEYS = ("smooth", "tone", "slim", "eyes")
@@ -94,18 +100,90 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
+# -- grids ---------------------------------------------------------------------------------------------------
+#
+# The smooth quantities (the skin mask, the smoothing's local statistics, the warp's displacement) are
+# computed on a coarse grid over the face and read at full size by bilinear interpolation.  A grid has its
+# corner at frame pixel (gx, gy) and square cells of ``f`` pixels: cell (i, j) covers the frame's pixels
+# [gx + f*j, gx + f*(j+1)) x [gy + f*i, gy + f*(i+1)), and its value belongs to the cell's centre,
+# (gx + f*j + (f-1)/2, gy + f*i + (f-1)/2).  That is cv2.resize's pixel-centre convention for an integer
+# factor, so ``cv2.resize(cells, (cols*f, rows*f), INTER_LINEAR)`` puts every value back at its place.
+
+def _upsample(cells: np.ndarray, f: int, gx: int, gy: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A grid's values (rows, cols[, C]) at full size over ``box`` (x0, y0, x1, y1), which lies inside the
+    grid's extent; a contiguous float32 array (y1-y0, x1-x0[, C])."""
+    rows, cols = cells.shape[:2]
+    full = cells if f == 1 else cv2.resize(cells, (cols * f, rows * f), interpolation=cv2.INTER_LINEAR)
+    x0, y0, x1, y1 = box
+    return np.ascontiguousarray(full[y0 - gy:y1 - gy, x0 - gx:x1 - gx])
+
+
+def _grid_image(frame: np.ndarray, gx: int, gy: int, f: int, cols: int, rows: int) -> np.ndarray:
+    """One sample of ``frame`` per cell of a grid with its corner inside the frame: the cell's centre pixel
+    (the mean of the centre 2x2 for an even ``f``), uint8 (rows, cols, 3); cells past the frame's right or
+    bottom edge repeat the edge."""
+    H, W = frame.shape[:2]
+    x1, y1 = gx + f * cols, gy + f * rows
+    region = frame[gy:min(H, y1), gx:min(W, x1)]
+    if x1 > W or y1 > H:
+        region = cv2.copyMakeBorder(region, 0, max(0, y1 - H), 0, max(0, x1 - W), cv2.BORDER_REPLICATE)
+    if f == 1:
+        return np.ascontiguousarray(region)
+    return cv2.resize(region, (cols, rows), interpolation=cv2.INTER_LINEAR)
+
+
+def _nonzero_cells(cells: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The rows and columns (r0, r1, c0, c1), end exclusive, holding every non-zero cell plus a ring of one
+    cell (so that interpolation inside them is the same as in the whole grid); None when all are zero."""
+    nz = cells != 0
+    rows, cols = np.flatnonzero(nz.any(axis=1)), np.flatnonzero(nz.any(axis=0))
+    if rows.size == 0:
+        return None
+    return (max(0, int(rows[0]) - 1), min(nz.shape[0], int(rows[-1]) + 2),
+            max(0, int(cols[0]) - 1), min(nz.shape[1], int(cols[-1]) + 2))
+
+
 # -- skin mask -----------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class SkinPatch:
+    """One face's skin weights on a grid (see the grids note above): ``cells`` float32 (rows, cols) in 0..1
+    (1 = skin), cell side ``f`` pixels, corner at frame pixel (``gx``, ``gy``) inside the frame (the grid may
+    reach past the right and bottom edges); ``image``: the frame's samples on the same cells, uint8
+    (rows, cols, 3), that the weights were computed from."""
+
+    gx: int
+    gy: int
+    f: int
+    cells: np.ndarray
+    image: np.ndarray
+
+    def box(self, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The frame pixels (x0, y0, x1, y1), end exclusive, the patch covers in a frame of ``shape`` (H, W)."""
+        rows, cols = self.cells.shape
+        H, W = int(shape[0]), int(shape[1])
+        return self.gx, self.gy, min(W, self.gx + self.f * cols), min(H, self.gy + self.f * rows)
+
+    def alpha(self, shape: tuple[int, int]) -> np.ndarray:
+        """The weights at full size over :meth:`box`, float32 (y1-y0, x1-x0) in 0..1."""
+        return _upsample(self.cells, self.f, self.gx, self.gy, self.box(shape))
+
+
+@dataclass(frozen=True, eq=False)
 class SkinMask:
     """Skin weights of a frame, stored only around the faces.
 
-    ``shape``: the frame's (H, W); ``patches``: one (x0, y0, alpha) per face, ``alpha`` float32 (h, w) in
-    0..1 covering ``frame[y0:y0+h, x0:x0+w]`` (1 = skin).  Patches of two faces may overlap.
+    ``shape``: the frame's (H, W); ``grids``: one :class:`SkinPatch` per face (computed at a reduced
+    size); ``patches``: the same at full size, one (x0, y0, alpha) per face, ``alpha`` float32 (h, w) in
+    0..1 covering ``frame[y0:y0+h, x0:x0+w]`` (made on first use).  Patches of two faces may overlap.
     """
 
     shape: tuple[int, int]
-    patches: tuple[tuple[int, int, np.ndarray], ...]
+    grids: tuple[SkinPatch, ...]
+
+    @cached_property
+    def patches(self) -> tuple[tuple[int, int, np.ndarray], ...]:
+        return tuple((g.gx, g.gy, g.alpha(self.shape)) for g in self.grids)
 
     def full(self) -> np.ndarray:
         """The mask as one float32 (H, W) array in 0..1 (the maximum where patches overlap)."""
@@ -116,18 +194,21 @@ class SkinMask:
         return out
 
     @classmethod
-    def from_array(cls, mask: np.ndarray) -> "SkinMask":
-        """A full-frame float mask (H, W) in 0..1 as one patch over its non-zero part."""
+    def from_array(cls, mask: np.ndarray, frame: np.ndarray | None = None) -> "SkinMask":
+        """A full-frame float mask (H, W) in 0..1 as one full-size patch over its non-zero part (``frame``,
+        when given, supplies the patch's ``image``)."""
         mask = np.asarray(mask, np.float32)
         ys, xs = np.nonzero(mask > 0)
         if ys.size == 0:
             return cls(mask.shape[:2], ())
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        return cls(mask.shape[:2], ((int(x0), int(y0), np.clip(mask[y0:y1, x0:x1], 0, 1)),))
+        cells = np.ascontiguousarray(np.clip(mask[y0:y1, x0:x1], 0, 1))
+        image = np.zeros(cells.shape + (3,), np.uint8) if frame is None else frame[y0:y1, x0:x1].copy()
+        return cls(mask.shape[:2], (SkinPatch(int(x0), int(y0), 1, cells, image),))
 
 
 def _as_mask(mask: SkinMask | np.ndarray, frame: np.ndarray) -> SkinMask:
-    m = mask if isinstance(mask, SkinMask) else SkinMask.from_array(mask)
+    m = mask if isinstance(mask, SkinMask) else SkinMask.from_array(mask, frame)
     if tuple(m.shape) != frame.shape[:2]:
         raise ValueError(f"beauty mask is for a {m.shape[1]}x{m.shape[0]} frame, the frame is "
                          f"{frame.shape[1]}x{frame.shape[0]}")
@@ -147,7 +228,10 @@ def _face_box(pts: np.ndarray) -> tuple[float, float, float, float]:
     return float(oval[:, 0].min()), float(oval[:, 1].min()), float(oval[:, 0].max()), float(oval[:, 1].max())
 
 
-def _skin_patch(frame: np.ndarray, pts: np.ndarray) -> tuple[int, int, np.ndarray] | None:
+_COLOUR_LUT = (1.0 - _smoothstep(2.5, 5.0, np.sqrt(np.arange(256, dtype=np.float32) / 10.0))).astype(np.float32)
+
+
+def _skin_patch(frame: np.ndarray, pts: np.ndarray) -> SkinPatch | None:
     H, W = frame.shape[:2]
     bx0, by0, bx1, by1 = _face_box(pts)
     fw, fh = bx1 - bx0, by1 - by0
@@ -159,90 +243,163 @@ def _skin_patch(frame: np.ndarray, pts: np.ndarray) -> tuple[int, int, np.ndarra
     y1 = int(min(H, math.ceil(by1 + neck)))
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
-    s = min(1.0, MASK_SIDE / max(x1 - x0, y1 - y0))
-    sw, sh = max(2, round((x1 - x0) * s)), max(2, round((y1 - y0) * s))
-    small = cv2.resize(frame[y0:y1, x0:x1], (sw, sh), interpolation=cv2.INTER_AREA)
-    sx, sy = sw / (x1 - x0), sh / (y1 - y0)
-    p = (pts - [x0, y0]) * [sx, sy]
-    fws = fw * sx
-    down_s = down * [sx, sy] / max(float(np.hypot(*(down * [sx, sy]))), 1e-6)
+    f = max(1, math.ceil(max(x1 - x0, y1 - y0) / MASK_SIDE))
+    cols, rows = math.ceil((x1 - x0) / f), math.ceil((y1 - y0) / f)
+    small = _grid_image(frame, x0, y0, f, cols, rows)
+    p = (pts - [x0 + (f - 1) / 2, y0 + (f - 1) / 2]) / f  # landmarks in cells (cell centres at integers)
+    fws = fw / f
+
+    p16 = np.round(p * 16).astype(np.int32)  # 4 fractional bits, for cv2's shift=4
 
     def poly(idx) -> np.ndarray:
-        return np.round(p[list(idx)] * 16).astype(np.int32)  # 4 fractional bits
+        return p16[list(idx)]
 
-    prior = np.zeros((sh, sw), np.uint8)
+    prior = np.zeros((rows, cols), np.uint8)
     cv2.fillPoly(prior, [poly(FACE_OVAL)], 255, cv2.LINE_AA, shift=4)
     # the neck: the jaw line, and the jaw's inner points carried down the face's axis
     jaw = p[list(JAW)]
-    drop = down_s * neck * sy
+    drop = down * (neck / f)
     left_low, right_low = p[136] + drop, p[365] + drop
     neck_poly = np.vstack([jaw, right_low[None], left_low[None]])
     cv2.fillPoly(prior, [np.round(neck_poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
     # holes, grown by the feather's reach so the feathered mask is ~0 inside them
-    feather = max(FEATHER_MIN, 0.018 * fw) * sx  # the blur's sigma, at the mask's reduced size
+    feather = max(FEATHER_MIN, 0.018 * fw) / f  # the blur's sigma, in cells
     grow = max(1, int(round(2.0 * feather)))
-    holes = np.zeros((sh, sw), np.uint8)
+    holes = np.zeros((rows, cols), np.uint8)
     hole_polys = [poly(idx) for idx in (LEFT_EYE, RIGHT_EYE, LEFT_EYEBROW, RIGHT_EYEBROW, LIPS_OUTER, NOSTRILS)]
     cv2.fillPoly(holes, hole_polys, 255, cv2.LINE_AA, shift=4)
-    cv2.polylines(holes, hole_polys, True, 255, thickness=2 * grow + 1, lineType=cv2.LINE_AA, shift=4)
+    holes = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     geo = (prior.astype(np.float32) * (1.0 / 255.0)) * (1.0 - holes.astype(np.float32) * (1.0 / 255.0))
 
     # the skin colour: Cr/Cb statistics of the cheeks (inside the geometric mask), Mahalanobis distance
-    ycc = cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb).astype(np.float32)
-    sample = np.zeros((sh, sw), np.uint8)
+    ycc = cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb)
+    sample = np.zeros((rows, cols), np.uint8)
     for i in CHEEKS:
         cv2.circle(sample, tuple(int(round(v)) for v in p[i]), max(1, int(round(0.09 * fws))), 255, -1)
     sel = (sample > 0) & (geo > 0.99)
     if sel.sum() < 12:
         sel = geo > 0.99
-    colour = np.ones((sh, sw), np.float32)
-    if sel.sum() >= 12:
-        cc = ycc[sel][:, 1:]
-        mean = cc.mean(0)
-        cov = np.cov(cc.T) + np.eye(2) * 4.0  # at least 2 levels of spread on each axis
-        inv = np.linalg.inv(cov)
-        d = ycc[:, :, 1:] - mean
-        m2 = d[:, :, 0] ** 2 * inv[0, 0] + 2 * d[:, :, 0] * d[:, :, 1] * inv[0, 1] + d[:, :, 1] ** 2 * inv[1, 1]
-        colour = 1.0 - _smoothstep(2.5, 5.0, np.sqrt(m2))
-        y_mean = float(ycc[sel][:, 0].mean())
-        colour *= _smoothstep(0.25 * y_mean, 0.5 * y_mean, ycc[:, :, 0])  # hair, nostrils, deep shade
-    alpha = geo * colour
+    alpha = geo
+    n = int(sel.sum())
+    if n >= 12:
+        luma, cr, cb = (c.astype(np.float32) for c in cv2.split(ycc))
+        picked = np.stack([cr[sel], cb[sel]], axis=1)
+        cov, mean = cv2.calcCovarMatrix(picked, None, cv2.COVAR_NORMAL | cv2.COVAR_ROWS | cv2.COVAR_SCALE)
+        cov = cov * (n / (n - 1)) + np.eye(2) * 4.0  # the sample covariance, at least 2 levels of spread
+        # Mahalanobis distance^2 = |A (c - mean)|^2 with A^T A = cov^-1 (A from the Cholesky factor)
+        a = np.linalg.cholesky(np.linalg.inv(cov)).T.astype(np.float32)
+        cr -= np.float32(mean[0, 0])
+        cb -= np.float32(mean[0, 1])
+        z0 = a[0, 0] * cr + a[0, 1] * cb
+        z1 = a[1, 1] * cb  # a is upper triangular
+        m2 = z0 * z0 + z1 * z1
+        # likelihood 1 - smoothstep(2.5, 5, distance), looked up at m2 in steps of 0.1 (25.5 and more: 0)
+        colour = cv2.LUT(cv2.convertScaleAbs(m2, alpha=10.0), _COLOUR_LUT)
+        # times smoothstep(Y; 0.25, 0.5 of the cheeks' mean Y): hair, nostrils, deep shade
+        y_mean = float(luma[sel].mean())
+        shade = _smoothstep(0.25 * y_mean, 0.5 * y_mean, np.arange(256, dtype=np.float32))
+        alpha = geo * colour * cv2.LUT(ycc[:, :, 0], shade)
     alpha = cv2.GaussianBlur(alpha, (0, 0), feather)
-    alpha = cv2.resize(alpha, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
     np.clip(alpha, 0.0, 1.0, out=alpha)
     alpha[alpha < 1.0 / 512.0] = 0.0
-    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
-    if rows.size == 0:
+    keep = _nonzero_cells(alpha)
+    if keep is None:
         return None
-    alpha = np.ascontiguousarray(alpha[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])  # the skin's own box
-    return x0 + int(cols[0]), y0 + int(rows[0]), alpha
+    r0, r1, c0, c1 = keep  # the skin's own cells
+    return SkinPatch(x0 + f * c0, y0 + f * r0, f, np.ascontiguousarray(alpha[r0:r1, c0:c1]),
+                     np.ascontiguousarray(small[r0:r1, c0:c1]))
 
 
 def skin_mask(frame: np.ndarray, faces: Sequence[Any]) -> SkinMask:
     """The skin of every face in ``faces`` (landmark arrays or :class:`~livestyle.people.face.Face`) as a
     :class:`SkinMask` over ``frame`` (uint8 BGR (H, W, 3)); no faces -> an empty mask."""
     _frame(frame)
-    patches = []
+    grids = []
     for f in faces:
         patch = _skin_patch(frame, _landmarks(f))
         if patch is not None:
-            patches.append(patch)
-    return SkinMask(frame.shape[:2], tuple(patches))
+            grids.append(patch)
+    return SkinMask(frame.shape[:2], tuple(grids))
 
 
 # -- smoothing and tone -----------------------------------------------------------------------------------------
+
+TONE_LIFT = 0.10     # the tone curve's mid-tone lift at amount 1, fraction of full scale
+TONE_WARMTH = 0.03   # red lifted this much more, blue this much less
+
+
+def _smooth_weights(image: np.ndarray, f: int, side: int, amount: float) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothing's local mean and weight on a skin grid: ``image`` the frame's samples on the cells
+    (uint8 (rows, cols, 3)), ``side`` the patch's long side in pixels.  Returns (mean float32
+    (rows, cols, 3), ``amount * theta / (var + theta)`` float32 (rows, cols)); the box's radius is ~2% of
+    ``side`` (at least one cell)."""
+    img = image.astype(np.float32)
+    r = max(1, int(round(0.02 * side / f))) if f > 1 else max(2, int(round(0.02 * side)))
+    k = (2 * r + 1, 2 * r + 1)
+    mean = cv2.blur(img, k)
+    var = cv2.blur(img * img, k)
+    var -= mean * mean
+    var = cv2.transform(var, np.full((1, 3), 1.0 / 3.0, np.float32))  # mean over B, G, R -> (rows, cols)
+    np.maximum(var, 0.0, out=var)
+    theta = (8.0 + 22.0 * amount) ** 2
+    var += theta
+    return mean, cv2.divide(theta * amount, var)
+
+
+def _retouch(out: np.ndarray, patch: SkinPatch, image: np.ndarray, smooth: float, tone: float) -> None:
+    """Smoothing at ``smooth`` and then the tone curve at ``tone`` (either may be 0) on ``out``'s pixels
+    under ``patch``, in place; ``image``: ``out``'s samples on the patch's cells (for the statistics).
+
+    Every weight is formed on the cells and interpolated to full size as one 3-channel array (so no
+    full-size mask is made and each full-size step is one pass over the region): a pixel whose
+    neighbouring cells all have mask 0 gets weight 0 and keeps its bytes."""
+    box = patch.box(out.shape[:2])
+    x0, y0, x1, y1 = box
+    region = out[y0:y1, x0:x1]
+
+    def up(cells: np.ndarray) -> np.ndarray:
+        return _upsample(cells, patch.f, patch.gx, patch.gy, box)
+
+    if smooth > 0:
+        # I + w * ((mean - I) + keep * (I - blur(I))),  w = theta / (var + theta) * skin * amount
+        #   = I + w * ((keep - 1) * I - keep * blur(I)) + w * mean;  the blur: 5-tap binomial (sigma ~1 px)
+        mean_c, w_c = _smooth_weights(image, patch.f, max(x1 - x0, y1 - y0), smooth)
+        w_c *= patch.cells
+        w3_c = cv2.merge([w_c, w_c, w_c])
+        keep = 0.35 - 0.2 * smooth
+        d = cv2.addWeighted(region, keep - 1.0, cv2.GaussianBlur(region, (5, 5), 0), -keep, 0.0, dtype=cv2.CV_32F)
+        d *= up(w3_c)
+        d += up(w3_c * mean_c)
+        res = np.add(region, d, dtype=np.float32)
+    else:
+        res = region.astype(np.float32)
+    if tone > 0:
+        # the curve of tone_curve per pixel: x + x * (255 - x) * 4 * amount * lift_c / 255, by the mask
+        k = 4.0 * tone / 255.0
+        a = patch.cells
+        lift = up(cv2.merge([a * (k * (TONE_LIFT - TONE_WARMTH)), a * (k * TONE_LIFT),
+                             a * (k * (TONE_LIFT + TONE_WARMTH))]))
+        t = np.subtract(255.0, res, dtype=np.float32)
+        t *= res
+        t *= lift
+        res += t
+    np.clip(res, 0.0, 255.0, out=res)
+    region[...] = cv2.convertScaleAbs(res)  # rounds
+
 
 def smooth_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float, *, in_place: bool = False) -> np.ndarray:
     """Edge-aware skin smoothing of ``frame`` (uint8 BGR) under ``mask`` (a :class:`SkinMask` or a float32
     (H, W) array in 0..1), ``amount`` 0..1; returns a new uint8 BGR frame, equal to the input where the
     mask is 0.
 
-    Per patch: the local mean and variance over a box of radius ~2% of the patch's side; the weight
+    Per patch: the local mean and variance over a box of radius ~2% of the patch's side, from one sample
+    per cell of the mask's grid (a few pixels apart, so the variance still sees fine texture); the weight
     ``w = theta / (var + theta) * skin * amount`` with ``theta = (8 + 22 * amount)^2`` (levels^2, so
-    skin texture is smoothed and edges stronger than ~8-30 levels are kept); the result is
-    ``I + w * (mean - I)``, plus ``w * keep`` of the fine detail (``I`` minus a 1-pixel Gaussian blur),
-    ``keep`` falling from 0.35 to 0.15 as ``amount`` rises.  With ``in_place`` the result is written into
-    ``frame`` itself (and returned), sparing a full-frame copy.
+    skin texture is smoothed and edges stronger than ~8-30 levels are kept); mean and weight are
+    interpolated to full size and the result is ``I + w * (mean - I)``, plus ``w * keep`` of the fine
+    detail (``I`` minus a 5-tap binomial blur, sigma ~1 px), ``keep`` falling from 0.35 to 0.15 as
+    ``amount`` rises.
+    With ``in_place`` the result is written into ``frame`` itself (and returned), sparing a full-frame copy.
     """
     a = check_amount("smooth", amount)
     _frame(frame)
@@ -250,24 +407,9 @@ def smooth_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float, *
     if a == 0.0:
         return out
     m = _as_mask(mask, frame)
-    theta = (8.0 + 22.0 * a) ** 2
-    keep = 0.35 - 0.2 * a
-    for x0, y0, alpha in m.patches:
-        h, w = alpha.shape
-        region = out[y0:y0 + h, x0:x0 + w]
-        img = region.astype(np.float32)
-        r = max(2, int(round(0.02 * max(h, w))))
-        k = (2 * r + 1, 2 * r + 1)
-        mean = cv2.blur(img, k)
-        var = cv2.blur(img * img, k) - mean * mean
-        var = cv2.transform(var, np.full((1, 3), 1.0 / 3.0, np.float32))  # mean over B, G, R -> (h, w)
-        np.maximum(var, 0.0, out=var)
-        wgt = (theta / (var + theta)) * alpha * a
-        detail = img - cv2.GaussianBlur(img, (0, 0), 1.0)
-        w3 = cv2.merge([wgt, wgt, wgt])  # (h, w, 3): numpy's broadcast over a last axis of 3 is slow
-        res = img + w3 * ((mean - img) + keep * detail)
-        np.clip(res + 0.5, 0, 255, out=res)
-        region[...] = res.astype(np.uint8)
+    for g in m.grids:
+        rows, cols = g.cells.shape
+        _retouch(out, g, _grid_image(out, g.gx, g.gy, g.f, cols, rows), a, 0.0)
     return out
 
 
@@ -277,48 +419,75 @@ def tone_curve(amount: float) -> np.ndarray:
     a = check_amount("tone", amount)
     x = np.arange(256, dtype=np.float32) / 255.0
     bump = 4.0 * x * (1.0 - x)
-    b = x + a * bump * (0.10 - 0.03)
-    g = x + a * bump * 0.10
-    r = x + a * bump * (0.10 + 0.03)
+    b = x + a * bump * (TONE_LIFT - TONE_WARMTH)
+    g = x + a * bump * TONE_LIFT
+    r = x + a * bump * (TONE_LIFT + TONE_WARMTH)
     lut = np.stack([b, g, r], axis=1)
     return np.clip(np.round(lut * 255.0), 0, 255).astype(np.uint8)[:, None, :]
 
 
 def tone_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float, *, in_place: bool = False) -> np.ndarray:
-    """Brighter, warmer skin: :func:`tone_curve` applied to ``frame`` (uint8 BGR) and blended in by
-    ``mask``; a new uint8 BGR frame (``frame`` itself with ``in_place``), equal to the input where the mask
-    is 0 or ``amount`` is 0."""
-    lut = tone_curve(amount)
+    """Brighter, warmer skin: the curve of :func:`tone_curve` (evaluated per pixel, before rounding)
+    applied to ``frame`` (uint8 BGR) and blended in by ``mask``; a new uint8 BGR frame (``frame`` itself
+    with ``in_place``), equal to the input where the mask is 0 or ``amount`` is 0."""
+    a = check_amount("tone", amount)
     _frame(frame)
     out = frame if in_place else frame.copy()
-    if float(amount) == 0.0:
+    if a == 0.0:
         return out
     m = _as_mask(mask, frame)
-    for x0, y0, alpha in m.patches:
-        h, w = alpha.shape
-        region = out[y0:y0 + h, x0:x0 + w]
-        img = region.astype(np.float32)
-        toned = cv2.LUT(region, lut).astype(np.float32)
-        res = img + cv2.merge([alpha, alpha, alpha]) * (toned - img)
-        np.clip(res + 0.5, 0, 255, out=res)
-        region[...] = res.astype(np.uint8)
+    for g in m.grids:
+        _retouch(out, g, g.image, 0.0, a)
     return out
 
 
 # -- warps ------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+WARP_STEP = 4            # the displacement's grid, in pixels (smaller for small faces)
+
+
+@dataclass(frozen=True, eq=False)
 class WarpField:
     """A backward map over one region of the frame: output pixel (x0 + i, y0 + j) takes the input at
     (``map_x[j, i]``, ``map_y[j, i]``) (float32 (h, w), absolute frame pixels).  ``dx``/``dy``: the
-    displacement ``map - identity`` (float32 (h, w)), built at half resolution and scaled up linearly."""
+    displacement ``map - identity`` (float32 (h, w)).
+
+    The displacement is held on a grid of ``step``-pixel cells with its corner at (``gx``, ``gy``)
+    (``cells`` float32 (rows, cols, 2), (dx, dy) at each cell's centre; see the grids note above) and
+    interpolated bilinearly; the full-size arrays are made on first use.  ``x0``, ``y0``, ``width``,
+    ``height``: the region, the pixels inside the frame between the outer cells' centres (the field is 0
+    beyond it)."""
 
     x0: int
     y0: int
-    map_x: np.ndarray
-    map_y: np.ndarray
-    dx: np.ndarray
-    dy: np.ndarray
+    width: int
+    height: int
+    step: int
+    gx: int
+    gy: int
+    cells: np.ndarray
+
+    @cached_property
+    def _offsets(self) -> np.ndarray:
+        """float32 (h, w, 2): (dx, dy) at every pixel of the region."""
+        return _upsample(self.cells, self.step, self.gx, self.gy,
+                         (self.x0, self.y0, self.x0 + self.width, self.y0 + self.height))
+
+    @property
+    def dx(self) -> np.ndarray:
+        return np.ascontiguousarray(self._offsets[:, :, 0])
+
+    @property
+    def dy(self) -> np.ndarray:
+        return np.ascontiguousarray(self._offsets[:, :, 1])
+
+    @property
+    def map_x(self) -> np.ndarray:
+        return self.dx + np.arange(self.x0, self.x0 + self.width, dtype=np.float32)[None, :]
+
+    @property
+    def map_y(self) -> np.ndarray:
+        return self.dy + np.arange(self.y0, self.y0 + self.height, dtype=np.float32)[:, None]
 
     def jacobian_det(self) -> np.ndarray:
         """det of d(map)/d(pixel), float32 (h-2, w-2) (central differences); > 0 everywhere means the map
@@ -329,6 +498,23 @@ class WarpField:
         bx = (my[1:-1, 2:] - my[1:-1, :-2]) / 2
         by = (my[2:, 1:-1] - my[:-2, 1:-1]) / 2
         return (ax * by - ay * bx).astype(np.float32)
+
+    def remap(self, frame: np.ndarray) -> np.ndarray:
+        """The region warped: uint8 (height, width, 3) read from ``frame`` (its edge repeated beyond it)."""
+        x0, y0, x1, y1 = self.x0, self.y0, self.x0 + self.width, self.y0 + self.height
+        # The map itself (identity + displacement, relative to the region's corner) is interpolated from
+        # the cells: bilinear interpolation reproduces the identity exactly between cell centres, and the
+        # region lies between them.
+        rows, cols = self.cells.shape[:2]
+        off = (self.step - 1) / 2.0
+        cells = self.cells.copy()
+        cells[:, :, 0] += (self.gx + off - x0) + self.step * np.arange(cols, dtype=np.float32)[None, :]
+        cells[:, :, 1] += (self.gy + off - y0) + self.step * np.arange(rows, dtype=np.float32)[:, None]
+        maps = _upsample(cells, self.step, self.gx, self.gy, (x0, y0, x1, y1))
+        fixed, frac = cv2.convertMaps(maps, None, cv2.CV_16SC2)  # remap's own fixed point, made once
+        # the field is 0 on the region's sides inside the frame, so reading from the region alone (its
+        # edge repeated) is reading from the frame
+        return cv2.remap(frame[y0:y1, x0:x1], fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0.0, eyes: float = 0.0
@@ -354,34 +540,31 @@ def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0
                            (LEFT_EYE_CORNERS[0], LEFT_EYE_CORNERS[1], LEFT_EYE)):
         eye_centres.append(pts[list(poly)].mean(0))
         eye_radii.append(1.1 * float(np.hypot(*(pts[a_i] - pts[b_i]))))
-    # the largest displacement, for the outside fade's length (a steeper fade could fold the map)
-    d_max = max(slim_k * half_w, max(eye_radii) * eye_a * 0.3)
-    fade = max(OUTSIDE_FADE, 2.5 * d_max)
     bx0, by0, bx1, by1 = _face_box(pts)
-    reach = fade + 2
-    x0, y0 = int(max(0, math.floor(bx0 - reach))), int(max(0, math.floor(by0 - reach)))
-    x1, y1 = int(min(W, math.ceil(bx1 + reach))), int(min(H, math.ceil(by1 + reach)))
-    if x1 - x0 < 3 or y1 - y0 < 3:
+    step = int(min(WARP_STEP, max(1, min(bx1 - bx0, by1 - by0) // 32)))
+    # The fade is measured on the grid: a cell's distance is never less than its centre's true distance
+    # from the oval minus ~0.71 cell (a cell on the oval's edge counts as inside), and interpolation reads
+    # cells up to sqrt(2) cells away; so a fade ending 2.2 cells short of STILL_BEYOND keeps every pixel
+    # more than STILL_BEYOND from the oval still.  A large displacement gets a longer fade (a steeper one
+    # could fold the map).
+    d_max = max(slim_k * half_w, max(eye_radii) * eye_a * 0.3)
+    fade = max(min(OUTSIDE_FADE, STILL_BEYOND - 2.2 * step), 2.5 * d_max)
+    reach = fade + 2 * step
+    gx, gy = int(math.floor(bx0 - reach)), int(math.floor(by0 - reach))
+    cols, rows = int(math.ceil((bx1 + reach - gx) / step)), int(math.ceil((by1 + reach - gy) / step))
+    if gx >= W or gy >= H or gx + step * cols <= 0 or gy + step * rows <= 0:
         return None
-    # even sides where the frame allows, so the field can be built at half size and scaled up exactly
-    if (x1 - x0) % 2:
-        x1, x0 = (x1 + 1, x0) if x1 < W else (x1, x0 - 1) if x0 > 0 else (x1 - 1, x0)
-    if (y1 - y0) % 2:
-        y1, y0 = (y1 + 1, y0) if y1 < H else (y1, y0 - 1) if y0 > 0 else (y1 - 1, y0)
-    h, w = y1 - y0, x1 - x0
-    # the field is smooth: build it at half size (pixel centres x0 + 2i + 0.5) and scale it up linearly
-    step = 2 if min(h, w) >= 64 else 1
-    ch, cw = h // step, w // step
     off = (step - 1) / 2.0
-    face = np.zeros((ch, cw), np.uint8)
-    oval = (pts[list(FACE_OVAL)] - [x0 + off, y0 + off]) / step
+    face = np.zeros((rows, cols), np.uint8)
+    oval = (pts[list(FACE_OVAL)] - [gx + off, gy + off]) / step
     cv2.fillPoly(face, [np.round(oval * 16).astype(np.int32)], 255, cv2.LINE_8, shift=4)
-    outside = cv2.distanceTransform(cv2.bitwise_not(face), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * step
+    outside = cv2.distanceTransform(cv2.bitwise_not(face), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    outside *= step
     g = 1.0 - _smoothstep(0.0, fade, outside)
-    qx, qy = np.meshgrid(x0 + off + step * np.arange(cw, dtype=np.float32),
-                         y0 + off + step * np.arange(ch, dtype=np.float32))
-    dx = np.zeros((ch, cw), np.float32)
-    dy = np.zeros((ch, cw), np.float32)
+    qx = (gx + off + step * np.arange(cols, dtype=np.float32))[None, :]
+    qy = (gy + off + step * np.arange(rows, dtype=np.float32))[:, None]
+    dx = np.zeros((rows, cols), np.float32)
+    dy = np.zeros((rows, cols), np.float32)
     if slim_k > 0:
         u = (qx - centre[0]) * e[0] + (qy - centre[1]) * e[1]
         v = (qx - centre[0]) * n[0] + (qy - centre[1]) * n[1]
@@ -394,35 +577,47 @@ def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0
         dy += push * e[1]
     if eye_a > 0:
         for c, r in zip(eye_centres, eye_radii):
-            ox, oy = qx - c[0], qy - c[1]
-            rho2 = (ox * ox + oy * oy) / (r * r)
-            phi = np.where(rho2 < 1.0, (1.0 - rho2) ** 2, 0.0).astype(np.float32)
+            # only the cells within r of the eye's centre move
+            j0, j1 = max(0, int((c[0] - r - gx) // step)), min(cols, int((c[0] + r - gx) // step) + 1)
+            i0, i1 = max(0, int((c[1] - r - gy) // step)), min(rows, int((c[1] + r - gy) // step) + 1)
+            if j1 <= j0 or i1 <= i0:
+                continue
+            ox, oy = qx[:, j0:j1] - c[0], qy[i0:i1] - c[1]
+            rho2 = (ox * ox + oy * oy) * (1.0 / (r * r))
+            phi = np.square(np.maximum(1.0 - rho2, 0.0), dtype=np.float32)
+            phi *= eye_a
             # backward: read from c + (q - c) * (1 - a * phi): the eye's centre is magnified 1 / (1 - a)
-            dx -= eye_a * phi * ox
-            dy -= eye_a * phi * oy
+            dx[i0:i1, j0:j1] -= phi * ox
+            dy[i0:i1, j0:j1] -= phi * oy
     dx *= g
     dy *= g
-    if step > 1:
-        dx = cv2.resize(dx, (w, h), interpolation=cv2.INTER_LINEAR)
-        dy = cv2.resize(dy, (w, h), interpolation=cv2.INTER_LINEAR)
-    map_x = dx + np.arange(x0, x1, dtype=np.float32)[None, :]
-    map_y = dy + np.arange(y0, y1, dtype=np.float32)[:, None]
-    return WarpField(x0, y0, map_x, map_y, dx, dy)
+    keep = _nonzero_cells((dx != 0) | (dy != 0))
+    if keep is None:
+        return None
+    r0, r1, c0, c1 = keep
+    gx, gy, cells = gx + step * c0, gy + step * r0, cv2.merge([dx[r0:r1, c0:c1], dy[r0:r1, c0:c1]])
+    # the region: the pixels between the outer cells' centres (beyond them the field is 0: the outer
+    # cells are the zero ring or past the fade)
+    edge = int(math.ceil(off))
+    x0, y0 = max(0, gx + edge), max(0, gy + edge)
+    x1, y1 = min(W, gx + step * (c1 - c0) - edge), min(H, gy + step * (r1 - r0) - edge)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    return WarpField(x0, y0, x1 - x0, y1 - y0, step, gx, gy, cells)
 
 
 def reshape_face(frame: np.ndarray, landmarks: np.ndarray, *, slim: float = 0.0, eyes: float = 0.0,
                  in_place: bool = False) -> np.ndarray:
     """Slim the lower face (``slim`` 0..1) and enlarge the eyes (``eyes`` 0..1) of one face in ``frame``
-    (uint8 BGR) with one remap over the face's region; a new uint8 BGR frame (the input's bytes at 0, 0),
-    or ``frame`` itself with ``in_place`` (the remap reads a finished copy of the region's source first)."""
+    (uint8 BGR) with one remap over the region where the face moves; a new uint8 BGR frame (the input's
+    bytes at 0, 0), or ``frame`` itself with ``in_place`` (the remap reads a finished copy of the region's
+    source first)."""
     _frame(frame)
     field = warp_field(frame.shape[:2], landmarks, slim=slim, eyes=eyes)
     out = frame if in_place else frame.copy()
     if field is None:
         return out
-    h, w = field.map_x.shape
-    out[field.y0:field.y0 + h, field.x0:field.x0 + w] = cv2.remap(
-        frame, field.map_x, field.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out[field.y0:field.y0 + field.height, field.x0:field.x0 + field.width] = field.remap(frame)
     return out
 
 
@@ -466,11 +661,8 @@ def apply(frame: np.ndarray, faces: Sequence[Any], beauty: Beauty) -> np.ndarray
     if not beauty.active or not faces:
         return out
     if beauty.smooth > 0 or beauty.tone > 0:
-        mask = skin_mask(frame, faces)
-        if beauty.smooth > 0:
-            smooth_skin(out, mask, beauty.smooth, in_place=True)
-        if beauty.tone > 0:
-            tone_skin(out, mask, beauty.tone, in_place=True)
+        for patch in skin_mask(frame, faces).grids:
+            _retouch(out, patch, patch.image, beauty.smooth, beauty.tone)
     if beauty.slim > 0 or beauty.eyes > 0:
         for f in faces:
             reshape_face(out, _landmarks(f), slim=beauty.slim, eyes=beauty.eyes, in_place=True)
