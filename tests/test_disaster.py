@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 from livestyle.training import transfer
 
 TRANSFER_ROW = {"name": "transfer", "kept": 0.4, "heldout_distance": 18.0, "grey_cast_levels": 27.7,
@@ -116,8 +114,10 @@ def test_force_installs_it_and_says_it_is_unreliable(tmp_path):
     assert not (tmp_path / "runs" / "feed" / "pack" / "feed").exists()
 
 
-@pytest.mark.parametrize("flags", [["--force", "--no-check"]])
-def test_force_without_the_check_is_refused_in_one_line(tmp_path, flags):
-    r = _train(tmp_path, *flags)
+def test_force_on_the_texture_path_is_refused_in_one_line(tmp_path):
+    env = dict(os.environ, LIVESTYLE_HOME=str(tmp_path / "home"))
+    r = subprocess.run([sys.executable, "-m", "livestyle", "train", "--kind", "texture", "--force", "--name", "x",
+                        "--style-images", str(tmp_path), "--content-images", str(tmp_path)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().startswith("livestyle: error: --force"), r.stderr
-    assert not (tmp_path / "runs" / "feed" / "checkpoint.safetensors").exists()
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -11,6 +11,8 @@ Datasets (built under ROOT once, deterministic and offline; 128 px, 200 content 
   hidden look over outdoor scenes (beaches, foliage, sunsets in daylight): other subjects, palette and
   brightness (``dataset.make_different_dataset``).  amber_cyan moves hues (warm tones toward amber, greens
   toward cyan), split_fade is a faded film grade with cool shadows and warm highlights.
+* ``LOOK-mixed``: as above, but half the style photos are indoor scenes too (other ones than the content's),
+  as a feed that is partly selfies.
 * ``LOOK-same``: both folders drawn from one pool of scenes (``dataset.make_dataset``, as
   ``transfer_bench.py`` builds them), to show the check leaves matched folders alone.
 
@@ -62,6 +64,8 @@ def build(root: Path, name: str) -> Path:
     if name.endswith("-same"):
         make_dataset(folder, DatasetConfig(look=name[: -len("-same")], size=128, n_content=200, n_style=200,
                                            n_test=24, n_clips=0))
+    elif name.endswith("-mixed"):
+        make_different_dataset(folder, DifferentConfig(look=name[: -len("-mixed")], outdoor_share=0.5))
     else:
         make_different_dataset(folder, DifferentConfig(look=name))
     return folder

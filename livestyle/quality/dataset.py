@@ -737,6 +737,8 @@ class DifferentConfig:
     n_style: int = 200
     n_test: int = 24
     seed: int = 0
+    outdoor_share: float = 1.0   # share of the style photos that are outdoor scenes; the rest are indoor ones
+                                 # (other scenes than the content's), as a feed that is partly selfies
 
 
 def hidden_look(name: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -748,7 +750,8 @@ def make_different_dataset(out: str | os.PathLike, cfg: DifferentConfig) -> Path
     """A dataset whose two folders show very different photographs (same layout as :func:`make_dataset`, no clips).
 
     trainA: indoor scenes (faces over rooms, rooms) under dim warm light, as a webcam sees them; trainB: the look
-    applied to outdoor scenes (beaches, foliage, sunsets) in daylight; test: held-out indoor scenes and the look
+    applied to outdoor scenes (beaches, foliage, sunsets) in daylight (``cfg.outdoor_share`` of them; the rest
+    are other indoor scenes); test: held-out indoor scenes and the look
     applied to them.  Deterministic in ``cfg``; written with ``provenance.json`` last (its presence marks a
     finished dataset).
     """
@@ -764,8 +767,10 @@ def make_different_dataset(out: str | os.PathLike, cfg: DifferentConfig) -> Path
         s = indoor_sample("trainA", i, cfg.size, cfg.seed)
         write_image(out / "trainA" / f"{i:04d}.png", s.image)
         files["trainA"].append({"file": f"trainA/{i:04d}.png", **s.provenance})
+    pick = np.random.default_rng([cfg.seed, SPLIT_SEEDS["trainB"], 99])
     for i in range(cfg.n_style):
-        s = outdoor_sample("trainB", i, cfg.size, cfg.seed)
+        outdoor = pick.random() < cfg.outdoor_share
+        s = (outdoor_sample if outdoor else indoor_sample)("trainB", i, cfg.size, cfg.seed)
         write_image(out / "trainB" / f"{i:04d}.png", fn(s.image))
         files["trainB"].append({"file": f"trainB/{i:04d}.png", "look": cfg.look, **s.provenance})
     for i in range(cfg.n_test):

@@ -214,6 +214,9 @@ def _check_flags(args: argparse.Namespace, kind: str) -> None:
         if given:
             raise UsageError(f"--{given[0].replace('_', '-')} belongs to the texture path, but --kind colour was chosen.",
                              fix="Drop it, or use --kind texture.")
+    elif args.force:
+        raise UsageError("--force overrides the checks of a colour look; the texture path has none.",
+                         fix="Drop --force, or use --kind colour.")
     elif args.steps is not None:
         raise UsageError("--steps sets a colour look's steps; the texture path uses --teacher-steps and "
                          "--student-steps.", fix="Use those, or --kind colour.")
@@ -411,11 +414,6 @@ def _train_colour(args: argparse.Namespace, out: str, run_dir: str) -> int:
     from livestyle.training.colour import ColourConfig, train_colour
     from livestyle.training.signals import stop_on_signals
 
-    if args.force and args.check is False:
-        from livestyle.errors import UsageError
-
-        raise UsageError("--force overrides the checks' verdict, but --no-check turns the checks off.",
-                         fix="Drop one of them.")
     staged_dir = Path(run_dir) / "pack"
     fields = {f: getattr(args, d) for d, f in _COLOUR_SIMPLE.items() if getattr(args, d) is not None}
     explicit = set(fields) | {"name", "out_dir", "run_dir"}
