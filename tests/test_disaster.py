@@ -93,13 +93,15 @@ def test_train_refuses_to_install_a_look_from_very_different_folders(tmp_path):
     said = [ln for ln in r.stderr.splitlines() if "could not be learned" in ln]
     assert len(said) == 1 and said[0].startswith("livestyle: the look could not be learned from these folders: "), \
         r.stderr
-    assert "Nothing was installed" in said[0] and "--force" in said[0] and "Traceback" not in r.stderr
+    assert "Nothing was installed" in said[0] and "Traceback" not in r.stderr
+    assert said[0].endswith("install it anyway with: livestyle train --name feed --resume --force"), said[0]
     assert "installed at" not in r.stdout
     assert json.loads((earlier / "style.json").read_text()) == {"name": "feed", "earlier": True}   # left alone
     kept = tmp_path / "runs" / "feed" / "pack" / "feed"
     meta = json.loads((kept / "style.json").read_text())
     check = meta["looks"][0]["metrics"]["check"]
     assert check["installed_by_force"] is False and check["unreliable"]
+    assert f"livestyle run --style {Path('runs') / 'feed' / 'pack' / 'feed'};" in said[0]
 
 
 def test_force_installs_it_and_says_it_is_unreliable(tmp_path):

@@ -432,8 +432,8 @@ def _train_colour(args: argparse.Namespace, out: str, run_dir: str) -> int:
             _record_verdict(Path(result.pack), reasons, forced=False)
             print(f"livestyle: the look could not be learned from these folders: {'; and '.join(reasons)}. Nothing "
                   f"was installed; style photos of the same kinds of scene as your camera's (faces, rooms, light) "
-                  f"let it be learned. The look is kept in {result.pack} (try it with --style on that folder; "
-                  f"--force installs it anyway).", file=sys.stderr)
+                  f"let it be learned. Try it with: livestyle run --style {result.pack}; install it anyway with: "
+                  f"{_resume_command(args)} --force", file=sys.stderr)
             return UNRELIABLE_EXIT
         if reasons:
             _record_verdict(Path(result.pack), reasons, forced=True)
