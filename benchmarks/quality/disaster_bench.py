@@ -13,6 +13,8 @@ Datasets (built under ROOT once, deterministic and offline; 128 px, 200 content 
   toward cyan), split_fade is a faded film grade with cool shadows and warm highlights.
 * ``LOOK-mixed``: as above, but half the style photos are indoor scenes too (other ones than the content's),
   as a feed that is partly selfies.
+* ``LOOK-shifted``: transfer_bench.py's moderately different folders (the style scenes darker and greener
+  before the look is applied).
 * ``LOOK-same``: both folders drawn from one pool of scenes (``dataset.make_dataset``, as
   ``transfer_bench.py`` builds them), to show the check leaves matched folders alone.
 
@@ -61,7 +63,12 @@ def build(root: Path, name: str) -> Path:
     folder = root / "data" / name
     if (folder / "provenance.json").exists():
         return folder
-    if name.endswith("-same"):
+    if name.endswith("-shifted"):  # transfer_bench.py's: the style scenes darker and greener before the look
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from transfer_bench import build as build_pair
+
+        build_pair(root / "data", name[: -len("-shifted")], 200, 128)
+    elif name.endswith("-same"):
         make_dataset(folder, DatasetConfig(look=name[: -len("-same")], size=128, n_content=200, n_style=200,
                                            n_test=24, n_clips=0))
     elif name.endswith("-mixed"):
