@@ -31,6 +31,9 @@ the held-out ``test/input -> test/target`` pairs, the gain in dB over the unstyl
   10th held out as train does), as a 17^3 LUT;
 * ``identity``: 0.0 by definition.
 
+For the raw learned look it also records what the check's other two signals (a grey cast far beyond the style
+photos' own greys, flicker) say about it on their own, as if the folders test did not exist.
+
 Also recorded: the exit code, whether a look was installed, train's printed lines, wall seconds.  Results
 go to ROOT/results.json after each dataset (written atomically); a rerun skips datasets already done with
 the same steps and seed, so a killed run resumes.
@@ -116,6 +119,39 @@ def gain_checkpoint(run_dir: Path, tests) -> float | None:
     return round(float(np.mean(g)), 2)
 
 
+def raw_signals(run_dir: Path, folder: Path) -> dict | None:
+    """The learned look before the check, judged as train would judge it without the folders test: the cast it
+    gives greys beyond the style photos' own (transfer.neutral_cast) and its held-out flicker, measured on the
+    photos as train loads them (64 px) with the same held-out split; and the reasons transfer.unreliable finds."""
+    import torch
+
+    from livestyle.models.lut import AdaptiveLUT
+    from livestyle.quality.heldout import heldout_report
+    from livestyle.training import checkpoint as ckpt
+    from livestyle.training.colour import ColourConfig, _neutral_coeffs
+    from livestyle.training.data import load_images
+
+    path = run_dir / "checkpoint.safetensors"
+    if not path.exists():
+        return None
+    tensors, state = ckpt.load_checkpoint(path)
+    cfg = ColourConfig.from_dict(state["config"])
+    G = AdaptiveLUT(cfg.lut)
+    ckpt.load_module(G, "model.G", tensors)
+    G.eval()
+    with torch.no_grad():
+        lat = torch.clamp(torch.einsum("m,mcdhw->cdhw", _neutral_coeffs(G), G.basis), -1, 1).numpy()
+    a = load_images(str(folder / "trainA"), cfg.size, role="content images").images
+    b = load_images(str(folder / "trainB"), cfg.size, role="style images").images
+    ps = transfer.pixels([im for i, im in enumerate(b) if i % 10 != 9], 512, cfg.seed + 1)
+    neutral = transfer.neutral_cast(lat, ps)
+    held = heldout_report(G, a[9::10], b[9::10])
+    return {"neutral_cast": neutral, "flicker": held["warping_error_ratio"], "closer_percent": held["closer_percent"],
+            "reasons_without_folders_test": transfer.unreliable(
+                {"neutral_cast": neutral, "training_photos": [len(a) - len(a[9::10]), len(b) - len(b[9::10])]},
+                held["warping_error_ratio"])}
+
+
 def gain_transfer(folder: Path, tests) -> float:
     a, b = _load(folder / "trainA"), _load(folder / "trainB")
     pa = transfer.pixels([im for i, im in enumerate(a) if i % 10 != 9], 512, 0)
@@ -183,6 +219,7 @@ def main() -> int:
             "installed": gain_runner(Path(row["installed_dir"]), tests) if row["installed_dir"] else 0.0,
             "trained": gain_runner(Path(trained_dir), tests) if trained_dir else None,
             "learned_raw": gain_checkpoint(Path(row["run_dir"]), tests),
+            "learned_raw_signals": raw_signals(Path(row["run_dir"]), folder),
             "transfer": gain_transfer(folder, tests),
         })
         if trained_dir:

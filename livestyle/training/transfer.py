@@ -412,9 +412,9 @@ class Reliability:
       procedural looks' own lattices reach 26 over their style photos);
     * its flicker (warping-error ratio on a pan over a held-out photo, 1.0 =
       the input's) exceeds ``flicker``; the colour looks' true looks reach
-      1.31 (teal_orange), a learned teal_orange 1.37 and a learned pastel
-      1.31, while the learned looks of the two very different datasets
-      flickered 12.4 and 5.4 (and the disaster the issue reported, 3.28).
+      1.31 (teal_orange), learned looks 1.37 (teal_orange) and 0.70
+      (pastel), while the looks learned from the two very different datasets
+      flickered 8.5 and 4.0 (and the disaster the issue reported, 3.28).
 
     The first two judge the folders' colours, and need ``min_photos``
     training photos in each folder (20 photos with every 10th held out):
