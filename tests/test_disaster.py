@@ -25,7 +25,8 @@ def _checked(**over):
 def test_the_verdict_names_each_reason_and_needs_enough_photos_to_judge_the_folders():
     assert transfer.unreliable(_checked(), 1.2) == []
     (why,) = transfer.unreliable(_checked(folders_differ=True), 1.2)
-    assert "differ from the content photos by more than a colour look" in why and "124 levels" in why
+    assert "differ from the content photos by more than a colour look" in why and "124 levels, turn them 27 deg" in why
+    assert "where a look stays within 55 levels, 45 deg and 25 levels" in why
     # from a handful of photos the pooled transfer is noise: the check warns (check_lines) but does not refuse
     assert transfer.unreliable(_checked(folders_differ=True, training_photos=[8, 8]), 1.2) == []
     cast = {"grey_level": 128, "cast_levels": 45.0, "style_neutral_levels": 5.0, "excess_levels": 40.0}

@@ -440,8 +440,11 @@ def unreliable(checked: dict | None, flicker: float | None, rel: Reliability = R
         if checked.get("folders_differ"):
             t = {r["name"]: r for r in checked.get("candidates", ())}.get("transfer", {})
             reasons.append("the style photos differ from the content photos by more than a colour look (matching "
-                           f"all their colours would move skin tones {t.get('skin_move_levels', 0):.0f} levels and "
-                           f"give greys a {t.get('grey_cast_levels', 0):.0f}-level cast)")
+                           f"all their colours would move skin tones {t.get('skin_move_levels', 0):.0f} levels, turn "
+                           f"them {t.get('skin_hue_turn_deg', 0):.0f} deg and give greys a "
+                           f"{t.get('grey_cast_levels', 0):.0f}-level cast, where a look stays within "
+                           f"{Limits().skin_move:.0f} levels, {Limits().skin_turn:.0f} deg and "
+                           f"{Limits().grey_cast:.0f} levels)")
         n = checked.get("neutral_cast") or {}
         if n.get("excess_levels") is not None and n["excess_levels"] > rel.cast_excess:
             reasons.append(f"it would give neutral grey {n['grey_level']} a {n['cast_levels']:.0f}-level colour cast "
