@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from livestyle.training import transfer
 
 TRANSFER_ROW = {"name": "transfer", "kept": 0.4, "heldout_distance": 18.0, "grey_cast_levels": 27.7,
@@ -25,7 +26,8 @@ def _checked(**over):
 def test_the_verdict_names_each_reason_and_needs_enough_photos_to_judge_the_folders():
     assert transfer.unreliable(_checked(), 1.2) == []
     (why,) = transfer.unreliable(_checked(folders_differ=True), 1.2)
-    assert "differ from the content photos by more than a colour look" in why and "124 levels, turn them 27 deg" in why
+    assert "differ from the content photos by more than a colour look" in why
+    assert "124 levels, turn them 27 deg" in why
     assert "where a look stays within 55 levels, 45 deg and 25 levels" in why
     # from a handful of photos the pooled transfer is noise: the check warns (check_lines) but does not refuse
     assert transfer.unreliable(_checked(folders_differ=True, training_photos=[8, 8]), 1.2) == []

@@ -11,6 +11,7 @@ Datasets (built under ROOT once, deterministic and offline; 128 px, 200 content 
   hidden look over outdoor scenes (beaches, foliage, sunsets in daylight): other subjects, palette and
   brightness (``dataset.make_different_dataset``).  amber_cyan moves hues (warm tones toward amber, greens
   toward cyan), split_fade is a faded film grade with cool shadows and warm highlights.
+* ``LOOK-nCOUNT`` (e.g. ``amber_cyan-n44``): as above with COUNT content and COUNT style photos.
 * ``LOOK-mixed``: as above, but half the style photos are indoor scenes too (other ones than the content's),
   as a feed that is partly selfies.
 * ``LOOK-shifted``: transfer_bench.py's moderately different folders (the style scenes darker and greener
@@ -74,6 +75,9 @@ def build(root: Path, name: str) -> Path:
     elif name.endswith("-same"):
         make_dataset(folder, DatasetConfig(look=name[: -len("-same")], size=128, n_content=200, n_style=200,
                                            n_test=24, n_clips=0))
+    elif "-n" in name:  # LOOK-nCOUNT: COUNT content and COUNT style photos, as the example (44 + 44)
+        look, count = name.rsplit("-n", 1)
+        make_different_dataset(folder, DifferentConfig(look=look, n_content=int(count), n_style=int(count)))
     elif name.endswith("-mixed"):
         make_different_dataset(folder, DifferentConfig(look=name[: -len("-mixed")], outdoor_share=0.5))
     else:
