@@ -562,3 +562,226 @@ def read_test_set(folder: str | os.PathLike) -> list[tuple[str, np.ndarray, np.n
 def pan_clip(image: np.ndarray, frames: int, size: tuple[int, int], *, seed: int = 0) -> list[np.ndarray]:
     """A slow pan and zoom over ``image`` (uint8 BGR): ``frames`` uint8 BGR frames of ``size`` = (width, height)."""
     return list(_clip_frames_pan(image, frames, size, np.random.default_rng(seed)))
+
+
+# --------------------------------------------------------------------------- folders of very different photos
+#
+# A user's camera shows rooms and faces under indoor light; an influencer's feed shows beaches, foliage and
+# sunsets.  These datasets put the two apart on purpose (other subjects, other palettes, other brightness) and
+# hide a look the project's own looks do not include, so a trainer cannot have been tuned to it.
+
+def amber_cyan(image: np.ndarray) -> np.ndarray:
+    """A hue-moving grade: warm tones (reds, oranges, yellows) turn toward amber and gain a little saturation,
+    greens turn toward cyan; greys, brightness and blues are left as they are.  uint8 BGR -> uint8 BGR."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV_FULL).astype(np.float32)   # H 0..255 over 360 degrees
+    hue = hsv[..., 0] * (360.0 / 256.0)
+    sat = hsv[..., 1] / 255.0
+    weight = np.clip((sat - 0.05) / 0.25, 0.0, 1.0)                          # greys have no hue to move
+    warm = np.clip(1.0 - np.abs(((hue - 30.0 + 180.0) % 360.0) - 180.0) / 45.0, 0.0, 1.0)   # 0..75 deg, peak 30
+    green = np.clip(1.0 - np.abs(((hue - 120.0 + 180.0) % 360.0) - 180.0) / 55.0, 0.0, 1.0)  # 65..175 deg
+    shift = weight * (warm * (40.0 - hue.clip(0, 75)) * 0.7 + green * 45.0)
+    hsv[..., 0] = ((hue + shift) % 360.0) * (256.0 / 360.0)
+    hsv[..., 1] = np.clip(hsv[..., 1] * (1.0 + 0.15 * warm * weight), 0, 255)
+    out = cv2.cvtColor(np.clip(hsv + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR_FULL)
+    return out
+
+
+def split_fade(image: np.ndarray) -> np.ndarray:
+    """A faded split-tone film grade: blacks lifted and whites lowered, colours muted, shadows toward blue-teal
+    and highlights toward warm cream.  uint8 BGR -> uint8 BGR."""
+    x = image.astype(np.float32) / 255.0
+    y0 = (0.114 * x[..., 0] + 0.587 * x[..., 1] + 0.299 * x[..., 2])[..., None]
+    x = 0.09 + 0.84 * x
+    y = 0.09 + 0.84 * y0
+    x = y + 0.72 * (x - y)
+    hi = np.clip((y0 - 0.2) / 0.6, 0.0, 1.0)
+    hi = hi * hi * (3 - 2 * hi)
+    cool = np.array([0.06, 0.02, -0.04], np.float32)       # B, G, R
+    warm = np.array([-0.05, 0.005, 0.04], np.float32)
+    x = x + (1.0 - hi) * cool + hi * warm
+    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+HIDDEN_LOOKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"amber_cyan": amber_cyan, "split_fade": split_fade}
+
+
+def _beach(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Sky, sea and sand, sometimes a palm: bright, blue and beige."""
+    s = size
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s
+    img = np.zeros((s, s, 3), np.float32)
+    horizon, shore = rng.uniform(0.3, 0.5), rng.uniform(0.55, 0.8)
+    sky_top = np.array([rng.uniform(200, 250), rng.uniform(140, 190), rng.uniform(60, 110)])
+    sky_low = np.array([rng.uniform(230, 255), rng.uniform(215, 240), rng.uniform(190, 225)])
+    t = np.clip(yy / horizon, 0, 1)[..., None]
+    img[:] = sky_top * (1 - t) + sky_low * t
+    n = _noise_field(rng, s, s)[..., None]
+    sea = np.array([rng.uniform(150, 200), rng.uniform(120, 160), rng.uniform(10, 60)])
+    waves = sea * (0.8 + 0.35 * n) + 40 * (np.sin(yy * 90 + 6 * n[..., 0]) > 0.92)[..., None]
+    sand = np.array([rng.uniform(140, 180), rng.uniform(190, 215), rng.uniform(215, 240)])
+    ground = sand * (0.85 + 0.25 * n)
+    img = np.where((yy >= horizon)[..., None], waves, img)
+    edge = shore + 0.03 * np.sin(xx * rng.uniform(8, 16))
+    img = np.where((yy >= edge)[..., None], ground, img)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:  # a palm: dark trunk and green fronds
+        px = int(s * rng.uniform(0.1, 0.9))
+        cv2.line(img, (px, s), (px + int(s * rng.uniform(-0.1, 0.1)), int(s * 0.3)), (40, 70, 90), max(2, s // 30))
+        for _ in range(7):
+            ang = rng.uniform(0, 360)
+            cv2.ellipse(img, (px, int(s * 0.3)), (s // 6, s // 30), ang, 0, 360,
+                        (int(rng.integers(20, 60)), int(rng.integers(110, 170)), int(rng.integers(40, 90))), -1,
+                        cv2.LINE_AA)
+    if rng.random() < 0.5:  # a bright towel or umbrella
+        c = (int(rng.integers(0, 120)), int(rng.integers(60, 200)), int(rng.integers(180, 255)))
+        cx, cy = int(s * rng.uniform(0.2, 0.8)), int(s * rng.uniform(0.7, 0.9))
+        cv2.ellipse(img, (cx, cy), (s // 8, s // 20), 0, 0, 360, c, -1, cv2.LINE_AA)
+    return img
+
+
+def _foliage(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Leaves and grass in sunlight: mostly greens, yellow-green highlights, deep shadows, a few flowers."""
+    s = size
+    n = _noise_field(rng, s, s)
+    dark = np.array([rng.uniform(10, 40), rng.uniform(50, 80), rng.uniform(15, 40)])
+    mid = np.array([rng.uniform(30, 70), rng.uniform(120, 170), rng.uniform(40, 90)])
+    light = np.array([rng.uniform(60, 110), rng.uniform(200, 240), rng.uniform(150, 200)])
+    t = n[..., None]
+    img = np.where(t < 0.5, dark + (mid - dark) * t * 2, mid + (light - mid) * (t * 2 - 1))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(20, 60))):       # leaves
+        c = (int(rng.integers(10, 80)), int(rng.integers(90, 220)), int(rng.integers(20, 150)))
+        cv2.ellipse(img, tuple(int(v) for v in rng.integers(0, s, 2)), (max(2, s // 16), max(1, s // 40)),
+                    rng.uniform(0, 180), 0, 360, c, -1, cv2.LINE_AA)
+    for _ in range(int(rng.integers(0, 8))):         # flowers: red, yellow, pink
+        c = [(30, 30, 220), (30, 210, 240), (180, 120, 240)][int(rng.integers(0, 3))]
+        cv2.circle(img, tuple(int(v) for v in rng.integers(0, s, 2)), max(2, s // 40), c, -1, cv2.LINE_AA)
+    return img
+
+
+def _sunset(rng: np.random.Generator, size: int) -> np.ndarray:
+    """An orange-to-purple sky over dark hills or water, with a low sun."""
+    s = size
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s
+    top = np.array([rng.uniform(90, 160), rng.uniform(40, 80), rng.uniform(80, 140)])     # purple
+    low = np.array([rng.uniform(20, 80), rng.uniform(120, 180), rng.uniform(230, 255)])   # orange
+    horizon = rng.uniform(0.55, 0.75)
+    t = np.clip(yy / horizon, 0, 1)[..., None] ** 0.8
+    img = top * (1 - t) + low * t
+    sx, sy = rng.uniform(0.2, 0.8), horizon - rng.uniform(0.02, 0.15)
+    d = np.hypot(xx - sx, yy - sy)
+    img = img + (np.array([170, 235, 255]) - img) * np.clip(1 - d / 0.25, 0, 1)[..., None] ** 2
+    ground = np.array([rng.uniform(20, 60), rng.uniform(20, 50), rng.uniform(30, 70)])
+    hills = horizon + 0.05 * np.sin(xx * rng.uniform(4, 10) + rng.uniform(0, 6))
+    if rng.random() < 0.5:   # water reflects the sky
+        refl = img[::-1] * 0.6
+        img = np.where((yy >= hills)[..., None], refl, img)
+    else:
+        img = np.where((yy >= hills)[..., None], ground * (0.7 + 0.5 * _noise_field(rng, s, s)[..., None]), img)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+OUTDOOR_SCENES: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
+    "beach": _beach, "foliage": _foliage, "sunset": _sunset}
+
+
+def _outdoor_light(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Daylight finish: bright, a little contrast and saturation, mild noise."""
+    x = img.astype(np.float32) / 255.0
+    x = np.clip(x * rng.uniform(1.0, 1.15), 0, 1) ** rng.uniform(0.8, 1.0)
+    y = x.mean(axis=2, keepdims=True)
+    x = y + rng.uniform(1.0, 1.3) * (x - y)
+    x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 0.7))
+    x = x + rng.normal(0, 0.005, x.shape).astype(np.float32)
+    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _indoor_light(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """A webcam in a room: dimmer, warm lamp light, duller colours, more sensor noise."""
+    x = _light(rng, img).astype(np.float32) / 255.0
+    x = x * rng.uniform(0.55, 0.85) * np.array([rng.uniform(0.8, 0.95), 1.0, rng.uniform(1.0, 1.1)], np.float32)
+    y = x.mean(axis=2, keepdims=True)
+    x = y + rng.uniform(0.7, 0.95) * (x - y)
+    x = x + rng.normal(0, 0.01, x.shape).astype(np.float32)
+    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def indoor_sample(split: str, index: int, size: int, seed: int = 0) -> Sample:
+    """Webcam-like scene number ``index`` of ``split``: a face over a room (70 %) or a room alone, indoor light."""
+    rng = np.random.default_rng([seed, SPLIT_SEEDS[split], index, 77])
+    kind = "figure" if rng.random() < 0.7 else "room"
+    img = _figure(rng, size, background=_room(rng, size)) if kind == "figure" else _room(rng, size)
+    return Sample(_indoor_light(rng, img), {"source": f"procedural:{kind}, indoor light",
+                                            "seed": [seed, SPLIT_SEEDS[split], index, 77],
+                                            "licence": PROCEDURAL_LICENCE})
+
+
+def outdoor_sample(split: str, index: int, size: int, seed: int = 0) -> Sample:
+    """Feed-like scene number ``index`` of ``split``: a beach, foliage or a sunset, in daylight."""
+    rng = np.random.default_rng([seed, SPLIT_SEEDS[split], index, 88])
+    kinds = list(OUTDOOR_SCENES)
+    kind = kinds[int(rng.integers(0, len(kinds)))]
+    return Sample(_outdoor_light(rng, OUTDOOR_SCENES[kind](rng, size)),
+                  {"source": f"procedural:{kind}, daylight", "seed": [seed, SPLIT_SEEDS[split], index, 88],
+                   "licence": PROCEDURAL_LICENCE})
+
+
+@dataclass(frozen=True)
+class DifferentConfig:
+    """What :func:`make_different_dataset` writes: a hidden look (a :data:`HIDDEN_LOOKS` name or one of
+    :mod:`livestyle.looks`), content = webcam-like indoor scenes, style = the look over outdoor scenes."""
+
+    look: str
+    size: int = 128
+    n_content: int = 200
+    n_style: int = 200
+    n_test: int = 24
+    seed: int = 0
+    outdoor_share: float = 1.0   # share of the style photos that are outdoor scenes; the rest are indoor ones
+                                 # (other scenes than the content's), as a feed that is partly selfies
+
+
+def hidden_look(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The look function ``name``: one of :data:`HIDDEN_LOOKS` or of :mod:`livestyle.looks`."""
+    return HIDDEN_LOOKS[name] if name in HIDDEN_LOOKS else looks.get(name)
+
+
+def make_different_dataset(out: str | os.PathLike, cfg: DifferentConfig) -> Path:
+    """A dataset whose two folders show very different photographs (same layout as :func:`make_dataset`, no clips).
+
+    trainA: indoor scenes (faces over rooms, rooms) under dim warm light, as a webcam sees them; trainB: the look
+    applied to outdoor scenes (beaches, foliage, sunsets) in daylight (``cfg.outdoor_share`` of them; the rest
+    are other indoor scenes); test: held-out indoor scenes and the look
+    applied to them.  Deterministic in ``cfg``; written with ``provenance.json`` last (its presence marks a
+    finished dataset).
+    """
+    fn = hidden_look(cfg.look)
+    out = Path(out)
+    try:
+        for sub in ("trainA", "trainB", "test/input", "test/target"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"Cannot create dataset folder {str(out)!r} ({e}).", fix="Pick a writable folder.") from None
+    files: dict[str, list[dict]] = {"trainA": [], "trainB": [], "test": []}
+    for i in range(cfg.n_content):
+        s = indoor_sample("trainA", i, cfg.size, cfg.seed)
+        write_image(out / "trainA" / f"{i:04d}.png", s.image)
+        files["trainA"].append({"file": f"trainA/{i:04d}.png", **s.provenance})
+    pick = np.random.default_rng([cfg.seed, SPLIT_SEEDS["trainB"], 99])
+    for i in range(cfg.n_style):
+        outdoor = pick.random() < cfg.outdoor_share
+        s = (outdoor_sample if outdoor else indoor_sample)("trainB", i, cfg.size, cfg.seed)
+        write_image(out / "trainB" / f"{i:04d}.png", fn(s.image))
+        files["trainB"].append({"file": f"trainB/{i:04d}.png", "look": cfg.look, **s.provenance})
+    for i in range(cfg.n_test):
+        s = indoor_sample("test", i, cfg.size, cfg.seed)
+        write_image(out / "test" / "input" / f"{i:04d}.png", s.image)
+        write_image(out / "test" / "target" / f"{i:04d}.png", fn(s.image))
+        files["test"].append({"file": f"test/input/{i:04d}.png", "target": f"test/target/{i:04d}.png",
+                              "look": cfg.look, **s.provenance})
+    provenance = {"config": asdict(cfg), "kind": "different photographs (indoor content, outdoor style)",
+                  "look": cfg.look, "splits": files}
+    tmp = out / ".provenance.json.tmp"
+    tmp.write_text(json.dumps(provenance, indent=1))
+    os.replace(tmp, out / "provenance.json")
+    return out

@@ -11,6 +11,9 @@ import contextlib
 import sys
 
 
+# exit status of a colour run whose checks call the look unreliable, so nothing was installed (without --force)
+UNRELIABLE_EXIT = 3
+
 # flag dest -> TrainConfig field, for flags that map one to one
 _SIMPLE = {
     "style_images": "style_images", "content_images": "content_images", "size": "size",
@@ -79,6 +82,11 @@ def add_parsers(sub) -> None:
     g.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
                    help="colour look: after training, keep the safest good look (the learned one, a colour-only "
                         "transfer, or none) and warn when the folders differ by more than a look (default on)")
+    g.add_argument("--force", action="store_true",
+                   help="colour look: install it even when the checks call it unreliable (folders too different, "
+                        "a colour cast on greys far beyond the style photos' own, flicker far above the input's); "
+                        "without it such a run installs nothing, says why, keeps the look in RUN_DIR/pack and "
+                        f"exits with status {UNRELIABLE_EXIT}")
     g.add_argument("--size", type=int, help="crop side in px (colour: default 64, at least 32; texture: teacher crop, "
                                              "multiple of 4, default 128)")
     g.add_argument("--student-size", type=int, help="student crop side in px (default: --size)")
@@ -206,6 +214,9 @@ def _check_flags(args: argparse.Namespace, kind: str) -> None:
         if given:
             raise UsageError(f"--{given[0].replace('_', '-')} belongs to the texture path, but --kind colour was chosen.",
                              fix="Drop it, or use --kind texture.")
+    elif args.force:
+        raise UsageError("--force overrides the checks of a colour look; the texture path has none.",
+                         fix="Drop --force, or use --kind colour.")
     elif args.steps is not None:
         raise UsageError("--steps sets a colour look's steps; the texture path uses --teacher-steps and "
                          "--student-steps.", fix="Use those, or --kind colour.")
@@ -388,21 +399,77 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_colour(args: argparse.Namespace, out: str, run_dir: str) -> int:
+    """Train (or resume) a colour look; install it at ``out/NAME`` unless its checks call it unreliable.
+
+    The pack is built in ``run_dir/pack/NAME`` and moved into place only when
+    :func:`livestyle.training.transfer.unreliable` finds nothing wrong, or with
+    ``--force``; otherwise one line says why, the pack stays in the run
+    folder (``livestyle run --style RUN_DIR/pack/NAME`` plays it), any look
+    installed before under that name is left as it was, and the status is
+    :data:`UNRELIABLE_EXIT`.
+    """
+    from pathlib import Path
+
+    from livestyle.training import transfer
     from livestyle.training.colour import ColourConfig, train_colour
     from livestyle.training.signals import stop_on_signals
 
+    staged_dir = Path(run_dir) / "pack"
     fields = {f: getattr(args, d) for d, f in _COLOUR_SIMPLE.items() if getattr(args, d) is not None}
     explicit = set(fields) | {"name", "out_dir", "run_dir"}
     cfg = ColourConfig(style_images=fields.pop("style_images", ""), content_images=fields.pop("content_images", ""),
-                       name=args.name, out_dir=out, run_dir=run_dir, **fields)
+                       name=args.name, out_dir=str(staged_dir), run_dir=run_dir, **fields)
     with stop_on_signals() as stop, _write_errors(args):
         result = train_colour(cfg, resume=args.resume, explicit=explicit, report=_say,
                               progress=not args.no_progress, stop=stop, resume_command=_resume_command(args))
-    if result.pack is not None:
+        if result.pack is None:
+            return 0  # not the main process of a torchrun: rank 0 reports and installs
         for line in result.summary:
             print(line)
-        print(f"style {args.name!r} installed at {result.pack}; play it with: livestyle run --style {args.name}")
+        reasons = transfer.unreliable(result.metrics.get("check"),
+                                      (result.metrics.get("heldout") or {}).get("warping_error_ratio"))
+        if reasons and not args.force:
+            _record_verdict(Path(result.pack), reasons, forced=False)
+            print(f"livestyle: the look could not be learned from these folders: {'; and '.join(reasons)}. Nothing "
+                  f"was installed; style photos of the same kinds of scene as your camera's (faces, rooms, light) "
+                  f"let it be learned. Try it with: livestyle run --style {result.pack}; install it anyway with: "
+                  f"{_resume_command(args)} --force", file=sys.stderr)
+            return UNRELIABLE_EXIT
+        if reasons:
+            _record_verdict(Path(result.pack), reasons, forced=True)
+        final = _install(Path(result.pack), Path(out) / args.name)
+    if reasons:
+        print(f"warning: installed although unreliable (--force): {'; and '.join(reasons)}")
+    print(f"style {args.name!r} installed at {final}; play it with: livestyle run --style {args.name}")
     return 0
+
+
+def _record_verdict(pack, reasons: list[str], *, forced: bool) -> None:
+    """Write the checks' verdict into the pack's metadata (its first look's ``metrics.check``)."""
+    import json
+
+    from livestyle.fsutil import write_json_atomic
+    from livestyle.styles.pack import META_FILE
+
+    meta = json.loads((pack / META_FILE).read_text())
+    look = meta["looks"][0]
+    check = look.setdefault("metrics", {}).setdefault("check", {})
+    check.update(unreliable=reasons, installed_by_force=forced)
+    write_json_atomic(pack / META_FILE, meta)
+
+
+def _install(staged, final):
+    """Move the pack folder ``staged`` to ``final`` (replacing an earlier look there in one rename); returns
+    ``final``."""
+    import shutil
+
+    from livestyle.fsutil import atomic_dir
+
+    with atomic_dir(final, replace=True) as tmp:  # beside final: its rename into place is one step
+        for entry in staged.iterdir():
+            shutil.move(str(entry), str(tmp / entry.name))  # a rename, or a copy across file systems
+    staged.rmdir()
+    return final
 
 
 def _capture(args: argparse.Namespace) -> int:

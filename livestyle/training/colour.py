@@ -568,7 +568,10 @@ def check_look(G: AdaptiveLUT, content: list[np.ndarray], style: list[np.ndarray
     brings the held-out content closer to the held-out style photos than
     doing nothing does; it is shrunk toward the identity when it moves greys
     or skin tones past the limits.  Returns what was done (for
-    the pack's metrics and :func:`check_lines`).
+    the pack's metrics and :func:`check_lines`), with the cast the kept look
+    gives neutral greys beyond the style photos' own near-greys
+    (:func:`~livestyle.training.transfer.neutral_cast`), which
+    :func:`~livestyle.training.transfer.unreliable` judges.
     """
     from livestyle.training import transfer
 
@@ -586,7 +589,10 @@ def check_look(G: AdaptiveLUT, content: list[np.ndarray], style: list[np.ndarray
             set_lattice(G, ident, share=choice.kept)
     else:
         set_lattice(G, choice.lattice)
+    with torch.no_grad():
+        final = torch.clamp(torch.einsum("m,mcdhw->cdhw", _neutral_coeffs(G), G.basis), -1.0, 1.0).numpy()
     return {"kept": choice.name, "kept_share": choice.kept, "folders_differ": choice.folders_differ,
+            "neutral_cast": transfer.neutral_cast(final, ps), "training_photos": [len(content), len(style)],
             "candidates": list(choice.rows)}
 
 
