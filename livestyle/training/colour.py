@@ -27,7 +27,11 @@ folders (:mod:`livestyle.training.transfer`, ``init="transfer"``), held to
 limits on how far it may move neutral greys and skin tones; after training,
 a check (``check=True``, :func:`check_look`) keeps the learned look, holds it
 to the same limits, and falls back to a like-with-like colour transfer (with
-a one-line warning) when the folders differ by more than a look.
+a one-line warning) when the folders differ by more than a look. Whether the
+result is installed at all is ``livestyle train``'s decision
+(:func:`livestyle.training.transfer.unreliable`: folders that differ, a grey cast
+beyond the style photos' own, flicker). A near-monochrome look is projected onto
+its style photos' tint at export (:mod:`livestyle.training.tint`).
 
 :func:`train_colour` runs :class:`_Colour` in the shared loop
 (:mod:`livestyle.training.loop`, which also makes resume exact): everything
