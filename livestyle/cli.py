@@ -14,7 +14,6 @@ import os
 import sys
 
 from livestyle.errors import LivestyleError
-from livestyle.memory import keep_freed_memory
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     # Set before the first cv2 import, which happens inside the handlers.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT" if args.verbose == 0 else "INFO")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8" if args.verbose == 0 else "24")  # FFmpeg's own log
-    keep_freed_memory()  # frame-sized arrays are reused, not faulted in afresh every frame (livestyle/memory.py)
     try:
         return int(args.func(args) or 0)
     except LivestyleError as e:

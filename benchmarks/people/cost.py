@@ -6,8 +6,7 @@ without them (issues 20 and 21).
 Writes a talking-head clip (Grace Hopper, or the astronaut offline, swaying gently over a textured wall
 with camera noise) at the given size and rate, then runs the real CLI on it, paced like a camera
 (``--realtime --output null --quality fixed``), interleaving: no people features; ``--background blur``;
-``--beauty smooth=0.5,tone=0.3,slim=0.3,eyes=0.3``; and both.  ``--malloc-ab`` adds each config with glibc's
-own malloc thresholds (``LIVESTYLE_MALLOC=system``, see livestyle/memory.py), interleaved.  Each row is the median over the repeats of
+``--beauty smooth=0.5,tone=0.3,slim=0.3,eyes=0.3``; and both.  Each row is the median over the repeats of
 the run's report: fps out, capture->send p50/p95, CPU ms per frame (p50: the whole process, both cores)
 and each stage's p50.  The difference in CPU per frame against the plain run is the stage's cost.
 """
@@ -57,16 +56,12 @@ def write_clip(path: Path, size, fps: float, seconds: float) -> Path:
     return path
 
 
-def run_once(video: Path, extra: list[str], fps: float, malloc: str = "livestyle") -> dict:
+def run_once(video: Path, extra: list[str], fps: float) -> dict:
     with tempfile.TemporaryDirectory() as td:
         rep = Path(td) / "r.json"
         cmd = [sys.executable, "-m", "livestyle", "run", "--input", str(video), "--realtime", "--output", "null",
                "--quality", "fixed", "--fps", str(fps), "--report", str(rep), "--quiet", *extra]
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        env.pop("LIVESTYLE_MALLOC", None)
-        if malloc == "system":  # glibc's own malloc thresholds (livestyle/memory.py off)
-            env["LIVESTYLE_MALLOC"] = "system"
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         if r.returncode != 0:
             raise SystemExit(f"run failed: {' '.join(cmd)}\n{r.stderr}")
         return json.loads(rep.read_text())
@@ -79,22 +74,15 @@ def main() -> int:
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--configs", default=",".join(CONFIGS))
-    ap.add_argument("--malloc-ab", action="store_true",
-                    help="also run every config with glibc's own malloc thresholds (LIVESTYLE_MALLOC=system), "
-                         "interleaved; those rows are marked '(glibc)'")
     args = ap.parse_args()
     size = parse_size(args.size)
     names = args.configs.split(",")
-    if args.malloc_ab:
-        names = [x for n in names for x in (n, n + " (glibc)")]
     with tempfile.TemporaryDirectory() as td:
         video = write_clip(Path(td) / "talk.avi", size, args.fps, args.seconds)
         runs: dict[str, list[dict]] = {n: [] for n in names}
         for _ in range(args.repeats):
             for n in names:
-                glibc = n.endswith(" (glibc)")
-                runs[n].append(run_once(video, CONFIGS[n.removesuffix(" (glibc)")], args.fps,
-                                        "system" if glibc else "livestyle"))
+                runs[n].append(run_once(video, CONFIGS[n], args.fps))
     med = lambda xs: statistics.median([x for x in xs if x is not None]) if any(x is not None for x in xs) else None  # noqa: E731
     print(f"CPU: {cpu_name()}; {size[0]}x{size[1]} at {args.fps:g} fps, {args.seconds:g} s, {args.repeats} repeats "
           "interleaved, medians")
@@ -106,17 +94,15 @@ def main() -> int:
     print("| config | fps out | drops | capture->send p50 / p95 ms | CPU ms/frame p50 | +CPU vs plain | "
           + " | ".join(f"{s} p50" for s in stages) + " |")
     print("|---" * (6 + len(stages)) + "|")
-    base: dict[bool, float] = {}
+    base = None
     for n in names:
         rs = runs[n]
-        glibc = n.endswith(" (glibc)")
         cpu = med([r["cpu_ms_per_frame"]["p50"] for r in rs])
-        if n.removesuffix(" (glibc)") == "plain":
-            base[glibc] = cpu
+        base = cpu if n == "plain" else base
         cells = [f"{med([r['fps_out'] for r in rs]):.2f}", f"{med([r['dropped'] for r in rs]):g}",
                  f"{med([r['latency_ms']['capture_to_send']['p50'] for r in rs]):.1f} / "
                  f"{med([r['latency_ms']['capture_to_send']['p95'] for r in rs]):.1f}",
-                 f"{cpu:.1f}", "-" if glibc not in base or n.startswith("plain") else f"{cpu - base[glibc]:+.1f}"]
+                 f"{cpu:.1f}", "-" if base is None or n == "plain" else f"{cpu - base:+.1f}"]
         for s in stages:
             v = med([r["latency_ms"]["stages"].get(s, {}).get("p50") for r in rs])
             cells.append("-" if v is None else f"{v:.1f}")
