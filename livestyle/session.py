@@ -133,13 +133,13 @@ def _people(cfg: RunConfig, sink, checked: tuple, *, out_size: tuple[int, int], 
         return People(beauty=beauty)
     from livestyle.stages.background import BackgroundStage
     from livestyle.stages.beauty import BeautyStage
-    from livestyle.stages.person import PersonStage, default_every
+    from livestyle.stages.person import PersonStage
 
     before, after, modes, why = [], [], ("keep",), {}
     start = {"background": "keep", "colour": "#00b140", "look_on": "both"}  # without the person stage
     if asked or live_controls:
         try:
-            before.append(PersonStage(out_size, every=default_every(fps)))
+            before.append(PersonStage(out_size))
         except ModelMissing as e:
             if asked:
                 log.warning("%s Running without the person stage: the background is kept and the look covers the "

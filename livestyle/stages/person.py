@@ -14,17 +14,9 @@ from livestyle.controls import ControlState
 from livestyle.people.person import PersonMatte
 from livestyle.stages import Stage, Work
 
-__all__ = ["PersonStage", "default_every", "needs_person"]
+__all__ = ["PersonStage", "needs_person"]
 
 MAX_EVERY = 3  # segment at least every third frame: beyond that a moving arm visibly leaves its mask behind
-FAST_FPS = 50.0  # from this frame rate on, the model runs on every other frame by default
-
-
-def default_every(fps: float) -> int:
-    """The segmentation rate a run at ``fps`` starts with: every frame below :data:`FAST_FPS`, every other
-    frame from it on (a mask 33 ms old at 60 fps is as fresh as every frame's at 30 fps; ``--quality auto``
-    goes back to every frame when there is room)."""
-    return 2 if fps >= FAST_FPS else 1
 
 
 def needs_person(state: ControlState) -> bool:
