@@ -211,6 +211,30 @@ def test_composite_on_a_box_is_the_whole_composite():
     assert np.array_equal(matte.composite(f, a, b, box=(0, 0, 0, 0)), b)
 
 
+def test_composite_takes_the_boxs_crop_as_the_frame():
+    rng = np.random.default_rng(4)
+    f, b = (rng.integers(0, 256, (90, 160, 3), dtype=np.uint8) for _ in range(2))
+    a = np.zeros((90, 160), np.uint8)
+    a[20:70, 30:100] = rng.integers(0, 256, (50, 70), dtype=np.uint8)
+    whole = matte.composite(f, a, b)
+    assert np.array_equal(matte.composite(f[20:70, 30:100].copy(), a, b, box=(30, 20, 100, 70)), whole)
+
+
+@pytest.mark.parametrize("small,size", [((512, 288), (1920, 1080)), ((512, 288), (1280, 720)),
+                                        ((500, 281), (1920, 1080)), ((640, 360), (1920, 1080))])
+def test_the_looks_box_upsample_is_the_whole_upsample_cropped(small, size):
+    from livestyle.stages.look import resize_box
+
+    rng = np.random.default_rng(5)
+    delta = rng.integers(-255, 256, (small[1], small[0], 3)).astype(np.int16)
+    whole = cv2.resize(delta, size, interpolation=cv2.INTER_LINEAR)
+    for _ in range(20):
+        x0, x1 = sorted(rng.choice(size[0] + 1, 2, replace=False))
+        y0, y1 = sorted(rng.choice(size[1] + 1, 2, replace=False))
+        assert np.array_equal(resize_box(delta, size, (x0, y0, x1, y1)), whole[y0:y1, x0:x1])
+    assert np.array_equal(resize_box(delta, size, (0, 0) + tuple(size)), whole)
+
+
 def test_shrink_matches_the_area_average():
     rng = np.random.default_rng(3)
     img = cv2.GaussianBlur(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8), (0, 0), 3)

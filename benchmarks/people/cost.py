@@ -56,12 +56,14 @@ def write_clip(path: Path, size, fps: float, seconds: float) -> Path:
     return path
 
 
-def run_once(video: Path, extra: list[str], fps: float) -> dict:
+def run_once(video: Path, extra: list[str], fps: float, tree: Path = ROOT) -> dict:
+    """One run of the CLI of the checkout at ``tree`` (run from there: ``-m livestyle`` imports the package
+    from the current directory first)."""
     with tempfile.TemporaryDirectory() as td:
         rep = Path(td) / "r.json"
         cmd = [sys.executable, "-m", "livestyle", "run", "--input", str(video), "--realtime", "--output", "null",
                "--quality", "fixed", "--fps", str(fps), "--report", str(rep), "--quiet", *extra]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tree), env=dict(os.environ, PYTHONPATH=str(tree)))
         if r.returncode != 0:
             raise SystemExit(f"run failed: {' '.join(cmd)}\n{r.stderr}")
         return json.loads(rep.read_text())
@@ -74,18 +76,25 @@ def main() -> int:
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout: each config also runs there, interleaved (rows marked 'base')")
     args = ap.parse_args()
     size = parse_size(args.size)
     names = args.configs.split(",")
+    if args.baseline is not None:
+        names = [x for n in names for x in (n, f"{n} base")]
     with tempfile.TemporaryDirectory() as td:
         video = write_clip(Path(td) / "talk.avi", size, args.fps, args.seconds)
         runs: dict[str, list[dict]] = {n: [] for n in names}
         for _ in range(args.repeats):
             for n in names:
-                runs[n].append(run_once(video, CONFIGS[n], args.fps))
+                base_run = n.endswith(" base")
+                runs[n].append(run_once(video, CONFIGS[n.removesuffix(" base")], args.fps,
+                                        args.baseline.resolve() if base_run else ROOT))
     med = lambda xs: statistics.median([x for x in xs if x is not None]) if any(x is not None for x in xs) else None  # noqa: E731
     print(f"CPU: {cpu_name()}; {size[0]}x{size[1]} at {args.fps:g} fps, {args.seconds:g} s, {args.repeats} repeats "
-          "interleaved, medians")
+          "interleaved, medians" + (f"; baseline {args.baseline}" if args.baseline else "")
+          + f"; load average at the end {os.getloadavg()[0]:.1f}")
     stages = []
     for n in names:
         for k in runs[n][0]["latency_ms"]["stages"]:
@@ -94,15 +103,18 @@ def main() -> int:
     print("| config | fps out | drops | capture->send p50 / p95 ms | CPU ms/frame p50 | +CPU vs plain | "
           + " | ".join(f"{s} p50" for s in stages) + " |")
     print("|---" * (6 + len(stages)) + "|")
-    base = None
+    plain: dict[bool, float] = {}
     for n in names:
         rs = runs[n]
         cpu = med([r["cpu_ms_per_frame"]["p50"] for r in rs])
-        base = cpu if n == "plain" else base
+        tag = n.endswith(" base")
+        if n.removesuffix(" base") == "plain":
+            plain[tag] = cpu
+        base = plain.get(tag)
         cells = [f"{med([r['fps_out'] for r in rs]):.2f}", f"{med([r['dropped'] for r in rs]):g}",
                  f"{med([r['latency_ms']['capture_to_send']['p50'] for r in rs]):.1f} / "
                  f"{med([r['latency_ms']['capture_to_send']['p95'] for r in rs]):.1f}",
-                 f"{cpu:.1f}", "-" if base is None or n == "plain" else f"{cpu - base:+.1f}"]
+                 f"{cpu:.1f}", "-" if base is None or n.startswith("plain") else f"{cpu - base:+.1f}"]
         for s in stages:
             v = med([r["latency_ms"]["stages"].get(s, {}).get("p50") for r in rs])
             cells.append("-" if v is None else f"{v:.1f}")

@@ -309,12 +309,12 @@ def composite(frame: np.ndarray, alpha: np.ndarray, background: np.ndarray, *, b
     uint8 BGR (H, W, 3); rounding error at most 1 level.
 
     ``box`` (x0, y0, x1, y1), where given, says that ``alpha`` is 0 outside it (see :func:`frame_alpha`):
-    only the box is blended, the rest is the background.  ``out`` (uint8 BGR (H, W, 3)) receives the
+    only the box is blended, the rest is the background; ``frame`` may then be the box's crop alone.  ``out`` (uint8 BGR (H, W, 3)) receives the
     result; it may be ``background`` itself, which then changes in place.  Without it a new image is
     returned.  Two saturating multiplies and an add on reused temporaries (1.2 ms at 720p on the whole
     frame here, where ``cv2.blendLinear`` with float weights took 7.9 ms)."""
     if box is None:
-        box = (0, 0, frame.shape[1], frame.shape[0])
+        box = (0, 0, alpha.shape[1], alpha.shape[0])
     if out is None:
         out = background.copy()
     elif out is not background:
@@ -322,7 +322,8 @@ def composite(frame: np.ndarray, alpha: np.ndarray, background: np.ndarray, *, b
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return out
-    f, a, o = frame[y0:y1, x0:x1], alpha[y0:y1, x0:x1], out[y0:y1, x0:x1]
+    f = frame if frame.shape[:2] == (y1 - y0, x1 - x0) else frame[y0:y1, x0:x1]
+    a, o = alpha[y0:y1, x0:x1], out[y0:y1, x0:x1]
     a3 = _scratch.get("a3", f.shape)
     fg = _scratch.get("fg", f.shape)
     cv2.merge([a, a, a], dst=a3)

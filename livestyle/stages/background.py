@@ -9,7 +9,10 @@ alpha, such as the network stream into OBS).
 The blurred background is made on the inference thread from the smallest picture at hand (the look's
 styled frame at its inference size while the look covers the background, else the matte's work frame)
 as a masked blur that never pulls the person's colours into the background; the output thread only
-composites, within the matte's box (outside it the output is the background).
+composites, within the matte's box (outside it the output is the background).  In the modes that
+replace the background, ``process`` tells the stages before it (``work.extra["replaces_outside"]``, the
+box) that the frame outside the box is not shown, and ``finish`` takes the look's styled box
+(``work.extra["styled_box"]``) where the look made only that.
 
 With no person in the frame the matte is empty, so the background mode applies to the whole frame
 (everything is blurred or replaced).
@@ -69,11 +72,19 @@ class BackgroundStage(Stage):
 
     def process(self, work: Work) -> None:
         m = work.extra.get("matte")
-        if m is None or work.state.background != "blur":
+        if m is None:
             return
-        styled_bg = work.styled is not None and work.strength > 0 and work.state.look_on in ("both", "background")
-        src = work.styled if styled_bg else m.work
-        work.extra["background"] = ops.blurred_background(src, m.mask, work.state.blur, self.frame_size)
+        mode = work.state.background
+        if mode == "blur":
+            styled_bg = work.styled is not None and work.strength > 0 and work.state.look_on in ("both", "background")
+            src = work.styled if styled_bg else m.work
+            bg = work.extra["background"] = ops.blurred_background(src, m.mask, work.state.blur, self.frame_size)
+            replaces = bg is not None
+        else:
+            replaces = mode == "color" or (mode == "image" and self._image is not None)
+        if replaces and m.box is not None:
+            # the stages before may work on the box only: outside it, finish puts the background
+            work.extra["replaces_outside"] = m.box
 
     def _solid_for(self, colour: str) -> np.ndarray:
         if self._solid is None or self._solid[0] != colour:
@@ -89,6 +100,9 @@ class BackgroundStage(Stage):
         if mode == "transparent":
             return ops.with_alpha(image, m.alpha)
         box = m.box if m.box is not None else (0, 0, 0, 0)
+        styled = work.extra.pop("styled_box", None)  # the look made the box only (see process)
+        if styled is not None and mode in ("blur", "color", "image"):
+            image = styled
         if mode == "blur":
             bg = work.extra.pop("background", None)
             # this frame's own blurred background: composited in place

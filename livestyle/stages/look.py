@@ -10,12 +10,18 @@ With ``--look-on person`` or ``background`` (and the person stage's matte
 in ``work.extra``), the styled frame is blended in through the person's
 alpha or its complement.
 
+Where the person stage ran, the look's small frame is made from the matte's work frame (already an area
+average of the frame) rather than from the full frame again.  Where the background stage replaces
+everything outside the person's box (it says so in ``work.extra["replaces_outside"]``), only the box is
+upsampled, handed on in ``work.extra["styled_box"]``.
+
 The temporal filter runs (``--temporal auto``) only while a look with a CNN
 is in the mix: colour looks are per-pixel grades and skip its ~6 ms a frame.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import cv2
@@ -23,7 +29,7 @@ import numpy as np
 
 from livestyle.controls import ControlState
 from livestyle.ops.matte import composite
-from livestyle.ops.upsample import downscale, upsample
+from livestyle.ops.upsample import add_saturated, downscale, upsample
 from livestyle.stages import Stage, Work
 from livestyle.stages.switch import LookSwitcher
 
@@ -74,7 +80,11 @@ class LookStage(Stage):
     def process(self, work: Work) -> None:
         t0 = time.perf_counter()
         weights = self._follow(work, t0)
-        small = downscale(work.frame.image, self.infer_size)
+        m = work.extra.get("matte")
+        src = work.frame.image
+        if m is not None and m.work.shape[1] >= self.infer_size[0] and m.work.shape[0] >= self.infer_size[1]:
+            src = m.work  # the frame area-averaged to the work size: a few times fewer pixels to average again
+        small = downscale(src, self.infer_size)
         t1 = time.perf_counter()
         styled = self.bank.infer(small, weights)
         t2 = time.perf_counter()
@@ -94,6 +104,11 @@ class LookStage(Stage):
     def finish(self, work: Work, image: np.ndarray) -> np.ndarray:
         if work.strength <= 0 or work.styled is None:
             return image
+        box = work.extra.get("replaces_outside")
+        if box is not None and self.method == "detail":
+            # outside the box the background stage puts its own picture: style the box only, for it
+            work.extra["styled_box"] = self._finish_box(work, image, box)
+            return image
         m = work.extra.get("matte") if work.state.look_on != "both" else None
         if m is None:
             return upsample(self.method, image, work.small, work.styled, work.strength)
@@ -104,6 +119,24 @@ class LookStage(Stage):
         if work.strength < 1.0:
             a = cv2.convertScaleAbs(a, alpha=work.strength)
         return composite(styled, a, image)
+
+    def _finish_box(self, work: Work, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """What :meth:`finish` makes of ``image`` on ``box`` (x0, y0, x1, y1) only: uint8 BGR (y1 - y0, x1 - x0, 3)."""
+        x0, y0, x1, y1 = box
+        part = image[y0:y1, x0:x1]
+        delta = cv2.subtract(work.styled, work.small, dtype=cv2.CV_16S)
+        one_part = work.state.look_on != "both"
+        if work.strength != 1.0 and not one_part:
+            delta = cv2.multiply(delta, float(work.strength), dtype=cv2.CV_16S)
+        styled = add_saturated(part, resize_box(delta, (image.shape[1], image.shape[0]), box))
+        if not one_part:
+            return styled
+        m = work.extra["matte"]
+        a = m.alpha[y0:y1, x0:x1]
+        a = a if work.state.look_on == "person" else cv2.bitwise_not(a)
+        if work.strength < 1.0:
+            a = cv2.convertScaleAbs(a, alpha=work.strength)
+        return composite(styled, a, part)
 
     def _filter_wanted(self, weights: dict[str, float]) -> bool:
         """Whether the temporal filter should run for a frame styled with ``weights``."""
@@ -135,3 +168,26 @@ class LookStage(Stage):
         sw = self.switcher
         return {"look": sw.on_screen, "weights": {k: round(v, 4) for k, v in sw.weights.items()},
                 "loading": sw.loading, "error": sw.look_error, "infer_size": list(self.infer_size)}
+
+
+def resize_box(small: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """``cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]`` for ``box`` = (x0, y0, x1, y1),
+    made by scaling only a crop of ``small``: the crop's sides fall where a whole number of ``small``'s pixels
+    meets a whole number of the result's, so the crop scales on the same sampling grid as the whole picture."""
+    W, H = int(size[0]), int(size[1])
+    sh, sw = small.shape[:2]
+    x0, y0, x1, y1 = box
+
+    def span(lo: int, hi: int, n: int, N: int) -> tuple[int, int]:
+        g = math.gcd(n, N)
+        src_step, dst_step = n // g, N // g
+        # two source pixels of margin: bilinear reads one to each side, and the crop's own border must not clamp
+        a = max(0, (lo * n // N - 2) // src_step * src_step)
+        b = min(n, -(-(-(-hi * n // N) + 2) // src_step) * src_step)
+        return a, b
+
+    cx0, cx1 = span(x0, x1, sw, W)
+    cy0, cy1 = span(y0, y1, sh, H)
+    dx0, dx1, dy0, dy1 = cx0 * W // sw, cx1 * W // sw, cy0 * H // sh, cy1 * H // sh
+    up = cv2.resize(small[cy0:cy1, cx0:cx1], (dx1 - dx0, dy1 - dy0), interpolation=cv2.INTER_LINEAR)
+    return up[y0 - dy0:y1 - dy0, x0 - dx0:x1 - dx0]
