@@ -223,7 +223,7 @@ def test_composite_takes_the_boxs_crop_as_the_frame():
 @pytest.mark.parametrize("small,size", [((512, 288), (1920, 1080)), ((512, 288), (1280, 720)),
                                         ((500, 281), (1920, 1080)), ((640, 360), (1920, 1080))])
 def test_the_looks_box_upsample_is_the_whole_upsample_cropped(small, size):
-    from livestyle.stages.look import resize_box
+    from livestyle.ops.upsample import resize_box
 
     rng = np.random.default_rng(5)
     delta = rng.integers(-255, 256, (small[1], small[0], 3)).astype(np.int16)

@@ -22,6 +22,7 @@ benchmarks/upsample_bench.py measures cost and fidelity of each.
 
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -62,13 +63,21 @@ def blend(full: np.ndarray, styled: np.ndarray, strength: float) -> np.ndarray:
 
 
 def detail_transfer(full: np.ndarray, small_in: np.ndarray, small_out: np.ndarray,
-                    strength: float = 1.0) -> np.ndarray:
-    """``full + strength * up(small_out - small_in)``, saturated to uint8."""
-    h, w = full.shape[:2]
+                    strength: float = 1.0, *, size: tuple[int, int] | None = None,
+                    box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """``full + strength * up(small_out - small_in)``, saturated to uint8.
+
+    With ``box`` (x0, y0, x1, y1) in a frame of ``size`` (W, H), ``full`` is that box's crop and only the box
+    is made: the same pixels as the whole frame's result cropped (:func:`resize_box`).
+    """
     delta = cv2.subtract(small_out, small_in, dtype=cv2.CV_16S)
     if strength != 1.0:
         delta = cv2.multiply(delta, float(strength), dtype=cv2.CV_16S)
-    up = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
+    if box is None:
+        h, w = full.shape[:2]
+        up = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
+    else:
+        up = resize_box(delta, size, box)
     return add_saturated(full, up)
 
 
@@ -141,3 +150,26 @@ def upsample(method: str, full: np.ndarray, small_in: np.ndarray, small_out: np.
     if method == "bilinear":
         return bilinear_upsample(full, small_in, small_out, strength)
     raise ValueError(f"unknown upsampling method {method!r}; expected one of {METHODS}")
+
+
+def resize_box(small: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """``cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]`` for ``box`` = (x0, y0, x1, y1),
+    made by scaling only a crop of ``small``: the crop's sides fall where a whole number of ``small``'s pixels
+    meets a whole number of the result's, so the crop scales on the same sampling grid as the whole picture."""
+    W, H = int(size[0]), int(size[1])
+    sh, sw = small.shape[:2]
+    x0, y0, x1, y1 = box
+
+    def span(lo: int, hi: int, n: int, N: int) -> tuple[int, int]:
+        g = math.gcd(n, N)
+        src_step, dst_step = n // g, N // g
+        # two source pixels of margin: bilinear reads one to each side, and the crop's own border must not clamp
+        a = max(0, (lo * n // N - 2) // src_step * src_step)
+        b = min(n, -(-(-(-hi * n // N) + 2) // src_step) * src_step)
+        return a, b
+
+    cx0, cx1 = span(x0, x1, sw, W)
+    cy0, cy1 = span(y0, y1, sh, H)
+    dx0, dx1, dy0, dy1 = cx0 * W // sw, cx1 * W // sw, cy0 * H // sh, cy1 * H // sh
+    up = cv2.resize(small[cy0:cy1, cx0:cx1], (dx1 - dx0, dy1 - dy0), interpolation=cv2.INTER_LINEAR)
+    return up[y0 - dy0:y1 - dy0, x0 - dx0:x1 - dx0]

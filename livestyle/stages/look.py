@@ -21,7 +21,6 @@ is in the mix: colour looks are per-pixel grades and skip its ~6 ms a frame.
 
 from __future__ import annotations
 
-import math
 import time
 
 import cv2
@@ -29,7 +28,7 @@ import numpy as np
 
 from livestyle.controls import ControlState
 from livestyle.ops.matte import composite
-from livestyle.ops.upsample import add_saturated, downscale, upsample
+from livestyle.ops.upsample import detail_transfer, downscale, upsample
 from livestyle.stages import Stage, Work
 from livestyle.stages.switch import LookSwitcher
 
@@ -104,39 +103,29 @@ class LookStage(Stage):
     def finish(self, work: Work, image: np.ndarray) -> np.ndarray:
         if work.strength <= 0 or work.styled is None:
             return image
-        box = work.extra.get("replaces_outside")
-        if box is not None and self.method == "detail":
-            # outside the box the background stage puts its own picture: style the box only, for it
-            work.extra["styled_box"] = self._finish_box(work, image, box)
-            return image
         m = work.extra.get("matte") if work.state.look_on != "both" else None
-        if m is None:
-            return upsample(self.method, image, work.small, work.styled, work.strength)
-        # the look on one part only: the full-strength styled frame, blended in by the person's alpha (or its
-        # complement) times the strength
-        styled = upsample(self.method, image, work.small, work.styled, 1.0)
-        a = m.alpha if work.state.look_on == "person" else cv2.bitwise_not(m.alpha)
-        if work.strength < 1.0:
-            a = cv2.convertScaleAbs(a, alpha=work.strength)
-        return composite(styled, a, image)
-
-    def _finish_box(self, work: Work, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """What :meth:`finish` makes of ``image`` on ``box`` (x0, y0, x1, y1) only: uint8 BGR (y1 - y0, x1 - x0, 3)."""
-        x0, y0, x1, y1 = box
-        part = image[y0:y1, x0:x1]
-        delta = cv2.subtract(work.styled, work.small, dtype=cv2.CV_16S)
-        one_part = work.state.look_on != "both"
-        if work.strength != 1.0 and not one_part:
-            delta = cv2.multiply(delta, float(work.strength), dtype=cv2.CV_16S)
-        styled = add_saturated(part, resize_box(delta, (image.shape[1], image.shape[0]), box))
-        if not one_part:
+        strength = 1.0 if m is not None else work.strength  # one part only: blended in by the alpha below
+        box = work.extra.get("replaces_outside") if self.method == "detail" else None
+        if box is None:
+            frame = image
+            styled = upsample(self.method, image, work.small, work.styled, strength)
+        else:  # outside the box the background stage puts its own picture: style the box only, for it
+            x0, y0, x1, y1 = box
+            frame = image[y0:y1, x0:x1]
+            styled = detail_transfer(frame, work.small, work.styled, strength,
+                                     size=(image.shape[1], image.shape[0]), box=box)
+        if m is not None:
+            # the look on one part only: the full-strength styled frame, blended in by the person's alpha (or its
+            # complement) times the strength
+            alpha = m.alpha if box is None else m.alpha[box[1]:box[3], box[0]:box[2]]
+            a = alpha if work.state.look_on == "person" else cv2.bitwise_not(alpha)
+            if work.strength < 1.0:
+                a = cv2.convertScaleAbs(a, alpha=work.strength)
+            styled = composite(styled, a, frame)
+        if box is None:
             return styled
-        m = work.extra["matte"]
-        a = m.alpha[y0:y1, x0:x1]
-        a = a if work.state.look_on == "person" else cv2.bitwise_not(a)
-        if work.strength < 1.0:
-            a = cv2.convertScaleAbs(a, alpha=work.strength)
-        return composite(styled, a, part)
+        work.extra["styled_box"] = styled  # uint8 BGR (y1 - y0, x1 - x0, 3)
+        return image
 
     def _filter_wanted(self, weights: dict[str, float]) -> bool:
         """Whether the temporal filter should run for a frame styled with ``weights``."""
@@ -169,25 +158,3 @@ class LookStage(Stage):
         return {"look": sw.on_screen, "weights": {k: round(v, 4) for k, v in sw.weights.items()},
                 "loading": sw.loading, "error": sw.look_error, "infer_size": list(self.infer_size)}
 
-
-def resize_box(small: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
-    """``cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]`` for ``box`` = (x0, y0, x1, y1),
-    made by scaling only a crop of ``small``: the crop's sides fall where a whole number of ``small``'s pixels
-    meets a whole number of the result's, so the crop scales on the same sampling grid as the whole picture."""
-    W, H = int(size[0]), int(size[1])
-    sh, sw = small.shape[:2]
-    x0, y0, x1, y1 = box
-
-    def span(lo: int, hi: int, n: int, N: int) -> tuple[int, int]:
-        g = math.gcd(n, N)
-        src_step, dst_step = n // g, N // g
-        # two source pixels of margin: bilinear reads one to each side, and the crop's own border must not clamp
-        a = max(0, (lo * n // N - 2) // src_step * src_step)
-        b = min(n, -(-(-(-hi * n // N) + 2) // src_step) * src_step)
-        return a, b
-
-    cx0, cx1 = span(x0, x1, sw, W)
-    cy0, cy1 = span(y0, y1, sh, H)
-    dx0, dx1, dy0, dy1 = cx0 * W // sw, cx1 * W // sw, cy0 * H // sh, cy1 * H // sh
-    up = cv2.resize(small[cy0:cy1, cx0:cx1], (dx1 - dx0, dy1 - dy0), interpolation=cv2.INTER_LINEAR)
-    return up[y0 - dy0:y1 - dy0, x0 - dx0:x1 - dx0]
