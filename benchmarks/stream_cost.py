@@ -6,6 +6,9 @@ that read every byte, plus optionally Matroska ones), and reports the
 distribution of the send() call (what the pipeline's output thread pays) and,
 separately, the encoder thread's JPEG time per frame (CPU the sink takes on
 another thread, shared by all clients), frames delivered per client and drops.
+``sink_cpu_ms_per_frame`` is the CPU time of the sink's own threads (encoder,
+HTTP server, one handler per client) over the run, per frame sent: every
+thread of the process but the main one and the readers, from /proc.
 
     .venv/bin/python benchmarks/stream_cost.py --clients 2 --seconds 20
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import statistics
 import sys
 import threading
@@ -46,11 +50,25 @@ class Reader(threading.Thread):
         self.stop = False
 
     def run(self):
+        self.tid = threading.get_native_id()
         while not self.stop:
             data = self.resp.read1(1 << 16)
             if not data:
                 return
             self.bytes += len(data)
+
+
+def thread_cpu_s() -> dict[int, float]:
+    """CPU seconds (user + system) of every thread of this process, by native thread id (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def main() -> int:
@@ -74,7 +92,7 @@ def main() -> int:
     for img in frames[:30]:
         t = time.perf_counter()
         if args.format == "bgra":
-            img.tobytes()  # what the encoder thread does for a raw BGRA client
+            memoryview(img.reshape(-1))  # what the encoder thread does for a raw BGRA client: no copy
         else:
             cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), 80])
         enc.append(time.perf_counter() - t)
@@ -87,6 +105,7 @@ def main() -> int:
     while sink.clients < args.clients:
         time.sleep(0.01)
     send = []
+    cpu0 = thread_cpu_s()
     t0 = time.perf_counter()
     i = 0
     while time.perf_counter() - t0 < args.seconds:
@@ -100,12 +119,16 @@ def main() -> int:
         send.append(time.perf_counter() - t)
         i += 1
     time.sleep(0.5)
+    cpu1 = thread_cpu_s()
+    skip = {threading.main_thread().native_id} | {r.tid for r in readers}
+    sink_cpu = sum(v - cpu0.get(t, 0.0) for t, v in cpu1.items() if t not in skip)
     result = {
         "size": f"{w}x{h}", "fps": args.fps, "clients": args.clients, "format": args.format, "frames": i,
         "send_ms": {"median": round(1000 * statistics.median(send), 4), "p95": round(1000 * pct(send, 0.95), 4),
                     "max": round(1000 * max(send), 3)},
         "encode_ms_per_frame_other_thread": {"median": round(1000 * statistics.median(enc), 2),
                                              "p95": round(1000 * pct(enc, 0.95), 2)},
+        "sink_cpu_ms_per_frame": round(1000 * sink_cpu / max(1, i), 3),
         "frames_encoded": sink.frames_encoded, "client_drops": sink.client_drops,
         "mbytes_per_client": [round(r.bytes / 1e6, 1) for r in readers],
         "extra_delay_ms": round(1000 * sink.extra_delay_s, 2),

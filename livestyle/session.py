@@ -98,7 +98,7 @@ class People:
 def _check_people(cfg: RunConfig, sink) -> tuple[str, str | None, object, dict | None]:
     """Before any device opens: refuse what cannot work (``transparent`` on an output without alpha, an
     ``image:`` that is no picture) and return (background mode, its argument, the image or None, the
-    beauty amounts asked for or None).  A transparent run's network output names its raw BGRA stream."""
+    beauty amounts asked for or None).  Changes nothing."""
     from livestyle.controls import parse_beauty_items
     from livestyle.runconfig import parse_background
     from livestyle.stages.background import load_background_image
@@ -110,7 +110,6 @@ def _check_people(cfg: RunConfig, sink) -> tuple[str, str | None, object, dict |
                              "does not (a virtual camera and video files are opaque).",
                              fix="Use --output stream:PORT with an OBS Media Source, or --background "
                                  "color:#00b140 and OBS's Color Key filter.")
-        sink.alpha = True  # the network output names its raw BGRA stream, which carries the alpha into OBS
     image = load_background_image(arg) if mode == "image" else None
     return mode, arg, image, (parse_beauty_items(cfg.beauty) if cfg.beauty else None)
 
@@ -209,6 +208,8 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
     source = open_source(cfg.input, size=cfg.size, fps=cfg.fps, realtime=cfg.realtime)
     sink = open_sink(cfg.output, device=cfg.vcam_device)
     checked = _check_people(cfg, sink)  # refuse what cannot work before any device opens
+    if checked[0] == "transparent":
+        sink.alpha = True  # the network output then names its raw BGRA stream, which carries the alpha into OBS
     choice = bank = server = obs = pipe = None
     try:
         source.open()

@@ -19,7 +19,7 @@ import pytest
 from livestyle.errors import SinkError, UsageError
 from livestyle.frame import Frame
 from livestyle.sinks.registry import open_sink
-from livestyle.sinks.stream import StreamSink, matroska_frame, matroska_header, parse_stream_spec
+from livestyle.sinks.stream import StreamSink, matroska_frame, matroska_frame_head, matroska_header, parse_stream_spec
 from tests.support.obs_frames import PacedFeeder, barcode_frame, read_barcode
 
 SIZE = (320, 180)
@@ -150,6 +150,32 @@ def test_matroska_header_and_frame_are_well_formed_ebml():
     assert cluster.startswith(bytes.fromhex("1f43b675"))
     assert cluster.endswith(b"\xff\xd8jpeg\xff\xd9")
     assert (1234).to_bytes(2, "big") in cluster
+
+
+def _ebml_size(buf: bytes, at: int) -> tuple[int, int]:
+    """(value, length) of the EBML variable-size integer at ``at``."""
+    first = buf[at]
+    length = 8 - first.bit_length() + 1
+    value = first & ((1 << (8 - length)) - 1)
+    for b in buf[at + 1: at + length]:
+        value = (value << 8) | b
+    return value, length
+
+
+def test_a_raw_frame_is_sent_after_its_own_head_and_the_sizes_add_up():
+    """A 720p BGRA frame (3.7 MB) goes out as head + the frame's own bytes; the Cluster's and the SimpleBlock's
+    sizes must count exactly the bytes that follow them, or FFmpeg loses the stream."""
+    for n in (10, 127, 16382, 1280 * 720 * 4):
+        head = matroska_frame_head(n, 70000)
+        cluster_size, k = _ebml_size(head, 4)
+        assert cluster_size == len(head) - 4 - k + n
+        assert head[4 + k] == 0xE7  # the Cluster's timestamp, then the SimpleBlock
+        at = 4 + k + 2 + (head[4 + k + 1] & 0x7F)
+        assert head[at] == 0xA3
+        block_size, j = _ebml_size(head, at + 1)
+        assert block_size == len(head) - (at + 1 + j) + n
+        payload = bytes(range(256)) * (n // 256) + bytes(n % 256)
+        assert matroska_frame(payload, 70000) == head + payload
 
 
 def test_a_stuck_client_drops_frames_and_never_blocks_the_others():
