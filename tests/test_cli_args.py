@@ -7,14 +7,13 @@ would), installed before livestyle's own code runs.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env
+from tests.support.cli import one_error_line, run_cli
 
 BLOCKING_MAIN = """
 import sys
@@ -31,17 +30,8 @@ sys.exit(main(sys.argv[2:]))
 
 
 def cli(args, home: Path, cwd: Path, *, without: str | None = None, timeout: float = 60):
-    head = [sys.executable, "-c", BLOCKING_MAIN, without] if without else [sys.executable, "-m", "livestyle"]
-    return subprocess.run([*head, *map(str, args)], capture_output=True, text=True, env=cli_env(home), cwd=cwd,
-                          timeout=timeout)
-
-
-def one_error_line(r: subprocess.CompletedProcess) -> str:
-    assert r.returncode != 0, r.stdout + r.stderr
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("livestyle: error:")]
-    assert len(lines) == 1, r.stderr
-    return lines[0]
+    head = [sys.executable, "-c", BLOCKING_MAIN, without] if without else None
+    return run_cli(args, home, cwd, timeout=timeout, one_thread=False, head=head)
 
 
 # -- extras: checked before the work --------------------------------------------------------------------------------

@@ -17,20 +17,12 @@ import pytest
 from livestyle.errors import UsageError
 from livestyle.fsutil import check_output_path, write_json_atomic
 from tests.conftest import cli_env
+from tests.support.cli import one_error_line, run_cli
 from tests.support.videos import write_test_video
 
 
 def cli(args, home: Path, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "livestyle", *map(str, args)], capture_output=True, text=True,
-                          env=dict(cli_env(home), OMP_NUM_THREADS="1"), cwd=cwd, timeout=timeout)
-
-
-def one_error_line(r: subprocess.CompletedProcess) -> str:
-    assert r.returncode != 0, r.stdout + r.stderr
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("livestyle: error:")]
-    assert len(lines) == 1, r.stderr
-    return lines[0]
+    return run_cli(args, home, cwd, timeout=timeout)
 
 
 def full_device(tmp_path: Path) -> Path:

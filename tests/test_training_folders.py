@@ -16,23 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import cli_env
+from tests.support.cli import one_error_line, run_cli
 from tests.test_training import make_photos
 
 FAST = ["--size", "32", "--batch", "1", "--threads", "1", "--no-progress"]
 
 
 def livestyle(args, home: Path, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = dict(cli_env(home), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "livestyle", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=timeout)
-
-
-def one_error_line(r: subprocess.CompletedProcess) -> str:
-    assert r.returncode != 0, r.stdout + r.stderr
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("livestyle: error:")]
-    assert len(lines) == 1, r.stderr
-    return lines[0]
+    return run_cli(args, home, cwd, timeout=timeout)
 
 
 # -- folders: each real file once, loops end ------------------------------------------------------------------------
