@@ -100,18 +100,10 @@ def ffmpeg_apply(filter_arg: str, img: np.ndarray, *extra_inputs: str) -> np.nda
 
 def runner_apply(pack_dir: Path, img: np.ndarray, look: str | None = None) -> np.ndarray:
     """livestyle's output through the ONNX Runtime runner (the one `livestyle run` uses), strength 1."""
-    from livestyle.runners.onnxrt import OnnxRuntimeRunner
+    from livestyle.quality.evaluate import runner_stylizer
     from livestyle.styles.pack import load_pack
 
-    pack = load_pack(pack_dir, look=look)
-    h, w = img.shape[:2]
-    runner = OnnxRuntimeRunner(pack, infer_size=(w, h))
-    runner.activate()
-    weights = np.eye(len(pack.engine_looks), dtype=np.float32)[pack.look_index]
-    try:
-        return runner.infer(img, weights).copy()
-    finally:
-        runner.deactivate()
+    return runner_stylizer(load_pack(pack_dir, look=look))(img)
 
 
 def diff(a: np.ndarray, b: np.ndarray) -> tuple[int, float, float]:

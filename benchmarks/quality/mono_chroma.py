@@ -38,18 +38,10 @@ def chroma_stats(img: np.ndarray) -> dict:
 
 def runner_apply(pack_dir: Path, img: np.ndarray, look: str) -> np.ndarray:
     """``look`` of the engine at ``pack_dir`` at strength 1 through the ONNX Runtime runner, on one frame."""
-    from livestyle.runners.onnxrt import OnnxRuntimeRunner
+    from livestyle.quality.evaluate import runner_stylizer
     from livestyle.styles.pack import load_pack
 
-    pack = load_pack(pack_dir, look=look)
-    h, w = img.shape[:2]
-    runner = OnnxRuntimeRunner(pack, infer_size=(w, h))
-    runner.activate()
-    weights = np.eye(len(pack.engine_looks), dtype=np.float32)[pack.look_index]
-    try:
-        return runner.infer(img, weights).copy()
-    finally:
-        runner.deactivate()
+    return runner_stylizer(load_pack(pack_dir, look=look))(img)
 
 
 def portraits() -> dict[str, np.ndarray]:
