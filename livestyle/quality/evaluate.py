@@ -37,11 +37,10 @@ from livestyle.fsutil import write_image, write_json_atomic
 from livestyle.ops.temporal import TemporalFilter
 from livestyle.quality.dataset import DatasetConfig, make_dataset, read_clip, read_test_set
 from livestyle.quality.metrics import clip_flows, psnr, ssim, warping_error, warping_error_ratio
-from livestyle.styles.pack import StylePack
+from livestyle.styles.pack import TEACHER_FILE, StylePack
 
 log = logging.getLogger(__name__)
 
-TEACHER_FILE = "teacher.safetensors"
 Stylizer = Callable[[np.ndarray], np.ndarray]  # uint8 BGR (H, W, 3) -> uint8 BGR (H, W, 3), H, W multiples of 4
 
 
@@ -145,7 +144,7 @@ def teacher_stylizer(pack: StylePack) -> tuple[Stylizer | None, str]:
         import torch
 
         from livestyle.models.convert import frames_to_unit, unit_to_frames
-        from livestyle.training.packs import load_teacher
+        from livestyle.styles.nets import load_teacher
     except ImportError as e:
         return None, f"the teacher cannot be loaded here ({e}); install livestyle[train]"
     net = load_teacher(pack)

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 META_FILE = "style.json"
 ONNX_FILE = "student.onnx"
 WEIGHTS_FILE = "student.safetensors"
+TEACHER_FILE = "teacher.safetensors"  # a trained CycleGAN pack's teacher (livestyle.styles.nets.load_teacher)
 ENGINE_ONNX = "engine.onnx"
 ENGINE_WEIGHTS = "engine.safetensors"
 FORMAT_VERSION = 3          # the newest format this livestyle reads, and what it writes for an engine

@@ -10,12 +10,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from livestyle.errors import StyleError
 from livestyle.models.student import Student
-from livestyle.models.teacher import ResnetGenerator, TeacherConfig
-from livestyle.styles.pack import META_FILE, ONNX_FILE, WEIGHTS_FILE, StylePack
-
-TEACHER_FILE = "teacher.safetensors"
+from livestyle.models.teacher import ResnetGenerator
+from livestyle.styles.nets import load_teacher  # noqa: F401  (read beside the other pack readers)
+from livestyle.styles.pack import META_FILE, ONNX_FILE, TEACHER_FILE, WEIGHTS_FILE, StylePack
 
 
 def machine_info(device: torch.device | str = "cpu") -> dict:
@@ -78,47 +76,14 @@ def write_pack(out_dir: str | os.PathLike, name: str, *, student: Student, teach
     return final, parity
 
 
-def _pack(pack: StylePack | str | os.PathLike) -> StylePack:
-    if isinstance(pack, StylePack):
-        return pack
-    from livestyle.styles.pack import load_pack
-
-    return load_pack(pack)
-
-
-def _load_weights(module: nn.Module, path: Path, what: str) -> None:
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise StyleError(f"Style pack has no {path.name} ({what} weights) at {str(path.parent)!r}.",
-                         fix="Use a pack written by `livestyle train`, or re-export it with `livestyle train --resume`.")
-    try:
-        sd = load_file(str(path))
-        module.load_state_dict(sd, strict=True)
-    except Exception as e:
-        raise StyleError(f"{what.capitalize()} weights {str(path)!r} are corrupt or do not match the pack's "
-                         f"configuration ({type(e).__name__}).", fix="Re-train or re-export the pack.") from None
-
-
-def load_teacher(pack: StylePack | str | os.PathLike) -> nn.Module:
-    """The pack's content->style teacher generator (:class:`ResnetGenerator`), eval mode, on the CPU."""
-    p = _pack(pack)
-    if "teacher" not in p.meta:
-        raise StyleError(f"Style {p.name!r} records no teacher configuration in {META_FILE}.",
-                         fix="Only packs trained with `livestyle train` carry a teacher.")
-    net = ResnetGenerator(TeacherConfig.from_dict(p.meta["teacher"]))
-    _load_weights(net, p.path / TEACHER_FILE, "teacher")
-    return net.eval()
-
-
 def load_student(pack: StylePack | str | os.PathLike) -> nn.Module:
     """The look's float network (eval mode, CPU) through the one pack-weight loader.
 
     A format-1 pack gives its :class:`Student`; an engine look its adaptive LUT.
     """
-    from livestyle.styles.nets import load_look_net
+    from livestyle.styles.nets import as_pack, load_look_net
 
-    return load_look_net(_pack(pack))
+    return load_look_net(as_pack(pack))
 
 
 def set_export_seconds(pack_dir: Path, seconds: float) -> None:
