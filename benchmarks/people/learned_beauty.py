@@ -15,11 +15,12 @@ the held-out photos: the gain in dB over the unstyled input of the learned retou
 10 log10(MSE(input, true) / MSE(learned, true)).  The issue's target: learned smoothing within +-0.15 of
 s for s in {0.3, 0.7}, and >= +3 dB.
 
-It also prints the same with one obama photo as the style and the other two as the content (the same
-person, other photos), the statistic's spread over people (and the number of people a side it would
-take), and, with --nested, how a band statistic picked on some people fares on another.
+It also prints the same with one obama photo as the style and the other two as the content, and the
+other way round (the same person, other photos), the statistic's spread over photos and people (and
+the number of photos a side it would take), and, with --nested, how a band statistic picked on some
+people fares on another; --extra adds each portrait re-encoded as JPEG (quality 70) and with noise.
 
-    PYTHONPATH=$PWD python benchmarks/people/learned_beauty.py [--nested]
+    PYTHONPATH=$PWD python benchmarks/people/learned_beauty.py [--nested] [--extra]
 """
 
 from __future__ import annotations
@@ -204,21 +205,24 @@ def _row(combo, rows) -> None:
 def same_person(faces: list[FaceData], stat: str) -> None:
     obama = [fd for fd in faces if fd.person == "obama" and fd.smooth_cal is not None]
     print(f"\n### The same person, other photos (obama): statistic '{stat}'")
-    print("| style photo | content photos | learned smoothing at s = 0 / 0.3 / 0.7 | tone at t = 0 / 0.3 (s = 0) |")
+    print("| style photos | content photos | learned smoothing at s = 0 / 0.3 / 0.7 | tone at t = 0 / 0.3 (s = 0) |")
     print("|---|---|---|---|")
-    for photo in ("obama", "obama2", "obama3"):
-        sf = [fd for fd in obama if fd.photo == photo]
-        cf = [fd for fd in obama if fd.photo != photo]
-        sm = [learn(sf, cf, (s, 0.0), stat)[0] for s in (0.0, 0.3, 0.7)]
-        to = [learn(sf, cf, (0.0, t), stat)[1] for t in (0.0, 0.3)]
-        print(f"| {photo} | {', '.join(sorted({fd.photo for fd in cf}))} | "
-              f"{' / '.join(f'{v:.2f}' for v in sm)} | {' / '.join(f'{v:.2f}' for v in to)} |")
+    photos = ("obama", "obama2", "obama3")
+    for one in photos:
+        for sty in ([one], [p for p in photos if p != one]):
+            sf = [fd for fd in obama if fd.photo in sty]
+            cf = [fd for fd in obama if fd.photo not in sty]
+            sm = [learn(sf, cf, (s, 0.0), stat)[0] for s in (0.0, 0.3, 0.7)]
+            to = [learn(sf, cf, (0.0, t), stat)[1] for t in (0.0, 0.3)]
+            print(f"| {', '.join(sty)} | {', '.join(sorted({fd.photo for fd in cf}))} | "
+                  f"{' / '.join(f'{v:.2f}' for v in sm)} | {' / '.join(f'{v:.2f}' for v in to)} |")
 
 
 def spread(faces: list[FaceData], stat: str) -> None:
-    """Per person, the median statistic of the untouched faces; its spread over people against how far
-    the retouch moves it, and how many people a side would bring the error of the pooled difference to
-    +-0.15 at 95% (2 (1.96 sd / (0.15 slope))^2, a normal approximation)."""
+    """Per photo and per person, the statistic of the untouched faces; its spread against how far the
+    retouch moves it, and how many photos a side (of independent people) would bring the error of the
+    pooled difference to +-0.15 at 95% (2 (1.96 sd / (0.15 slope))^2, a normal approximation with the
+    photos' sd)."""
     f = STATS[stat]
     usable = [fd for fd in faces if fd.smooth_cal is not None]
     people = sorted({fd.person for fd in usable})
@@ -228,20 +232,23 @@ def spread(faces: list[FaceData], stat: str) -> None:
     i3, i7 = ss.AMOUNTS.index(0.3), ss.AMOUNTS.index(0.7)
     k03 = abs(cur[i3] - cur[0]) / 0.3
     k37 = abs(cur[i7] - cur[i3]) / 0.4
-    need = [2 * (1.96 * sd / (0.15 * k)) ** 2 for k in (k03, k37)]
+    photo = {fd.photo: f(fd.smooth_cal[0]) for fd in usable if fd.aug == "as is"}
+    psd = float(np.std(list(photo.values()), ddof=1))
+    need = [2 * (1.96 * psd / (0.15 * k)) ** 2 for k in (k03, k37)]
     tone = {p: np.median([fd.tone_cal[0].tone for fd in usable if fd.person == p]) for p in people}
     tcur = np.median(np.array([[x.tone for x in fd.tone_cal] for fd in usable]), axis=0)
     tsd = float(np.std(list(tone.values()), ddof=1))
     tk = abs(tcur[i3] - tcur[0]) / 0.3
-    photo = {n: f(fd.smooth_cal[0]) for fd in usable for n in [fd.photo] if fd.aug == "as is"}
     print(f"\n### Spread over people, statistic '{stat}'")
     print("untouched, per photo as is: " + ", ".join(f"{p} {v:.2f}" for p, v in photo.items()))
     print("untouched, per person (median over photos and variants): "
           + ", ".join(f"{p} {v:.2f}" for p, v in per.items())
           + f"; sd over people {sd:.2f}")
-    print(f"the retouch moves the content faces' median by {k03:.2f} per unit of s from 0 to 0.3 and {k37:.2f}"
-          f" from 0.3 to 0.7: one person's error in s ~ {sd / k03:.2f} near 0.3, {sd / k37:.2f} near 0.7;"
-          f" people a side for +-0.15 at 95%: ~{need[0]:.0f} (s = 0.3), ~{need[1]:.0f} (s = 0.7)")
+    print(f"sd over photos (as is) {psd:.2f}; the retouch moves the content faces' median by {k03:.2f} per unit"
+          f" of s from 0 to 0.3 and {k37:.2f} from 0.3 to 0.7: one photo's error in s ~ {psd / k03:.2f} near 0.3,"
+          f" {psd / k37:.2f} near 0.7 (one person's, from the {len(per)} people's medians: {sd / k03:.2f},"
+          f" {sd / k37:.2f}); photos a side for +-0.15 at 95% with the photos' spread: ~{need[0]:.0f} (s = 0.3),"
+          f" ~{need[1]:.0f} (s = 0.7)")
     print("tone (skin L* - lips L*), untouched, per person: " + ", ".join(f"{p} {v:.1f}" for p, v in tone.items())
           + f"; sd {tsd:.1f}; the tone curve moves it {tk:.1f} per unit of t near 0..0.3: one person's error in"
           f" t ~ {tsd / tk:.2f}; people a side for +-0.15: ~{2 * (1.96 * tsd / (0.15 * tk)) ** 2:.0f}")
