@@ -5,7 +5,8 @@ levels, 1280x720), optionally side by side with another version of ``livestyle/o
     .venv/bin/python benchmarks/beauty_cpu.py [--frames 300] [--beauty smooth=0.5,tone=0.3,slim=0.3,eyes=0.3]
         [--baseline path/to/old/beauty.py] [--motion pan|still|zoom] [--afresh]
 
-Every frame goes through the tracker (as the stage runs it) and then through ``apply`` of each version in
+Every frame goes through the tracker (as the stage runs it; beside it, in alternating order, the same
+tracker with the landmark model on every frame, ``hold=0``) and then through ``apply`` of each version in
 turn (the order alternating frame by frame; a version with a ``Retoucher`` runs it, as the stage does),
 each on a fresh frame object taken from a clip longer than the
 caches hold, as a live frame arrives.  For each part: the calling thread's CPU time (``time.thread_time``)
@@ -84,14 +85,25 @@ def main() -> int:
         versions["baseline"] = (base, base.Retoucher().apply if hasattr(base, "Retoucher") else base.apply)
     frames = _frames(args.frames, args.motion)
     tracker = FaceTracker(SIZE)
+    # the same tracker with the landmark model on every frame (hold=0), where this tree's has the option
+    every = FaceTracker(SIZE, hold=0, detector=tracker.detector, landmarker=tracker.landmarker) \
+        if hasattr(tracker, "hold") else None
     rows: dict[str, list[tuple[float, float]]] = {"face (tracker)": []}
+    if every is not None:
+        rows["face (tracker, model every frame)"] = []
     rows.update({f"retouch, {v}": [] for v in versions})
     names = list(versions)
     load0 = os.getloadavg()[0]
     for i, src in enumerate(frames):
         frame = src.copy()  # a fresh frame, as from the camera
+        if every is not None and i % 2:
+            _, tt, pt = _timed(lambda: every.update(frame, t=i / 30.0))
+            rows["face (tracker, model every frame)"].append((tt, pt))
         faces, tt, pt = _timed(lambda: tracker.update(frame, t=i / 30.0))
         rows["face (tracker)"].append((tt, pt))
+        if every is not None and not i % 2:
+            _, tt, pt = _timed(lambda: every.update(frame, t=i / 30.0))
+            rows["face (tracker, model every frame)"].append((tt, pt))
         if not faces:
             continue
         order = names if i % 2 == 0 else names[::-1]

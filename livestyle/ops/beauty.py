@@ -70,8 +70,8 @@ STILL_BEYOND = 40.0      # px from the face oval beyond which the warp moves not
 SLIM_MAX = 0.12          # the lower face's sides move in by up to this fraction of their distance to the centre line
 EYES_MAX = 0.25          # the eye centre is magnified by up to 1 / (1 - EYES_MAX)
 HOLD_FRAMES = 8          # Retoucher: a face's skin cells and warp are remade at least every this many frames
-HOLD_RMS = 0.5           # ... and whenever the landmarks, less their mean move, moved more than this (px, rms)
-HOLD_MAX = 3.0           # ... or any one of them more than this (px)
+HOLD_RMS = 0.8           # ... and whenever the landmarks, less their mean move, moved more than this (px, rms)
+HOLD_MAX = 2.0           # ... or any one of them more than this (px)
 HOLD_SLACK = HOLD_MAX + 0.75  # the warp's fade ends this much sooner (HOLD_MAX + the move's rounding, sqrt(2)/2)
 KEYS = ("smooth", "tone", "slim", "eyes")
 
