@@ -718,9 +718,9 @@ class Retoucher:
     remade when the face was not seen on the last call, when the amounts of ``slim``/``eyes`` change,
     after ``hold`` frames, when the patch or the region touches the frame's edge, and when its landmarks
     moved other than together: after their mean move is taken off, by more than ``rms`` px (root mean
-    square) or any one by more than ``max_px``.  Otherwise they are moved by the mean move rounded to
-    whole pixels (so they sit within ``max_px`` + 0.71 px of where they would be made now; the warp's fade
-    leaves room for that: :data:`HOLD_SLACK`).  The smoothing's local mean and variance, the tone and the
+    square) or any one by more than ``max_px`` (at most :data:`HOLD_MAX`).  Otherwise they are moved by
+    the mean move rounded to whole pixels (so they sit within ``max_px`` + 0.71 px of where they would be
+    made now; the warp's fade leaves room for that: :data:`HOLD_SLACK`).  The smoothing's local mean and variance, the tone and the
     warp itself are computed on every frame from the frame itself.  Faces without a ``track`` are made
     afresh every time.  ``made`` and ``moved`` count each kind (``mask``, ``warp``); ``reset()``
     forgets every face.

@@ -22,7 +22,9 @@ graph descriptions, not from MediaPipe's code):
 3. :class:`FaceTracker`: the next frame's crop comes from the last landmarks (their box in the eye-level
    frame, 1.5x), so the detector runs only when nothing is tracked, when a track is lost (presence below
    ``presence_min``; the same frame is searched again at once) and every ``detect_every`` frames (to pick
-   up new faces, up to ``max_faces``).  Landmarks are smoothed by :class:`OneEuro`.
+   up new faces, up to ``max_faces``).  Landmarks are smoothed by :class:`OneEuro`.  On a still face
+   the model's last points stand for up to three frames in a row while a thumbnail of the crop shows
+   nothing moved.
 
 Limits: the short-range detector needs a face of about 13 of its 128 input pixels or more, i.e. about a
 tenth of the frame's long side (~130 px wide in a 1280x720 frame; a webcam at arm's length gives 200-400);
@@ -360,9 +362,11 @@ class FaceTracker:
 
     A still face is not run through the landmark model on every frame: when the face's crop has settled
     (the crop made from the model's last points is the crop it ran on) and a thumbnail of that crop's box
-    (:data:`THUMB` cells a side, each the mean of :data:`THUMB_SAMPLE` x :data:`THUMB_SAMPLE` pixels) differs
+    (:data:`THUMB` cells a side over its centre, each the mean of :data:`THUMB_SAMPLE` x :data:`THUMB_SAMPLE`
+    pixels spread over the cell) differs
     from the one taken when the model last ran by less than ``still_diff`` levels (mean absolute
-    difference: camera noise of 3 levels gives ~0.9, a face moving half a pixel more), the model's last
+    difference: camera noise of 3 levels gives ~0.86, the same face moved by one pixel 2.3-3.4 on Grace
+    Hopper and the astronaut), the model's last
     points and their smoothed values stand for the frame, at most ``hold`` frames in a row; ``hold=0`` runs
     the model on every frame.  A crop cut by the frame's edge always runs it.  When the model runs on a
     picture that is still unchanged, the One Euro filter's cutoff is divided by the frames since its last
@@ -431,8 +435,9 @@ class FaceTracker:
 
     @staticmethod
     def _thumb(frame: np.ndarray, roi: Roi) -> np.ndarray | None:
-        """The still-face test's thumbnail of the crop's axis-aligned box: uint8 (THUMB, THUMB, 3), each
-        cell the mean of THUMB_SAMPLE^2 pixels sampled evenly over it; None when the box leaves the frame."""
+        """The still-face test's thumbnail of the crop's axis-aligned box (the largest multiple of
+        THUMB * THUMB_SAMPLE pixels centred in it): uint8 (THUMB, THUMB, 3), each cell the mean of
+        THUMB_SAMPLE^2 pixels sampled evenly over it; None when that square leaves the frame."""
         half = 0.5 * roi.size * (abs(math.cos(roi.angle)) + abs(math.sin(roi.angle)))
         k = max(1, int(2 * half) // (THUMB * THUMB_SAMPLE))
         side = k * THUMB * THUMB_SAMPLE
