@@ -304,3 +304,86 @@ def test_apply_runs_everything_on_two_faces(scenes):
         x0, y0, x1, y1 = (int(v) for v in B._face_box(p))
         assert not np.array_equal(out[y0:y1, x0:x1], frame[y0:y1, x0:x1])
     assert math.isclose(B.Beauty(smooth=1).smooth, 1.0)
+
+
+# -- frame after frame (Retoucher) ----------------------------------------------------------------------
+
+class _Tracked:
+    """A tracked face as the tracker gives it: landmarks and a track id."""
+
+    def __init__(self, landmarks: np.ndarray, track: int = 0):
+        self.landmarks = np.asarray(landmarks, np.float32)
+        self.track = track
+
+
+ALL = B.Beauty(smooth=0.6, tone=0.4, slim=0.5, eyes=0.5)
+
+
+@needs_models
+def test_the_retoucher_on_a_new_face_is_apply_and_holds_on_a_face_moved_by_whole_pixels(scenes):
+    for name, frame, pts in scenes:
+        keep = B.Retoucher()
+        first = keep.apply(frame, [_Tracked(pts)], ALL)
+        assert first.tobytes() == B.apply(frame, [pts], ALL).tobytes(), name
+        assert keep.made == {"mask": 1, "warp": 1} and keep.moved == {"mask": 0, "warp": 0}
+        # the whole picture moved by (7, -5) pixels: the kept cells and maps, moved, give what making
+        # them afresh on the moved picture gives (up to float rounding of the moved landmarks)
+        moved_frame = np.ascontiguousarray(np.roll(frame, (-5, 7), axis=(0, 1)))
+        moved_pts = (pts + np.float32([7, -5])).astype(np.float32)
+        held = keep.apply(moved_frame, [_Tracked(moved_pts)], ALL)
+        assert keep.moved == {"mask": 1, "warp": 1}, (name, keep.moved)
+        fresh = B.apply(moved_frame, [moved_pts], ALL)
+        diff = cv2.absdiff(held, fresh)
+        assert diff.max() <= 2 and (diff > 0).mean() < 1e-3, (name, int(diff.max()), (diff > 0).mean())
+        # a face that changed shape (leaning in by 2%) is made afresh
+        c = moved_pts[1]
+        closer = ((moved_pts - c) * 1.02 + c).astype(np.float32)
+        keep.apply(moved_frame, [_Tracked(closer)], ALL)
+        assert keep.made == {"mask": 2, "warp": 2}, (name, keep.made)
+        # and an untracked face (bare landmarks) is made afresh every time
+        bare = B.Retoucher()
+        for _ in range(2):
+            bare.apply(frame, [pts], ALL)
+        assert bare.made == {"mask": 2, "warp": 2} and bare.moved == {"mask": 0, "warp": 0}
+
+
+@needs_models
+def test_a_held_warp_leaves_the_background_40px_from_the_face_still(scenes):
+    """Held as far as it may be (the oval's points up to HOLD_MAX px off the held ones, a move of half a
+    pixel each way to round), the warp still moves nothing more than 40 px from the face's oval now."""
+    rng = np.random.default_rng(3)
+    for name, frame, pts in scenes:
+        keep = B.Retoucher(rms=10.0)  # only HOLD_MAX limits the shape change
+        keep.apply(frame, [_Tracked(pts)], B.Beauty(slim=0.5, eyes=0.5))
+        worst = 0
+        for trial in range(6):
+            now = pts + np.float32([3.5, -2.5])  # rounds by half a pixel in both directions
+            oval = list(B.FACE_OVAL)
+            push = rng.normal(size=(len(oval), 2)).astype(np.float32)
+            push -= push.mean(0)  # the mean move stays (3.5, -2.5)
+            push *= (0.97 * B.HOLD_MAX) / np.linalg.norm(push, axis=1).max()  # the farthest just inside the limit
+            now[oval] += push
+            out = keep.apply(frame, [_Tracked(now.astype(np.float32))], B.Beauty(slim=0.5, eyes=0.5))
+            far = _outside_face_distance(frame.shape, now) > 40
+            assert out[far].tobytes() == frame[far].tobytes(), (name, trial)
+            worst += 1
+        assert keep.moved["warp"] == worst and keep.made["warp"] == 1, (name, keep.made, keep.moved)
+
+
+@needs_models
+def test_the_retoucher_remakes_after_hold_frames_and_at_the_frame_s_edge(scenes):
+    name, frame, pts = scenes[0]
+    keep = B.Retoucher(hold=4)
+    for _ in range(9):
+        keep.apply(frame, [_Tracked(pts)], ALL)
+    assert keep.made == {"mask": 3, "warp": 3} and keep.moved == {"mask": 6, "warp": 6}
+    # the same face cut by the frame's left edge: nothing can be moved, everything is made each frame
+    x0 = B._face_box(pts)[0]
+    dx = int(x0 + 60)
+    cut = np.ascontiguousarray(np.roll(frame, -dx, axis=1))
+    p = (pts - np.float32([dx, 0])).astype(np.float32)
+    edge = B.Retoucher()
+    for _ in range(3):
+        out = edge.apply(cut, [_Tracked(p)], ALL)
+        assert out.tobytes() == B.apply(cut, [p], ALL).tobytes()
+    assert edge.moved == {"mask": 0, "warp": 0} and edge.made == {"mask": 3, "warp": 3}

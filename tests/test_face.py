@@ -232,3 +232,52 @@ def test_a_mirrored_face_gives_mirrored_landmarks(nets, hopper):
         err = la[midline, 0] + lb[midline, 0] - (W - 1)
         assert abs(float(err.mean())) < 1.2, err.mean()
         assert float(np.abs(la[midline, 1] - lb[midline, 1]).mean()) < 1.0
+
+
+def test_a_still_face_holds_the_model_s_points_a_moving_one_does_not(nets, hopper):
+    still = clip(hopper, SIZE, 40, motion="still", noise=3)
+    tr = _tracker(nets)
+    prev = None
+    held_frames = 0
+    for f in still:
+        runs = tr.model_runs
+        face = tr.update(f)[0]
+        if tr.model_runs == runs:  # held: the last points stand, smoothed ones too
+            assert prev is not None and face.raw is prev.raw and face.landmarks is prev.landmarks
+            held_frames += 1
+        prev = face
+    assert held_frames == tr.held and held_frames >= 20, held_frames  # at most 3 in a row: <= 30 of 40
+    assert tr.model_runs + tr.held == 40
+    # the model on every frame with hold=0, and on every frame of a pan
+    every = _tracker(nets, hold=0)
+    for f in still[:10]:
+        every.update(f)
+    assert every.model_runs == 10 and every.held == 0
+    pan = _tracker(nets)
+    for f in clip(hopper, SIZE, 20, motion="pan", noise=3):
+        pan.update(f)
+    assert pan.model_runs == 20
+
+
+def test_a_held_face_that_moves_two_pixels_runs_the_model_at_once(nets, hopper):
+    from tests.support.portraits import place
+
+    bg = np.full((720, 1280, 3), (120, 140, 150), np.uint8)
+    rng = np.random.default_rng(0)
+
+    def noisy(dx):
+        f = place(hopper, bg, dx=dx).astype(np.float32) + rng.normal(0, 3, (720, 1280, 3))
+        return np.clip(f, 0, 255).astype(np.uint8)
+
+    tr = _tracker(nets)
+    for _ in range(8):
+        tr.update(noisy(0))
+    assert tr.held > 0
+    runs = tr.model_runs
+    face = tr.update(noisy(2))[0]
+    assert tr.model_runs == runs + 1  # the picture moved: the model ran on it
+    every = _tracker(nets, hold=0)
+    for _ in range(8):
+        every.update(noisy(0))
+    ref = every.update(noisy(2))[0]
+    assert np.abs(face.raw - ref.raw).mean() < 0.5

@@ -1,5 +1,5 @@
 """Beauty operations on faces: a skin mask, skin smoothing, a skin tone curve, face slimming and eye
-enlargement (pure numpy / OpenCV; no model, no state).
+enlargement (pure numpy / OpenCV; no model; no state but in :class:`Retoucher`).
 
 Arrays: frames are uint8 BGR (H, W, 3); ``landmarks`` are float32 (468, 2) (x, y) in frame pixels, the
 points of MediaPipe's 468-point face mesh (as :class:`livestyle.people.face.FaceTracker` gives them);
@@ -28,6 +28,8 @@ full-size work is a few passes over the face's box):
   :data:`OUTSIDE_FADE` pixels, and nothing more than :data:`STILL_BEYOND` pixels from the oval moves
   (unless a large displacement needs a longer fade to keep the map from folding).
   :func:`warp_field` returns the field itself (for tests and visualisation).
+* :class:`Retoucher`: :func:`apply` frame after frame, keeping each tracked face's skin cells and warp
+  field and moving them with the face while its landmarks only move together (a still face, a sway).
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ STILL_BEYOND = 40.0      # px from the face oval beyond which the warp moves not
                          # on a large face needs a longer fade to keep the map from folding)
 SLIM_MAX = 0.12          # the lower face's sides move in by up to this fraction of their distance to the centre line
 EYES_MAX = 0.25          # the eye centre is magnified by up to 1 / (1 - EYES_MAX)
+HOLD_FRAMES = 8          # Retoucher: a face's skin cells and warp are remade at least every this many frames
+HOLD_RMS = 0.8           # ... and whenever the landmarks, less their mean move, moved more than this (px, rms)
+HOLD_MAX = 2.0           # ... or any one of them more than this (px)
+HOLD_SLACK = HOLD_MAX + 0.75  # the warp's fade ends this much sooner (HOLD_MAX + the move's rounding, sqrt(2)/2)
 KEYS = ("smooth", "tone", "slim", "eyes")
 
 
@@ -150,13 +156,15 @@ class SkinPatch:
     """One face's skin weights on a grid (see the grids note above): ``cells`` float32 (rows, cols) in 0..1
     (1 = skin), cell side ``f`` pixels, corner at frame pixel (``gx``, ``gy``) inside the frame (the grid may
     reach past the right and bottom edges); ``image``: the frame's samples on the same cells, uint8
-    (rows, cols, 3), that the weights were computed from."""
+    (rows, cols, 3), that the weights were computed from; ``whole``: the weights were computed from a region
+    of the frame that no frame edge cut (so they can be moved with the face: :class:`Retoucher`)."""
 
     gx: int
     gy: int
     f: int
     cells: np.ndarray
     image: np.ndarray
+    whole: bool = False
 
     def box(self, shape: tuple[int, int]) -> tuple[int, int, int, int]:
         """The frame pixels (x0, y0, x1, y1), end exclusive, the patch covers in a frame of ``shape`` (H, W)."""
@@ -237,14 +245,15 @@ def _skin_patch(frame: np.ndarray, pts: np.ndarray) -> SkinPatch | None:
     fw, fh = bx1 - bx0, by1 - by0
     _, down = _axes(pts)
     neck = 0.45 * fh
-    x0 = int(max(0, math.floor(bx0 - 0.08 * fw + min(0.0, down[0] * neck))))
-    x1 = int(min(W, math.ceil(bx1 + 0.08 * fw + max(0.0, down[0] * neck))))
-    y0 = int(max(0, math.floor(by0 - 0.05 * fh)))
-    y1 = int(min(H, math.ceil(by1 + neck)))
+    ux0 = math.floor(bx0 - 0.08 * fw + min(0.0, down[0] * neck))
+    ux1 = math.ceil(bx1 + 0.08 * fw + max(0.0, down[0] * neck))
+    uy0, uy1 = math.floor(by0 - 0.05 * fh), math.ceil(by1 + neck)
+    x0, x1, y0, y1 = int(max(0, ux0)), int(min(W, ux1)), int(max(0, uy0)), int(min(H, uy1))
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
     f = max(1, math.ceil(max(x1 - x0, y1 - y0) / MASK_SIDE))
     cols, rows = math.ceil((x1 - x0) / f), math.ceil((y1 - y0) / f)
+    whole = (x0, y0, x1, y1) == (ux0, uy0, ux1, uy1) and x0 + f * cols <= W and y0 + f * rows <= H
     small = _grid_image(frame, x0, y0, f, cols, rows)
     p = (pts - [x0 + (f - 1) / 2, y0 + (f - 1) / 2]) / f  # landmarks in cells (cell centres at integers)
     fws = fw / f
@@ -307,7 +316,7 @@ def _skin_patch(frame: np.ndarray, pts: np.ndarray) -> SkinPatch | None:
         return None
     r0, r1, c0, c1 = keep  # the skin's own cells
     return SkinPatch(x0 + f * c0, y0 + f * r0, f, np.ascontiguousarray(alpha[r0:r1, c0:c1]),
-                     np.ascontiguousarray(small[r0:r1, c0:c1]))
+                     np.ascontiguousarray(small[r0:r1, c0:c1]), whole)
 
 
 def skin_mask(frame: np.ndarray, faces: Sequence[Any]) -> SkinMask:
@@ -499,8 +508,9 @@ class WarpField:
         by = (my[2:, 1:-1] - my[:-2, 1:-1]) / 2
         return (ax * by - ay * bx).astype(np.float32)
 
-    def remap(self, frame: np.ndarray) -> np.ndarray:
-        """The region warped: uint8 (height, width, 3) read from ``frame`` (its edge repeated beyond it)."""
+    @cached_property
+    def _fixed_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """The map relative to the region's corner in remap's own fixed point (CV_16SC2 + CV_16UC1)."""
         x0, y0, x1, y1 = self.x0, self.y0, self.x0 + self.width, self.y0 + self.height
         # The map itself (identity + displacement, relative to the region's corner) is interpolated from
         # the cells: bilinear interpolation reproduces the identity exactly between cell centres, and the
@@ -511,7 +521,33 @@ class WarpField:
         cells[:, :, 0] += (self.gx + off - x0) + self.step * np.arange(cols, dtype=np.float32)[None, :]
         cells[:, :, 1] += (self.gy + off - y0) + self.step * np.arange(rows, dtype=np.float32)[:, None]
         maps = _upsample(cells, self.step, self.gx, self.gy, (x0, y0, x1, y1))
-        fixed, frac = cv2.convertMaps(maps, None, cv2.CV_16SC2)  # remap's own fixed point, made once
+        return cv2.convertMaps(maps, None, cv2.CV_16SC2)
+
+    @property
+    def whole(self) -> bool:
+        """True when no frame edge cut the region (it runs between the outer cells' centres)."""
+        rows, cols = self.cells.shape[:2]
+        edge = int(math.ceil((self.step - 1) / 2.0))
+        return (self.x0 == self.gx + edge and self.y0 == self.gy + edge
+                and self.x0 + self.width == self.gx + self.step * cols - edge
+                and self.y0 + self.height == self.gy + self.step * rows - edge)
+
+    def moved(self, sx: int, sy: int, shape: tuple[int, int]) -> "WarpField | None":
+        """The same field moved by whole pixels (``sx``, ``sy``) in a frame of ``shape`` (H, W), sharing
+        this one's cells and fixed-point maps; None unless both this field and the moved one are
+        :attr:`whole` (a region cut by the frame's edge has other maps)."""
+        H, W = int(shape[0]), int(shape[1])
+        x0, y0 = self.x0 + int(sx), self.y0 + int(sy)
+        if not self.whole or x0 < 0 or y0 < 0 or x0 + self.width > W or y0 + self.height > H:
+            return None
+        out = WarpField(x0, y0, self.width, self.height, self.step, self.gx + int(sx), self.gy + int(sy), self.cells)
+        out.__dict__["_fixed_maps"] = self._fixed_maps  # relative to the corner: the same maps
+        return out
+
+    def remap(self, frame: np.ndarray) -> np.ndarray:
+        """The region warped: uint8 (height, width, 3) read from ``frame`` (its edge repeated beyond it)."""
+        x0, y0, x1, y1 = self.x0, self.y0, self.x0 + self.width, self.y0 + self.height
+        fixed, frac = self._fixed_maps  # made once per field
         # the field is 0 on the region's sides inside the frame, so reading from the region alone (its
         # edge repeated) is reading from the frame
         return cv2.remap(frame[y0:y1, x0:x1], fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -548,7 +584,9 @@ def warp_field(shape: tuple[int, int], landmarks: np.ndarray, *, slim: float = 0
     # more than STILL_BEYOND from the oval still.  A large displacement gets a longer fade (a steeper one
     # could fold the map).
     d_max = max(slim_k * half_w, max(eye_radii) * eye_a * 0.3)
-    fade = max(min(OUTSIDE_FADE, STILL_BEYOND - 2.2 * step), 2.5 * d_max)
+    # The fade also ends HOLD_SLACK short, so that a field :class:`Retoucher` moves with the face keeps
+    # the promise while the face's oval is within HOLD_MAX px (+ the move's rounding) of where it was.
+    fade = max(min(OUTSIDE_FADE, STILL_BEYOND - 2.2 * step - HOLD_SLACK), 2.5 * d_max)
     reach = fade + 2 * step
     gx, gy = int(math.floor(bx0 - reach)), int(math.floor(by0 - reach))
     cols, rows = int(math.ceil((bx1 + reach - gx) / step)), int(math.ceil((by1 + reach - gy) / step))
@@ -667,3 +705,113 @@ def apply(frame: np.ndarray, faces: Sequence[Any], beauty: Beauty) -> np.ndarray
         for f in faces:
             reshape_face(out, _landmarks(f), slim=beauty.slim, eyes=beauty.eyes, in_place=True)
     return out
+
+
+# -- frame after frame -----------------------------------------------------------------------------------------
+
+class Retoucher:
+    """:func:`apply` for a video: the same retouch, with each tracked face's skin cells and warp field kept
+    from the frame they were made on and moved with the face while it only moves (a still face, a sway).
+
+    For a face with a ``track`` attribute (:class:`~livestyle.people.face.Face`), the skin weights (the
+    mask's geometry and its skin-colour fit) and the warp's displacement cells and fixed-point maps are
+    remade when the face was not seen on the last call, when the amounts of ``slim``/``eyes`` change,
+    after ``hold`` frames, when the patch or the region touches the frame's edge, and when its landmarks
+    moved other than together: after their mean move is taken off, by more than ``rms`` px (root mean
+    square) or any one by more than ``max_px`` (at most :data:`HOLD_MAX`).  Otherwise they are moved by
+    the mean move rounded to whole pixels (so they sit within ``max_px`` + 0.71 px of where they would be
+    made now; the warp's fade leaves room for that: :data:`HOLD_SLACK`).  The smoothing's local mean and variance, the tone and the
+    warp itself are computed on every frame from the frame itself.  Faces without a ``track`` are made
+    afresh every time.  ``made`` and ``moved`` count each kind (``mask``, ``warp``); ``reset()``
+    forgets every face.
+    """
+
+    def __init__(self, *, hold: int = HOLD_FRAMES, rms: float = HOLD_RMS, max_px: float = HOLD_MAX):
+        self.hold = max(1, int(hold))
+        self.rms = float(rms)
+        self.max_px = min(float(max_px), HOLD_MAX)
+        self._held: dict[tuple[str, Any], tuple[np.ndarray, int, Any, Any]] = {}
+        self.made = {"mask": 0, "warp": 0}
+        self.moved = {"mask": 0, "warp": 0}
+
+    def reset(self) -> None:
+        self._held.clear()
+
+    def _move(self, kind: str, key: Any, pts: np.ndarray, tag: Any) -> tuple[int, int, Any] | None:
+        """(sx, sy, item) for a held item still good for landmarks ``pts``; None to make it afresh."""
+        held = self._held.get((kind, key))
+        if held is None:
+            return None
+        ref, age, item, held_tag = held
+        if age + 1 >= self.hold or held_tag != tag:
+            return None
+        d = pts - ref
+        t = d.mean(axis=0)
+        d -= t
+        r2 = np.einsum("ij,ij->i", d, d)
+        if float(r2.mean()) > self.rms ** 2 or float(r2.max()) > self.max_px ** 2:
+            return None
+        self._held[(kind, key)] = (ref, age + 1, item, held_tag)
+        return int(round(float(t[0]))), int(round(float(t[1]))), item
+
+    def _patch(self, frame: np.ndarray, pts: np.ndarray, key: Any) -> SkinPatch | None:
+        if key is not None:
+            hit = self._move("mask", key, pts, None)
+            if hit is not None:
+                sx, sy, p = hit
+                H, W = frame.shape[:2]
+                rows, cols = p.cells.shape
+                gx, gy = p.gx + sx, p.gy + sy
+                if gx >= 0 and gy >= 0 and gx + p.f * cols <= W and gy + p.f * rows <= H:
+                    self.moved["mask"] += 1
+                    return SkinPatch(gx, gy, p.f, p.cells, _grid_image(frame, gx, gy, p.f, cols, rows), True)
+        patch = _skin_patch(frame, pts)
+        self.made["mask"] += 1
+        if key is not None:
+            if patch is not None and patch.whole:
+                self._held[("mask", key)] = (pts.copy(), 0, patch, None)
+            else:
+                self._held.pop(("mask", key), None)
+        return patch
+
+    def _field(self, shape: tuple[int, int], pts: np.ndarray, key: Any, slim: float, eyes: float) -> WarpField | None:
+        if key is not None:
+            hit = self._move("warp", key, pts, (slim, eyes))
+            if hit is not None:
+                sx, sy, fld = hit
+                moved = fld.moved(sx, sy, shape)
+                if moved is not None:
+                    self.moved["warp"] += 1
+                    return moved
+        fld = warp_field(shape, pts, slim=slim, eyes=eyes)
+        self.made["warp"] += 1
+        if key is not None:
+            if fld is not None and fld.whole:
+                self._held[("warp", key)] = (pts.copy(), 0, fld, (slim, eyes))
+            else:
+                self._held.pop(("warp", key), None)
+        return fld
+
+    def apply(self, frame: np.ndarray, faces: Sequence[Any], beauty: Beauty) -> np.ndarray:
+        """As :func:`apply` (a new frame; skin smoothing and tone under the skin mask of ``frame``, then
+        the warps), with the faces' skin cells and warp fields kept as the class describes."""
+        _frame(frame)
+        out = frame.copy()
+        items = [(_landmarks(f), getattr(f, "track", None)) for f in faces]
+        keys = {k for _, k in items if k is not None}
+        for held in [h for h in self._held if h[1] not in keys]:
+            del self._held[held]
+        if not beauty.active or not items:
+            return out
+        if beauty.smooth > 0 or beauty.tone > 0:
+            patches = [self._patch(frame, pts, key) for pts, key in items]
+            for patch in patches:
+                if patch is not None:
+                    _retouch(out, patch, patch.image, beauty.smooth, beauty.tone)
+        if beauty.slim > 0 or beauty.eyes > 0:
+            for pts, key in items:
+                fld = self._field(frame.shape[:2], pts, key, beauty.slim, beauty.eyes)
+                if fld is not None:
+                    # the remap reads a finished copy of its region's source (as reshape_face in place)
+                    out[fld.y0:fld.y0 + fld.height, fld.x0:fld.x0 + fld.width] = fld.remap(out)
+        return out

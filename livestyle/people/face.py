@@ -22,7 +22,9 @@ graph descriptions, not from MediaPipe's code):
 3. :class:`FaceTracker`: the next frame's crop comes from the last landmarks (their box in the eye-level
    frame, 1.5x), so the detector runs only when nothing is tracked, when a track is lost (presence below
    ``presence_min``; the same frame is searched again at once) and every ``detect_every`` frames (to pick
-   up new faces, up to ``max_faces``).  Landmarks are smoothed by :class:`OneEuro`.
+   up new faces, up to ``max_faces``).  Landmarks are smoothed by :class:`OneEuro`.  On a still face
+   the model's last points stand for up to three frames in a row while a thumbnail of the crop shows
+   nothing moved.
 
 Limits: the short-range detector needs a face of about 13 of its 128 input pixels or more, i.e. about a
 tenth of the frame's long side (~130 px wide in a 1280x720 frame; a webcam at arm's length gives 200-400);
@@ -261,7 +263,8 @@ class OneEuro:
     The speed is itself low-passed at ``d_cutoff`` Hz.  ``scale`` divides the speed before ``beta`` (here
     the face's size in pixels, so the same ``beta`` suits a near and a far face: speed in face sizes per
     second).  ``__call__(x, t)`` takes the value array and its time in seconds and returns the smoothed
-    array (float32, same shape); ``reset()`` forgets the past.
+    array (float32, same shape); ``slower=`` there divides the cutoff for that one sample (a sample that
+    stands for several frames of a still picture); ``reset()`` forgets the past.
     """
 
     def __init__(self, min_cutoff: float = 0.3, beta: float = 30.0, d_cutoff: float = 3.0):
@@ -280,7 +283,7 @@ class OneEuro:
         tau = 1.0 / (2.0 * math.pi * cutoff)
         return 1.0 / (1.0 + tau / dt)
 
-    def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
+    def __call__(self, x: np.ndarray, t: float, scale: float = 1.0, slower: float = 1.0) -> np.ndarray:
         x = np.asarray(x, np.float32)
         if self._x is None or self._x.shape != x.shape or t <= self._t:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), float(t)
@@ -288,7 +291,7 @@ class OneEuro:
         dt = float(t) - self._t
         dx = (x - self._x) / dt
         self._dx = self._dx + self._alpha(self.d_cutoff, dt) * (dx - self._dx)
-        cutoff = self.min_cutoff + self.beta * np.abs(self._dx) / max(scale, 1e-6)
+        cutoff = (self.min_cutoff + self.beta * np.abs(self._dx) / max(scale, 1e-6)) / max(float(slower), 1.0)
         a = self._alpha(cutoff, dt).astype(np.float32)
         self._x = self._x + a * (x - self._x)
         self._t = float(t)
@@ -329,6 +332,20 @@ class _Track:
     smooth: OneEuro
     face: Face | None = None
     age: int = 0
+    ran_roi: Roi | None = None        # the crop the landmark model last ran on
+    thumb: np.ndarray | None = None   # that crop's thumbnail (see FaceTracker._thumb), on that frame
+    held: int = 0                     # frames since, on which the model's last points were reused
+
+
+THUMB = 24          # the still-face test's thumbnail side (cells)
+THUMB_SAMPLE = 4    # pixels sampled along each cell's side (every k-th pixel of the crop's box)
+
+
+def _settled(a: Roi, b: Roi) -> bool:
+    """Whether crop ``b`` (made from the points found in crop ``a``) is ``a`` again, near enough that the
+    model would see the same picture (centre within 1% of the side, side within 1%, angle within 0.04 rad)."""
+    return (math.hypot(a.cx - b.cx, a.cy - b.cy) <= 0.01 * a.size and abs(a.size - b.size) <= 0.01 * a.size
+            and abs(math.remainder(a.angle - b.angle, 2 * math.pi)) <= 0.04)
 
 
 class FaceTracker:
@@ -343,13 +360,28 @@ class FaceTracker:
     (``min_cutoff`` Hz, ``beta`` per face size per second, ``d_cutoff`` Hz) at the frames' times: ``update(frame, t)``
     takes the time in seconds, else frames are taken as ``fps`` apart.
 
+    A still face is not run through the landmark model on every frame: when the face's crop has settled
+    (the crop made from the model's last points is the crop it ran on) and a thumbnail of that crop's box
+    (:data:`THUMB` cells a side over its centre, each the mean of :data:`THUMB_SAMPLE` x :data:`THUMB_SAMPLE`
+    pixels spread over the cell) differs
+    from the one taken when the model last ran by less than ``still_diff`` levels (mean absolute
+    difference: camera noise of 3 levels gives ~0.86, the same face moved by one pixel 2.3-3.4 on Grace
+    Hopper and the astronaut), the model's last
+    points and their smoothed values stand for the frame, at most ``hold`` frames in a row; ``hold=0`` runs
+    the model on every frame.  A crop cut by the frame's edge always runs it.  When the model runs on a
+    picture that is still unchanged, the One Euro filter's cutoff is divided by the frames since its last
+    sample (so each sample weighs what each frame's would with the model on every frame).
+
     ``last_ms`` holds the last update's times in ms: ``detect``, ``landmarks`` (all faces), ``smooth``,
-    ``total``; ``detected`` says whether the detector ran on the last frame; ``detections`` counts its runs.
+    ``total``; ``detected`` says whether the detector ran on the last frame; ``detections`` counts its runs,
+    ``model_runs`` the landmark model's (one per face and frame it ran on), ``held`` the faces and frames
+    that reused its points.
     """
 
     def __init__(self, frame_size: tuple[int, int], *, max_faces: int = MAX_FACES, detect_every: int = 30,
                  presence_min: float = 0.5, score_min: float = 0.5, fps: float = 30.0,
                  min_cutoff: float = 0.3, beta: float = 30.0, d_cutoff: float = 3.0, threads: int = 1,
+                 hold: int = 3, still_diff: float = 1.2,
                  detector: FaceDetector | None = None, landmarker: FaceLandmarker | None = None):
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.max_faces = max(1, int(max_faces))
@@ -357,6 +389,10 @@ class FaceTracker:
         self.presence_min = float(presence_min)
         self.fps = float(fps)
         self.min_cutoff, self.beta, self.d_cutoff = float(min_cutoff), float(beta), float(d_cutoff)
+        self.hold = max(0, int(hold))
+        self.still_diff = float(still_diff)
+        self.model_runs = 0
+        self.held = 0
         self.detector = detector or FaceDetector(score_min=score_min, threads=threads)
         self.landmarker = landmarker or FaceLandmarker(threads=threads)
         self._tracks: list[_Track] = []
@@ -397,18 +433,58 @@ class FaceTracker:
         h = t.roi.size / 3.0  # a detection's roi is 1.5x the box's long side
         return (t.roi.cx - h, t.roi.cy - h, t.roi.cx + h, t.roi.cy + h)
 
+    @staticmethod
+    def _thumb(frame: np.ndarray, roi: Roi) -> np.ndarray | None:
+        """The still-face test's thumbnail of the crop's axis-aligned box (the largest multiple of
+        THUMB * THUMB_SAMPLE pixels centred in it): uint8 (THUMB, THUMB, 3), each cell the mean of
+        THUMB_SAMPLE^2 pixels sampled evenly over it; None when that square leaves the frame."""
+        half = 0.5 * roi.size * (abs(math.cos(roi.angle)) + abs(math.sin(roi.angle)))
+        k = max(1, int(2 * half) // (THUMB * THUMB_SAMPLE))
+        side = k * THUMB * THUMB_SAMPLE
+        x0, y0 = int(round(roi.cx - side / 2)), int(round(roi.cy - side / 2))
+        H, W = frame.shape[:2]
+        if x0 < 0 or y0 < 0 or x0 + side > W or y0 + side > H:
+            return None
+        return cv2.resize(frame[y0:y0 + side:k, x0:x0 + side:k], (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+
+    def _still_diff(self, frame: np.ndarray, tr: _Track) -> float | None:
+        """The mean absolute difference between the thumbnail of the crop the model last ran on, now and
+        then; None where the still-face test does not apply (nothing held yet, a crop not settled, a box
+        leaving the frame)."""
+        if not self.hold or tr.face is None or tr.thumb is None or not _settled(tr.ran_roi, tr.roi):
+            return None
+        now = self._thumb(frame, tr.ran_roi)
+        return None if now is None else float(cv2.absdiff(now, tr.thumb).mean())
+
     def _run_tracks(self, frame: np.ndarray, t_s: float, timing: dict) -> list[_Track]:
         lost = []
         for tr in list(self._tracks):
+            t0 = time.perf_counter()
+            diff = self._still_diff(frame, tr)
+            still = diff is not None and diff < self.still_diff
+            if still and tr.held < self.hold:
+                # the picture has not changed since the model last ran: its points (and their smoothed
+                # values) stand for this frame too
+                tr.held += 1
+                tr.age += 1
+                self.held += 1
+                timing["landmarks"] += (time.perf_counter() - t0) * 1000.0
+                continue
             pts, presence = self.landmarker.run(frame, tr.roi)
-            timing["landmarks"] += self.landmarker.last_ms
+            self.model_runs += 1
+            # after held frames of a still picture the filter gets one sample for several frames: its
+            # cutoff falls in proportion, so it weighs this sample as it would have weighed each of them
+            slower = tr.held + 1 if still else 1
+            tr.ran_roi, tr.held = tr.roi, 0
+            tr.thumb = self._thumb(frame, tr.roi) if self.hold else None
+            timing["landmarks"] += (time.perf_counter() - t0) * 1000.0
             if presence < self.presence_min or not np.isfinite(pts).all():
                 self._tracks.remove(tr)
                 lost.append(tr)
                 continue
             t0 = time.perf_counter()
             size = max(float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1])), 1.0)
-            smooth = tr.smooth(pts, t_s, size)
+            smooth = tr.smooth(pts, t_s, size, slower=slower)
             timing["smooth"] += (time.perf_counter() - t0) * 1000.0
             tr.face = Face(smooth, pts, _box(smooth), presence, tr.id)
             tr.roi = roi_from_points((pts[RIGHT_EYE_OUTER], pts[LEFT_EYE_OUTER]), pts, 1.5)

@@ -5,7 +5,8 @@ retouched face (the order of an influencer's stack: retouch, then the filter).  
 beauty amount is above 0 (``--beauty``, the ``beauty`` control); then :class:`~livestyle.people.face.FaceTracker`
 runs BlazeFace every 30 frames (or when a face is lost) and the 468-point landmark model on each tracked
 face (at most :data:`~livestyle.people.face.MAX_FACES`, the largest first), with One Euro smoothing, and
-:func:`livestyle.ops.beauty.apply` retouches each face.  A frame with no face goes through unchanged.
+:class:`livestyle.ops.beauty.Retoucher` retouches each face (its skin cells and warp kept and moved
+with the face while the face only moves).  A frame with no face goes through unchanged.
 
 The frame as captured is kept in ``work.extra["original"]`` (the panel's "before" picture).  Parts
 (timed names): ``face`` (tracking) and ``beauty`` (the retouch).
@@ -35,6 +36,7 @@ class BeautyStage(Stage):
     def __init__(self, frame_size: tuple[int, int], *, fps: float = 30.0, tracker: FaceTracker | None = None):
         super().__init__()
         self.tracker = tracker or FaceTracker(tuple(frame_size), fps=fps)
+        self.retoucher = ops.Retoucher()
         self._was_on = False
         self.faces = 0
 
@@ -44,6 +46,7 @@ class BeautyStage(Stage):
     def process(self, work: Work) -> None:
         if not self._was_on:  # tracks and smoothing from before an off stretch would lag: start afresh
             self.tracker.reset()
+            self.retoucher.reset()
             self._was_on = True
         t0 = time.perf_counter()
         image = work.frame.image
@@ -52,7 +55,7 @@ class BeautyStage(Stage):
         self.faces = len(faces)
         if faces:
             work.extra.setdefault("original", image)
-            work.frame.image = ops.apply(image, faces, ops.Beauty(**work.state.beauty_amounts))
+            work.frame.image = self.retoucher.apply(image, faces, ops.Beauty(**work.state.beauty_amounts))
         t2 = time.perf_counter()
         work.frame.stages["face"], work.frame.stages["beauty"] = t1 - t0, t2 - t1
 
