@@ -14,7 +14,7 @@ W, H = 256, 144
 
 def _texture(w: int, h: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    t = cv2.GaussianBlur(rng.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 1.5)
+    t = cv2.GaussianBlur(rng.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 3.0)
     t = cv2.normalize(t, None, 20, 235, cv2.NORM_MINMAX).astype(np.uint8)
     return cv2.merge([t, t, t])
 
@@ -64,8 +64,9 @@ def test_a_fast_moving_person_is_followed_without_a_ghost():
             assert abs(cx - (x + 29.5)) < 1.0, (i, cx, x + 29.5)
             iou = (inside & (raw > 0.5)).sum() / (inside | (raw > 0.5)).sum()
             assert iou > 0.95, (i, iou)
-            # no trail: where the person was two frames ago and is not now, the mask is background
-            assert out[60:, x - 16:x - 8].max() < 0.3, i
+            # no trail: where the person was in the last two frames and is not now, the mask is background
+            # (a running average that does not follow the motion leaves 0.66 there)
+            assert out[60:, x - 16:x].mean() < 0.15, i
 
 
 def test_a_still_picture_with_noise_smooths_a_flip_and_a_change_in_the_picture_wins_at_once():
@@ -80,11 +81,10 @@ def test_a_still_picture_with_noise_smooths_a_flip_and_a_change_in_the_picture_w
         out = steady.update(raw, noisy)
     assert 0.3 < out[:, 120:].mean() < 0.7  # a flip on a still picture is averaged, not followed
     changed = base.copy()
-    changed[:, 150:] = 255 - changed[:, 150:]  # the right part of the picture really changes
+    changed[:, 150:] = 255  # something bright appears on the right: at least 20 levels brighter
     raw = np.ones((H, W), np.float32)
     out = steady.update(raw, changed)
-    taken = out[:, 170:]
-    assert taken.mean() > 0.98 and np.percentile(taken, 1) > 0.85  # taken at once there
+    assert out[:, 170:].min() > 0.99  # taken at once there
 
 
 def test_a_held_mask_is_carried_along_the_motion():

@@ -6,9 +6,10 @@ float32 (h, w) in 0..1 (1 = person) at the segmentation model's small size; an *
 
 Three steps turn the model's raw mask into the alpha a composite uses:
 
-1. :class:`SteadyMask` smooths the raw mask in time where the picture is still and follows it at once
-   where the picture moves (so a still background does not shimmer and a moving arm does not ghost);
-   the motion is the local change of the frame's luma at the mask's size.
+1. :class:`SteadyMask` carries the last steady mask along the picture's motion (a coarse optical flow
+   at the mask's scale), smooths the raw mask in time against it where that motion explains the new
+   frame, and follows the raw mask at once where it does not (so a still background does not shimmer,
+   a panning one does not flicker, and a moving arm does not ghost).
 2. :func:`refine_alpha` snaps the mask's edges to the frame's own edges with a guided filter (He, Sun
    and Tang, "Guided Image Filtering", 2010) at a work size of 640 pixels on the long side, which keeps
    hair and the outline sharp without a hard threshold; :func:`alpha_u8` scales it to the frame.
@@ -38,18 +39,20 @@ class SteadyMask:
 
     ``update(raw, frame)`` takes the raw mask float32 (h, w) in 0..1 and the uint8 BGR frame it came
     from (any size) and returns the steady mask float32 (h, w).  The previous steady mask is first
-    carried along the picture's motion: a coarse optical flow (OpenCV's DIS at half the mask's size)
-    from the frame's luma at the mask's size to the previous frame's, by which the previous mask and
-    luma are warped onto the new frame.  Where the warped previous luma matches the new one to within
-    ``motion_lo`` levels (a 5x5 mean of the difference), the motion explained the change, and the mask
-    moves ``still_rate`` of the way from the warped previous mask toward the new raw mask; where they
-    differ by ``motion_hi`` levels or more (something the flow did not follow: an arm swung fast, a
-    person appearing), it takes the raw mask as it is.  So a model that flips a region between person
-    and background is smoothed on a still shot and on a pan alike, and what moves faster than the flow
-    can follow does not ghost.  ``reset()`` forgets the past (a cut, a new source).
+    carried along the picture's motion: a coarse optical flow (OpenCV's DIS, at half the mask's size)
+    from the frame's luma to the previous frame's, by which the previous mask and luma are warped onto
+    the new frame.  Where the warped previous luma matches the new one (both smoothed by a 3x3 mean,
+    so that the warp's interpolation on fine texture does not count, then the difference's 3x3 mean at
+    half size, about 6x6 at the mask's size) to within ``motion_lo`` levels, the motion explained the
+    change: the mask moves ``still_rate`` of the way from the carried mask toward the new raw mask.
+    Where they differ by ``motion_hi`` levels or more (something the flow did not follow: background
+    uncovered behind a moving arm, a person appearing), it takes the raw mask as it is; in between, the
+    rate rises linearly.  So a region the model flips between person and background is smoothed on a
+    still shot and on a pan or zoom alike, and the mask does not trail what moves.  ``reset()``
+    forgets the past (a cut, a new source).
     """
 
-    def __init__(self, *, still_rate: float = 0.25, motion_lo: float = 3.0, motion_hi: float = 12.0):
+    def __init__(self, *, still_rate: float = 0.15, motion_lo: float = 4.0, motion_hi: float = 16.0):
         self.still_rate = float(still_rate)
         self.motion_lo = float(motion_lo)
         self.motion_hi = float(motion_hi)
@@ -57,6 +60,10 @@ class SteadyMask:
         self._prev_half: np.ndarray | None = None  # the previous frame's luma at half the mask's size
         self._grid: np.ndarray | None = None
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        # 4-px patches every 3 px: at 128x72 the preset's 8-px patches bleed the person's motion into the
+        # still background beside them and undershoot a fast move by ~15 %
+        self._flow.setPatchSize(4)
+        self._flow.setPatchStride(3)
 
     def reset(self) -> None:
         self._mask = None
@@ -108,9 +115,9 @@ class SteadyMask:
         where = self._flow_to_prev(half)
         prev = self._carry(self._mask, where)
         # how much the motion left unexplained: the new luma against the previous one carried along, at
-        # half size (a 3x3 mean there is about the 5x5 of the mask's size), scaled up to a blend rate
+        # half size, turned into a blend rate and scaled up
         back = cv2.remap(self._prev_half, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        d = cv2.blur(cv2.absdiff(half, back), (3, 3)).astype(np.float32)
+        d = cv2.blur(cv2.absdiff(cv2.blur(half, (3, 3)), cv2.blur(back, (3, 3))), (3, 3)).astype(np.float32)
         d -= np.float32(self.motion_lo)
         d *= np.float32((1.0 - self.still_rate) / (self.motion_hi - self.motion_lo))
         np.clip(d, 0.0, 1.0 - self.still_rate, out=d)
