@@ -52,7 +52,7 @@ class SteadyMask:
     forgets the past (a cut, a new source).
     """
 
-    def __init__(self, *, still_rate: float = 0.15, motion_lo: float = 4.0, motion_hi: float = 16.0):
+    def __init__(self, *, still_rate: float = 0.15, motion_lo: float = 6.0, motion_hi: float = 20.0):
         self.still_rate = float(still_rate)
         self.motion_lo = float(motion_lo)
         self.motion_hi = float(motion_hi)
