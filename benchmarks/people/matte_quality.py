@@ -5,7 +5,8 @@
 Steadiness: clips made from the astronaut and Grace Hopper (still with camera noise of 3 levels, a slow
 pan, the background sliding behind a still person) at 1280x720; the mean frame-to-frame change of the
 mask away from the edge (more than 3 mask pixels from it), raw model output against the steady mask,
-and how well the steady mask follows the raw one on moving clips (IoU at 0.5).
+and how far the steady mask agrees with the raw one (IoU at 0.5; it drops where the smoothing holds back
+the model's flips, so it is no measure of ghosting: *following* below is).
 
 Edges: each portrait's person, cut out with its own matte on a flat background (the reference alpha),
 is composited over three textured photographs.  livestyle's matte + background blur runs on the
