@@ -126,11 +126,20 @@ def test_a_still_noisy_shot_does_not_shimmer_and_a_moving_one_does_not_ghost():
         away |= cv2.dilate(inside.astype(np.uint8), np.ones((7, 7))) == 0
         change_raw = np.abs(np.diff(raws, axis=0))[:, away].mean()
         change_steady = np.abs(np.diff(outs, axis=0))[:, away].mean()
-        iou = np.mean([((a > 0.5) & (b > 0.5)).sum() / max(1, ((a > 0.5) | (b > 0.5)).sum())
-                       for a, b in zip(outs[5:], raws[5:])])
         if motion == "still":
             assert change_steady <= 0.5 * change_raw, (change_steady, change_raw)
-        assert iou > 0.94, (motion, iou)  # it follows the person (a ghost would lag behind the pan)
+        if motion != "pan":
+            continue
+        # it follows the person: the steady mask's centre (at 0.5) is not behind the raw mask's along the
+        # pan (a plain running average lags 4.9 mask pixels on average here, up to 14; the raw centre
+        # itself jumps by a few pixels where the model flips part of the photo's wall)
+        xs = np.arange(raws.shape[2])
+        cx = [((m > 0.5).sum(axis=0) * xs).sum() / max(1, (m > 0.5).sum()) for m in (*raws, *outs)]
+        cx_raw, cx_steady = np.array(cx[:len(raws)]), np.array(cx[len(raws):])
+        dx = [round(0.12 * 1280 * np.sin(2 * np.pi * i / (len(frames) - 1))) for i in range(len(frames))]
+        lag = [(cx_raw[i] - cx_steady[i]) * np.sign(dx[i] - dx[i - 1])
+               for i in range(5, len(frames)) if dx[i] != dx[i - 1]]
+        assert np.mean(lag) < 1.0 and np.max(lag) < 8.0, (np.mean(lag), np.max(lag))
 
 
 def test_a_moving_region_takes_the_new_mask_at_once_and_a_still_one_moves_slowly():

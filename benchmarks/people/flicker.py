@@ -2,10 +2,11 @@
 (warping-error ratio, Lai et al. 2018; 1.0 = as steady as the input; targets <= 1.1), and the landmark
 jitter of the face tracker on a still face with camera noise (target <= 0.5 px std at 720p).
 
-    .venv/bin/python benchmarks/people/flicker.py [--frames 40]
+    .venv/bin/python benchmarks/people/flicker.py [--frames 90] [--skip-beauty] [--every 1]
 
 Clips at 1280x720 from the astronaut and Grace Hopper over a textured wall (camera noise 3 levels): a
-still shot, a slow pan, a zoom (leaning in and out).  Each goes through the same classes as
+still shot, a slow pan, a zoom (leaning in and out), each one full swing over ``--frames`` frames, so
+fewer frames mean faster motion and other numbers (RESULTS.md uses 90).  Each goes through the same classes as
 ``livestyle run`` (PersonMatte + blurred_background + composite; FaceTracker + beauty.apply at
 smooth 0.5, tone 0.3, slim 0.3, eyes 0.3), frame by frame in order.
 """
@@ -38,7 +39,7 @@ def main() -> int:
     import skimage.data
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--frames", type=int, default=90, help="frames a clip (one full swing; default 90)")
     ap.add_argument("--skip-beauty", action="store_true", help="measure the background blur only")
     ap.add_argument("--every", type=int, default=1, help="the person model runs on every Nth frame (the mask held "
                     "between, as `livestyle run` does at 60 fps with 2)")

@@ -6,9 +6,10 @@ float32 (h, w) in 0..1 (1 = person) at the segmentation model's small size; an *
 
 Three steps turn the model's raw mask into the alpha a composite uses:
 
-1. :class:`SteadyMask` smooths the raw mask in time where the picture is still and follows it at once
-   where the picture moves (so a still background does not shimmer and a moving arm does not ghost);
-   the motion is the local change of the frame's luma at the mask's size.
+1. :class:`SteadyMask` carries the last steady mask along the picture's motion (a coarse optical flow
+   at the mask's scale), smooths the raw mask in time against it where that motion explains the new
+   frame, and follows the raw mask at once where it does not (so a still background does not shimmer,
+   a panning one does not flicker, and a moving arm does not ghost).
 2. :func:`refine_alpha` snaps the mask's edges to the frame's own edges with a guided filter (He, Sun
    and Tang, "Guided Image Filtering", 2010) at a work size of 640 pixels on the long side, which keeps
    hair and the outline sharp without a hard threshold; :func:`alpha_u8` scales it to the frame.
@@ -34,57 +35,110 @@ import numpy as np
 
 
 class SteadyMask:
-    """Motion-aware temporal smoothing of the raw person mask.
+    """Motion-compensated temporal smoothing of the raw person mask.
 
     ``update(raw, frame)`` takes the raw mask float32 (h, w) in 0..1 and the uint8 BGR frame it came
-    from (any size) and returns the steady mask float32 (h, w).  Where the frame's luma at the mask's
-    size moves by less than ``motion_lo`` levels, the mask moves ``still_rate`` of the way toward the new
-    raw mask per frame; above ``motion_hi`` levels it takes the raw mask as it is.  ``reset()`` forgets
-    the past (a cut, a new source).
+    from (any size) and returns the steady mask float32 (h, w).  The previous steady mask is first
+    carried along the picture's motion: a coarse optical flow (OpenCV's DIS, at half the mask's size)
+    from the frame's luma to the previous frame's, by which the previous mask and luma are warped onto
+    the new frame.  Where the warped previous luma matches the new one (both smoothed by a 3x3 mean,
+    so that the warp's interpolation on fine texture does not count, then the difference's 3x3 mean at
+    half size, about 6x6 at the mask's size) to within ``motion_lo`` levels, the motion explained the
+    change: the mask moves ``still_rate`` of the way from the carried mask toward the new raw mask.
+    Where they differ by ``motion_hi`` levels or more (something the flow did not follow: background
+    uncovered behind a moving arm, a person appearing), it takes the raw mask as it is; in between, the
+    rate rises linearly.  So a region the model flips between person and background is smoothed on a
+    still shot and on a pan or zoom alike, and the mask does not trail what moves.  ``reset()``
+    forgets the past (a cut, a new source).
     """
 
-    def __init__(self, *, still_rate: float = 0.25, motion_lo: float = 3.0, motion_hi: float = 12.0):
+    def __init__(self, *, still_rate: float = 0.15, motion_lo: float = 6.0, motion_hi: float = 20.0):
         self.still_rate = float(still_rate)
         self.motion_lo = float(motion_lo)
         self.motion_hi = float(motion_hi)
         self._mask: np.ndarray | None = None
-        self._luma: np.ndarray | None = None
+        self._prev_half: np.ndarray | None = None  # the previous frame's luma at half the mask's size
+        self._grid: np.ndarray | None = None
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        # 4-px patches every 3 px: at 128x72 the preset's 8-px patches bleed the person's motion into the
+        # still background beside them and undershoot a fast move by ~15 %
+        self._flow.setPatchSize(4)
+        self._flow.setPatchStride(3)
 
     def reset(self) -> None:
         self._mask = None
-        self._luma = None
+        self._prev_half = None
 
-    def luma(self, frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    @staticmethod
+    def luma(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The frame's luma, uint8 (h, w) at ``size`` (w, h)."""
         same = (frame.shape[1], frame.shape[0]) == tuple(size)
         small = frame if same else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
 
-    def motion(self, frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """The per-pixel motion weight float32 (h, w) in 0..1 since the last frame (1 everywhere at first)."""
-        luma = self.luma(frame, size)
-        prev, self._luma = self._luma, luma
-        if prev is None or prev.shape != luma.shape:
-            return np.ones_like(luma)
-        d = cv2.blur(cv2.absdiff(luma, prev), (5, 5))
-        w = (d - self.motion_lo) * (1.0 / (self.motion_hi - self.motion_lo))
-        return np.clip(w, 0.0, 1.0, out=w)
+    def _half(self, luma: np.ndarray) -> np.ndarray:
+        h, w = luma.shape
+        return cv2.resize(luma, (max(8, w // 2), max(8, h // 2)), interpolation=cv2.INTER_AREA)
+
+    def _flow_to_prev(self, half: np.ndarray) -> np.ndarray:
+        """For each pixel of ``half``, where it was in the previous frame's half-size luma: float32
+        (h/2, w/2, 2) positions in that picture's pixels (the flow plus the pixel's own position)."""
+        hh, hw = half.shape
+        if self._grid is None or self._grid.shape[:2] != (hh, hw):
+            gx, gy = np.meshgrid(np.arange(hw, dtype=np.float32), np.arange(hh, dtype=np.float32))
+            self._grid = cv2.merge([gx, gy])
+        flow = self._flow.calc(half, self._prev_half, None)  # half[y, x] ~ prev_half[y + fy, x + fx]
+        flow += self._grid
+        return flow
+
+    def _carry(self, mask: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """``mask`` (float32 (h, w)) warped by the half-size positions ``where`` onto the new frame."""
+        h, w = mask.shape
+        hh, hw = where.shape[:2]
+        # positions at the full size: x * scale + (scale - 1) / 2, then scaled up bilinearly (which keeps
+        # their linear part exact); per-channel scalars through OpenCV (numpy's broadcast over a last
+        # axis of 2 is many times slower)
+        sx, sy = w / hw, h / hh
+        full = cv2.multiply(where, (sx, sy, 0.0, 0.0))
+        cv2.add(full, ((sx - 1) / 2, (sy - 1) / 2, 0.0, 0.0), dst=full)
+        full = cv2.resize(full, (w, h), interpolation=cv2.INTER_LINEAR)
+        return cv2.remap(mask, full, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def update(self, raw: np.ndarray, frame: np.ndarray) -> np.ndarray:
         h, w = raw.shape
-        moving = self.motion(frame, (w, h))
-        if self._mask is None or self._mask.shape != raw.shape:
+        luma = self.luma(frame, (w, h))
+        half = self._half(luma)
+        if self._mask is None or self._mask.shape != raw.shape or self._prev_half.shape != half.shape:
             self._mask = raw.astype(np.float32, copy=True)
+            self._prev_half = half
             return self._mask
-        rate = self.still_rate + (1.0 - self.still_rate) * moving
-        self._mask = self._mask + rate * (raw - self._mask)
+        where = self._flow_to_prev(half)
+        prev = self._carry(self._mask, where)
+        # how much the motion left unexplained: the new luma against the previous one carried along, at
+        # half size, turned into a blend rate and scaled up
+        back = cv2.remap(self._prev_half, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        d = cv2.blur(cv2.absdiff(cv2.blur(half, (3, 3)), cv2.blur(back, (3, 3))), (3, 3)).astype(np.float32)
+        d -= np.float32(self.motion_lo)
+        d *= np.float32((1.0 - self.still_rate) / (self.motion_hi - self.motion_lo))
+        np.clip(d, 0.0, 1.0 - self.still_rate, out=d)
+        d += np.float32(self.still_rate)
+        rate = cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR)
+        raw = raw - prev
+        raw *= rate
+        prev += raw
+        self._mask, self._prev_half = prev, half
         return self._mask
 
     def hold(self, frame: np.ndarray) -> np.ndarray | None:
-        """A frame on which the model does not run: keep the last mask, and remember the frame's luma so
-        the next update's motion is measured against the newest frame.  None before the first update."""
-        if self._mask is not None:
-            h, w = self._mask.shape
-            self._luma = self.luma(frame, (w, h))
+        """A frame on which the model does not run: the last mask carried along the motion to this frame
+        (the new frame's luma is remembered for the next update).  None before the first update."""
+        if self._mask is None:
+            return None
+        h, w = self._mask.shape
+        half = self._half(self.luma(frame, (w, h)))
+        if half.shape == self._prev_half.shape:
+            self._mask = self._carry(self._mask, self._flow_to_prev(half))
+        self._prev_half = half
         return self._mask
 
 
