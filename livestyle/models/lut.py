@@ -99,6 +99,19 @@ def _blur_matrix(side: int, sigma: float) -> torch.Tensor:
     return (k / k.sum(dim=1, keepdim=True)).to(torch.float32)
 
 
+def describe_local(coeffs: torch.Tensor) -> str:
+    """What a local part (4, 3) does, in words: "a vignette (-30% in the corners) and a bloom of highlights (up to
+    40 levels)"; "" for none.  The corner figure is the gain at the outermost cells of the grid (r^2 = 0.94)."""
+    c = coeffs.detach().double()
+    parts = []
+    if bool(torch.any(c[:2] != 0)):
+        corner = float((c[0] * 0.94 + c[1] * 0.94 ** 2).mean())
+        parts.append(f"a vignette ({corner * 100:+.0f}% in the corners)")
+    if bool(torch.any(c[2:] != 0)):
+        parts.append(f"a bloom of highlights (up to {float((c[2] + c[3]).abs().max()):.0f} levels)")
+    return " and ".join(parts)
+
+
 class LocalMaps(nn.Module):
     """The local part's maps and their sum, shared by training and the engine (the same ops, so exact parity).
 

@@ -109,6 +109,8 @@ class ColourConfig:
                                   # 2-core machine were 6x slower per step, measured, from spin-waiting)
     check: bool = True            # after training, keep the safest good look (learned / transfer / identity, each
                                   # held to grey and skin limits) by what the held-out photos show: transfer.choose
+    local: bool = True            # after the LUT, fit the look's local part (vignette, bloom) and keep it where the
+                                  # held-out photos show it helps (training/local.py); export only
     init: str = "transfer"        # where both LUT students start: "transfer" (the training-free distribution
                                   # transfer of the two folders, held to the grey/skin limits: training/transfer.py)
                                   # or "identity" (before). Measured, mean of seeds 0 and 1: pastel +13.07 vs
@@ -132,7 +134,7 @@ class ColourConfig:
 
 
 INITS = ("identity", "transfer")
-FREE_ON_RESUME = frozenset({"check", "init", "style_images", "content_images", "out_dir", "run_dir", "steps", "device",
+FREE_ON_RESUME = frozenset({"check", "local", "init", "style_images", "content_images", "out_dir", "run_dir", "steps", "device",
                             "checkpoint_every", "sample_every", "look", "threads", "name"})
 
 
@@ -447,6 +449,7 @@ class _Colour(Trainer):
         from livestyle.quality.heldout import describe_lut, heldout_report
         from livestyle.styles.engine import write_engine_pack
         from livestyle.training.packs import machine_info
+        from livestyle.training.local import local_lines
         from livestyle.training.tint import tint_line, tint_look
 
         cfg, ctx = run.cfg, run.ctx
@@ -457,6 +460,11 @@ class _Colour(Trainer):
         if cfg.check:
             checked = check_look(G, content, style, content_held, style_held, seed=cfg.seed)
         tint = tint_look(G, style, content, seed=cfg.seed)  # a near-monochrome look keeps only its own tint
+        local = None
+        if cfg.local:  # vignette and bloom, on the final LUT, kept only where the held-out photos agree
+            from livestyle.training.local import fit_local
+
+            local = fit_local(G, content, style, content_held, style_held)
         held = heldout_report(G, content_held, style_held)
         # with fewer than 10 photos none is held out: the check then runs on training photos, and says so
         held.update(content_held_out=bool(self.content_held), style_held_out=bool(self.style_held))
@@ -466,6 +474,8 @@ class _Colour(Trainer):
             metrics["check"] = checked
         if tint is not None:
             metrics["tint"] = tint
+        if local is not None:
+            metrics["local"] = local
         seconds = run.seconds["colour"]
         recipe = {**self.data_info(run), "trainer": TRAINER, "size": cfg.size, "steps": cfg.steps, "batch": cfg.batch,
                   "seed": cfg.seed, "world_size": ctx.world, "wall_seconds": {"train": round(seconds, 1)},
@@ -483,6 +493,7 @@ class _Colour(Trainer):
             *heldout_lines(held),
             *check_lines(checked),
             *tint_line(tint),
+            *local_lines(local),
             f"trained in {seconds:.0f} s ({cfg.steps} steps); export parity {parity} uint8 level(s) in "
             f"{time.perf_counter() - t0:.1f} s",
         ]
