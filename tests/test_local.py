@@ -168,3 +168,26 @@ def test_the_fit_finds_a_vignette_and_leaves_photos_without_one_alone():
         assert rec["kept"] == "none" and not look.has_local, rec
     finally:
         torch.set_num_threads(threads)
+
+
+def test_compensation_keeps_the_mean_level_and_undo_takes_a_vignette_back_out():
+    from livestyle.training.local import LocalMaps, _compensate, _means, undo_local
+
+    photos = [_photo(96, 72, seed) for seed in range(6)]
+    look = AdaptiveLUT()
+    c = torch.zeros(4, 3)
+    c[0] = -0.3
+    with torch.no_grad():
+        before = np.mean([look(torch.from_numpy(p).permute(2, 0, 1)[None].float() / 127.5 - 1).mean().item()
+                          for p in photos])
+        counts, means = _means(photos, look, LocalMaps())
+        look.local.copy_(c)
+        k = _compensate(look, counts, means, c)
+        after = np.mean([look(torch.from_numpy(p).permute(2, 0, 1)[None].float() / 127.5 - 1).mean().item()
+                         for p in photos])
+    assert all(1.05 < v < 1.3 for v in k)  # a vignette darkens on average: the LUT is lifted to make up for it
+    assert abs((after - before) * 127.5) < 1.0
+    vignetted = [np.clip(p + LocalMaps()(torch.from_numpy(p).float()[None], c[None])[0].numpy() + 0.5, 0, 255)
+                 .astype(np.uint8) for p in photos]
+    back = undo_local(vignetted, c)
+    assert np.abs(np.stack(back).astype(int) - np.stack(photos).astype(int)).mean() < 1.0

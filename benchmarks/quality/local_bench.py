@@ -5,10 +5,10 @@
         [--name LOOK] [--test-images 24] [--frames 48]
 
 DATA: a dataset (``dataset.make_dataset``: trainA, trainB, test/, clips/); PACK: the engine pack `livestyle train`
-wrote for it (its first look).  The photos are read and split as `livestyle train` reads and splits them
-(``load_images`` at the default 64 px crop, every 10th held out), the local part is fitted by
-``training.local.fit_local`` (what train's export runs), and two packs are written under OUT: ``LOOK_lut`` (the
-LUT, no local part) and ``LOOK_local`` (the same LUT and the kept local part, or none).  Each is scored by
+wrote for it (its first look).  Two packs are written under OUT: ``LOOK_lut`` (PACK's LUT, no local part) and
+``LOOK_local`` (PACK's look with its local part as train kept it; with ``--refit``, for a pack trained without
+one, the local part fitted here by ``training.local.fit_local`` on the photos read and split as `livestyle train`
+reads and splits them: ``load_images`` at the default 64 px crop, every 10th held out).  Each is scored by
 `livestyle eval` (the ONNX Runtime runner `livestyle run` uses) on DATA's held-out test pairs and clips.
 OUT/local_bench.json gets the fit's record, both evaluations and the fit's CPU seconds.
 """
@@ -35,6 +35,9 @@ def main() -> int:
     ap.add_argument("--name", help="the look's name in the pack (default: its first look)")
     ap.add_argument("--test-images", type=int, default=24)
     ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--refit", action="store_true",
+                    help="fit the local part here (for a pack trained without it); default: the pack's own local "
+                         "part against the same pack with none")
     args = ap.parse_args()
 
     import torch
@@ -52,20 +55,28 @@ def main() -> int:
     look = looks[name]
     style, style_held = _split(load_images(args.data / "trainB", 64, role="style images"))
     content, content_held = _split(load_images(args.data / "trainA", 64, role="content images"))
-    t0, c0 = time.perf_counter(), time.process_time()
-    record = fit_local(look, content.images, style.images, content_held, style_held)
-    fit_s = {"wall": round(time.perf_counter() - t0, 1), "cpu": round(time.process_time() - c0, 1)}
-    for line in local_lines(record):
-        print(line, flush=True)
-    kept = look.local.clone()
     args.out.mkdir(parents=True, exist_ok=True)
+    true_look = json.loads((args.data / "provenance.json").read_text())["look"]
     packs = {}
     with torch.no_grad():
+        kept = look.local.clone()
         look.local.zero_()
-    packs["lut"], _ = write_engine_pack(args.out, [(f"{name}_lut", look, {})])
-    with torch.no_grad():
-        look.local.copy_(kept)
-    packs["local"], parity = write_engine_pack(args.out, [(f"{name}_local", look, {})])
+    packs["lut"], _ = write_engine_pack(args.out, [(f"{name}_lut", look, {"look": true_look})])
+    if args.refit:
+        t0, c0 = time.perf_counter(), time.process_time()
+        # a LUT learned from the style photos as they are: the fit compensates (what train does when nothing was
+        # taken out of the style photos before training)
+        record = fit_local(look, content.images, style.images, content_held, style_held)
+        fit_s = {"wall": round(time.perf_counter() - t0, 1), "cpu": round(time.process_time() - c0, 1)}
+    else:  # the local part train kept (its record is in the pack's metrics)
+        with torch.no_grad():
+            look.local.copy_(kept)
+        meta = json.loads((args.pack / "style.json").read_text())
+        record = next(lk for lk in meta["looks"] if lk["name"] == name)["metrics"].get("local", {})
+        fit_s = None
+    for line in local_lines(record):
+        print(line, flush=True)
+    packs["local"], parity = write_engine_pack(args.out, [(f"{name}_local", look, {"look": true_look})])
     evals = {}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for key, pack in packs.items():

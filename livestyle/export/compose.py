@@ -19,6 +19,18 @@ edge, where TensorRT takes uint8.
 With a drawn look alone the colour part is skipped too (its state passes
 through unchanged).
 
+Where some colour look has a local part (vignette, bloom:
+:class:`livestyle.models.lut.LocalMaps`), the colour branch holds the colour
+part twice::
+
+    If(sum(weights[looks with a local part]) > 0,
+       LookEngine.levels(...) + LookEngine.local_levels(frame, weights[colour looks]),
+       LookEngine.levels(...))
+
+so a look without one runs exactly the nodes it runs in an engine without
+any local part, and the local part's maps are made once for any blend (its
+coefficients are blended first: the local part is linear in them).
+
 The graph keeps the engine contract (:mod:`livestyle.runners.contract`):
 inputs ``bgr``, ``weights`` (1, K) over *all* looks in the pack's order,
 ``mix_state`` (colour looks, bases), ``mix_rate``; outputs ``out`` and

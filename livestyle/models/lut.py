@@ -156,6 +156,11 @@ class LocalMaps(nn.Module):
 
     def forward(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
         """The local part in levels (N, H, W, 3) for coefficients ``coeffs`` (N or 1, 4, 3) ``[term, channel]``."""
+        gain, offset = self.parts(xf, coeffs)
+        return gain * xf + offset
+
+    def parts(self, xf: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The local part as a gain and an offset (each (N, H, W, 3)): ``local = gain * xf + offset``."""
         n, h, w = xf.shape[0], xf.shape[1], xf.shape[2]
         s = LOCAL_SIDE
         maps = self.maps(xf).reshape(n, 2, 2, s * s)                     # [gain maps, offset maps]
@@ -163,7 +168,7 @@ class LocalMaps(nn.Module):
         low = (c @ maps).reshape(n, 6, s, s)                             # gain b g r, offset b g r
         gain = F.interpolate(low[:, :3], size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
         offset = F.interpolate(low[:, 3:], size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-        return gain * xf + offset
+        return gain, offset
 
 
 class WeightNet(nn.Module):

@@ -407,6 +407,14 @@ class _Colour(Trainer):
         self.style_all, self.content_all = self.style, self.content  # every photo; those trained on are split off
         self.style, self.style_held = _split(self.style_all)
         self.content, self.content_held = _split(self.content_all)
+        self.style_raw, self.local_prefit = self.style.images, None
+        if cfg.local:  # a vignette or glow the style photos show is taken out of them before the LUT learns
+            from livestyle.training.local import prefit_local
+
+            images, self.local_prefit = prefit_local(self.content.images, self.style.images,
+                                                     self.content_held or self.content.images[:8],
+                                                     self.style_held or self.style.images[:8])
+            self.style = dataclasses.replace(self.style, images=images)
 
     def build(self, cfg: ColourConfig, ctx: dist.DistContext, fresh: bool, report) -> _Run:
         start = None
@@ -464,7 +472,11 @@ class _Colour(Trainer):
         if cfg.local:  # vignette and bloom, on the final LUT, kept only where the held-out photos agree
             from livestyle.training.local import fit_local
 
-            local = fit_local(G, content, style, content_held, style_held)
+            # against the style photos as they are; a LUT learned from them as they are (nothing taken out
+            # before) already carries the local part's average, which the fit then compensates
+            local = fit_local(G, content, self.style_raw, content_held, style_held,
+                              compensate=self.local_prefit is None or self.local_prefit["kept"] == "none")
+            local["before_training"] = self.local_prefit
         held = heldout_report(G, content_held, style_held)
         # with fewer than 10 photos none is held out: the check then runs on training photos, and says so
         held.update(content_held_out=bool(self.content_held), style_held_out=bool(self.style_held))
