@@ -319,6 +319,9 @@ def local_lines(record: dict | None) -> list[str]:
 
 
 def _kept_line(rows: dict, kept: str, none: float) -> list[str]:
+    if kept == "none" and none < MIN_SIGNAL:
+        return [f"local part: none (the held-out photos' vignette/glow statistics differ from the look's by "
+                f"{none:.1f}x their chance level; {MIN_SIGNAL:.0f}x is needed)"]
     if kept == "none":
         best = min((k for k in rows if k != "none"), key=lambda k: rows[k]["heldout_distance"])
         return [f"local part: none (the best, {best}, moved the held-out photos' vignette/glow statistics "
