@@ -191,3 +191,21 @@ def test_compensation_keeps_the_mean_level_and_undo_takes_a_vignette_back_out():
                  .astype(np.uint8) for p in photos]
     back = undo_local(vignetted, c)
     assert np.abs(np.stack(back).astype(int) - np.stack(photos).astype(int)).mean() < 1.0
+
+
+def test_export_lut_says_the_local_part_is_lost_and_writes_the_colour_part(packs, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    shutil.copytree(packs["local"], home / "styles" / "local")
+    env = dict(os.environ, LIVESTYLE_HOME=str(home))
+    for look, lost in (("b", True), ("a", False)):
+        out = tmp_path / f"{look}.cube"
+        r = subprocess.run([sys.executable, "-m", "livestyle", "export-lut", look, "--out", str(out)],
+                           capture_output=True, text=True, env=env, timeout=240)
+        assert r.returncode == 0, r.stderr
+        assert ("has a local part, a vignette" in r.stdout and "the local part is lost" in r.stdout) == lost, r.stdout
+        assert "LUT_3D_SIZE 33" in out.read_text()
