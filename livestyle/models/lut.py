@@ -316,6 +316,9 @@ class LookEngine(nn.Module):
 
     Built from K trained :class:`AdaptiveLUT` of the same :class:`LutConfig`;
     the weight CNNs of all looks run as one grouped CNN on one thumbnail.
+    Looks with a local part (``local_index``) add it by :meth:`local_levels`;
+    exported, that part runs in a branch of its own
+    (:func:`livestyle.export.compose.export_mixed_engine`).
     """
 
     def __init__(self, looks: list[AdaptiveLUT], table: int | None = None, slopes: str | None = None):

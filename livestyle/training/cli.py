@@ -83,8 +83,8 @@ def add_parsers(sub) -> None:
                    help="colour look: after training, keep the safest good look (the learned one, a colour-only "
                         "transfer, or none) and warn when the folders differ by more than a look (default on)")
     g.add_argument("--local", action=argparse.BooleanOptionalAction, default=None,
-                   help="colour look: after training, fit a vignette and a bloom of highlights from the photos and "
-                        "keep them where the held-out photos show they help (default on)")
+                   help="colour look: where the held-out photos show a vignette, take it out of the style photos "
+                        "before the LUT learns and add it back to the look as its local part (default on)")
     g.add_argument("--force", action="store_true",
                    help="colour look: install it even when the checks call it unreliable (folders too different, "
                         "a colour cast on greys far beyond the style photos' own, flicker far above the input's); "

@@ -109,8 +109,9 @@ class ColourConfig:
                                   # 2-core machine were 6x slower per step, measured, from spin-waiting)
     check: bool = True            # after training, keep the safest good look (learned / transfer / identity, each
                                   # held to grey and skin limits) by what the held-out photos show: transfer.choose
-    local: bool = True            # after the LUT, fit the look's local part (vignette, bloom) and keep it where the
-                                  # held-out photos show it helps (training/local.py); export only
+    local: bool = True            # the look's local part (training/local.py: a vignette): where the held-out photos
+                                  # show one, it is taken out of the style photos before the LUT learns and fitted
+                                  # again on the final LUT. It changes the training photos: fixed on --resume.
     init: str = "transfer"        # where both LUT students start: "transfer" (the training-free distribution
                                   # transfer of the two folders, held to the grey/skin limits: training/transfer.py)
                                   # or "identity" (before). Measured, mean of seeds 0 and 1: pastel +13.07 vs
@@ -130,11 +131,12 @@ class ColourConfig:
         known.setdefault("w_pool", 0.0)  # checkpoints from before the pooled term resume without it
         known.setdefault("init", "identity")  # ... and from before the transfer start, from the identity
         known.setdefault("check", False)      # ... and without the check they were trained without
+        known.setdefault("local", False)      # ... and without the local part (it changes the training photos)
         return cls(**known)
 
 
 INITS = ("identity", "transfer")
-FREE_ON_RESUME = frozenset({"check", "local", "init", "style_images", "content_images", "out_dir", "run_dir", "steps", "device",
+FREE_ON_RESUME = frozenset({"check", "init", "style_images", "content_images", "out_dir", "run_dir", "steps", "device",
                             "checkpoint_every", "sample_every", "look", "threads", "name"})
 
 
@@ -469,7 +471,7 @@ class _Colour(Trainer):
             checked = check_look(G, content, style, content_held, style_held, seed=cfg.seed)
         tint = tint_look(G, style, content, seed=cfg.seed)  # a near-monochrome look keeps only its own tint
         local = None
-        if cfg.local:  # vignette and bloom, on the final LUT, kept only where the held-out photos agree
+        if cfg.local:  # the vignette, on the final LUT, kept only where the held-out photos show one
             from livestyle.training.local import fit_local
 
             # against the style photos as they are; a LUT learned from them as they are (nothing taken out
