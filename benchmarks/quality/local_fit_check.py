@@ -52,8 +52,9 @@ def main() -> int:
         cpu = time.process_time() - c0
         kept = rec["kept"]
         coeffs = torch.tensor(rec["candidates"][kept]["coeffs"])
+        rows = rec["candidates"]
         out[spec] = {"kept": kept, "what": describe_local(coeffs), "cpu_s": round(cpu, 1),
-                     "distances": {k: [v["train_distance"], v["heldout_distance"]] for k, v in rec["candidates"].items()}}
+                     "distances": {k: [v["train_distance"], v["heldout_distance"]] for k, v in rows.items()}}
         print(spec, json.dumps(out[spec]), flush=True)
     (root / "local_fit_check.json").write_text(json.dumps(out, indent=1))
     return 0

@@ -410,12 +410,13 @@ class _Colour(Trainer):
         self.style, self.style_held = _split(self.style_all)
         self.content, self.content_held = _split(self.content_all)
         self.style_raw, self.local_prefit = self.style.images, None
-        if cfg.local:  # a vignette or glow the style photos show is taken out of them before the LUT learns
+        # a vignette the style photos show is taken out of them before the LUT learns; only with photos held out
+        # to check it on (a fit judged on its own photos finds one in any folder)
+        if cfg.local and self.content_held and self.style_held:
             from livestyle.training.local import prefit_local
 
-            images, self.local_prefit = prefit_local(self.content.images, self.style.images,
-                                                     self.content_held or self.content.images[:8],
-                                                     self.style_held or self.style.images[:8])
+            images, self.local_prefit = prefit_local(self.content.images, self.style.images, self.content_held,
+                                                     self.style_held)
             self.style = dataclasses.replace(self.style, images=images)
 
     def build(self, cfg: ColourConfig, ctx: dist.DistContext, fresh: bool, report) -> _Run:
@@ -471,7 +472,7 @@ class _Colour(Trainer):
             checked = check_look(G, content, style, content_held, style_held, seed=cfg.seed)
         tint = tint_look(G, style, content, seed=cfg.seed)  # a near-monochrome look keeps only its own tint
         local = None
-        if cfg.local:  # the vignette, on the final LUT, kept only where the held-out photos show one
+        if cfg.local and self.content_held and self.style_held:  # the vignette, kept where held-out photos show one
             from livestyle.training.local import fit_local
 
             # against the style photos as they are; a LUT learned from them as they are (nothing taken out

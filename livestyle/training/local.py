@@ -158,9 +158,10 @@ def _distance(a: torch.Tensor, b: torch.Tensor, se: torch.Tensor, mask: torch.Te
 
 
 def _coeffs(p: torch.Tensor, terms: tuple[int, ...]) -> torch.Tensor:
-    """Free parameters -> coefficients (terms, 3): vignette terms as they are (held to -1..1 after the fit),
+    """Free parameters -> coefficients (terms, 3): vignette terms the same on every channel (a vignette that
+    tinted would put colour into a black-and-white look's corners), held to -1..1 after the fit;
     bloom terms ``MAX_BLOOM p^2 / (1 + p^2)`` levels (a bloom adds light: never negative, and bounded)."""
-    rows = [p[i] if t < 2 else MAX_BLOOM * p[i] ** 2 / (1.0 + p[i] ** 2) for i, t in enumerate(terms)]
+    rows = [p[i].mean().expand(3) if t < 2 else MAX_BLOOM * p[i] ** 2 / (1.0 + p[i] ** 2) for i, t in enumerate(terms)]
     c = torch.zeros(len(LOCAL_TERMS), 3)
     return c.index_put((torch.tensor(terms),), torch.stack(rows))
 
@@ -267,8 +268,8 @@ def fit_local(look: AdaptiveLUT, content: list[np.ndarray], style: list[np.ndarr
 
 
 def _compensate(look: AdaptiveLUT, counts: torch.Tensor, means: torch.Tensor, coeffs: torch.Tensor) -> list[float]:
-    """Scale the look's LUT output (in levels, per channel) so the content photos' mean level through LUT and
-    local part is what it was through the LUT alone; returns the scales.
+    """Scale the look's LUT output (in levels, one scale for all channels) so the content photos' mean level
+    through LUT and local part is what it was through the LUT alone; returns the scales.
 
     The LUT was learned from the style photos as they are, vignette and glow included, so it already carries
     their average effect (a vignette made it darker everywhere); without this the local part would count it
@@ -277,7 +278,8 @@ def _compensate(look: AdaptiveLUT, counts: torch.Tensor, means: torch.Tensor, co
     whole = means[:, -1]                                                         # (P, 1 + terms, 3)
     before = whole[:, 0].mean(0)
     after = (whole[:, 0] + torch.einsum("pjc,jc->pc", whole[:, 1:], coeffs)).mean(0)
-    k = (before / after.clamp(min=1.0)).clamp(0.5, 2.0)                          # (3,) B, G, R
+    # one scale for the three channels: a scale per channel would tint the grade (a black-and-white look's too)
+    k = (before.sum() / after.sum().clamp(min=1.0)).clamp(0.5, 2.0).expand(3)
     a = look.mix(torch.zeros(1, 3, 64, 64))[0]                                   # neutral coefficients
     kk = k.reshape(3, 1, 1, 1)
     # levels = 127.5 (sum_m a_m basis_m + 1): scaling them by k is basis_m -> k basis_m, plus (k - 1) / a_0 on basis 0
