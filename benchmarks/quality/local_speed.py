@@ -41,6 +41,7 @@ def main() -> int:
 
     if not (args.out / "local" / "engine.onnx").is_file():
         subprocess.run([sys.executable, str(ROOT / "benchmarks/quality/local_engines.py"), str(args.out)], check=True,
+                       stdout=sys.stderr,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     w, h = (int(v) for v in args.size.lower().split("x"))
     frame = photo(w, h)[None]
