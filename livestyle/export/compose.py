@@ -19,6 +19,18 @@ edge, where TensorRT takes uint8.
 With a drawn look alone the colour part is skipped too (its state passes
 through unchanged).
 
+Where some colour look has a local part (vignette, bloom:
+:class:`livestyle.models.lut.LocalMaps`), the colour branch holds the colour
+part twice::
+
+    If(sum(weights[looks with a local part]) > 0,
+       LookEngine.levels(...) + LookEngine.local_levels(frame, weights[colour looks]),
+       LookEngine.levels(...))
+
+so a look without one runs exactly the nodes it runs in an engine without
+any local part, and the local part's maps are made once for any blend (its
+coefficients are blended first: the local part is linear in them).
+
 The graph keeps the engine contract (:mod:`livestyle.runners.contract`):
 inputs ``bgr``, ``weights`` (1, K) over *all* looks in the pack's order,
 ``mix_state`` (colour looks, bases), ``mix_rate``; outputs ``out`` and
@@ -52,7 +64,18 @@ class _Levels(nn.Module):
         self.engine = engine
 
     def forward(self, bgr, weights, mix_state, mix_rate):
-        return self.engine.levels(bgr, weights, mix_state, mix_rate)
+        return self.engine.levels(bgr, weights, mix_state, mix_rate, local=False)
+
+
+class _Local(nn.Module):
+    """The colour looks' local part for export: float frame (1, H, W, 3) 0..255 and their weights -> levels."""
+
+    def __init__(self, engine: LookEngine):
+        super().__init__()
+        self.engine = engine
+
+    def forward(self, frame, weights):
+        return self.engine.local_levels(frame, weights)
 
 
 class _FloatStudent(nn.Module):
@@ -156,6 +179,13 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
                    inputs=["bgr", "colour_weights", MIX_STATE, MIX_RATE], outputs=["colour_levels", MIX_NEXT],
                    dynamic={"bgr": {1: "height", 2: "width"}, "colour_levels": {1: "height", 2: "width"}})
         colour = onnx.load(colour_path)
+        local = None
+        if engine.colour.local_index:
+            local_path = os.path.join(tmp, "local.onnx")
+            trace_onnx(_Local(engine.colour), (x.to(torch.float32), wt), local_path,
+                       inputs=["frame", "colour_weights"], outputs=["local_levels"],
+                       dynamic={"frame": {1: "height", 2: "width"}, "local_levels": {1: "height", 2: "width"}})
+            local = onnx.load(local_path)
         textures = []
         for j, net in enumerate(engine.textures):
             tpath = os.path.join(tmp, f"texture{j}.onnx")
@@ -180,16 +210,52 @@ def export_mixed_engine(engine: MixedEngine, path: str | os.PathLike, *,
     # The colour part runs only while a colour look has weight: with a drawn look alone its per-pixel
     # lookup would cost ~7 ms for nothing. Off, the frame's levels start at 0 and the state passes through.
     keep = {"bgr", "colour_weights", MIX_STATE, MIX_RATE}
-    sub_nodes, sub_inits = _prefixed(g, "colour/", keep)
-    casts = [n for n in sub_nodes if n.op_type == "Cast" and list(n.input) == ["bgr"]]
-    for cast in casts:  # the colour part reads the frame cast once outside, like the texture looks
-        sub_nodes.remove(cast)
-        for n in sub_nodes:
-            n.input[:] = ["compose/frame" if x == cast.output[0] else x for x in n.input]
-    colour_on = helper.make_graph(
-        sub_nodes, "colour_on", [], [helper.make_tensor_value_info("colour/colour_levels", TensorProto.FLOAT, None),
-                                     helper.make_tensor_value_info("colour/" + MIX_NEXT, TensorProto.FLOAT, None)],
-        initializer=sub_inits)
+
+    def colour_part(prefix: str):
+        sub_nodes, sub_inits = _prefixed(g, prefix, keep)
+        casts = [n for n in sub_nodes if n.op_type == "Cast" and list(n.input) == ["bgr"]]
+        for cast in casts:  # the colour part reads the frame cast once outside, like the texture looks
+            sub_nodes.remove(cast)
+            for n in sub_nodes:
+                n.input[:] = ["compose/frame" if x == cast.output[0] else x for x in n.input]
+        return sub_nodes, sub_inits
+
+    def outputs_of(names):
+        return [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in names]
+
+    sub_nodes, sub_inits = colour_part("colour/")
+    if local is None:
+        colour_on = helper.make_graph(sub_nodes, "colour_on", [],
+                                      outputs_of(["colour/colour_levels", "colour/" + MIX_NEXT]),
+                                      initializer=sub_inits)
+    else:
+        # The local part runs only while a look with one has weight: the colour part is held twice, once
+        # with the local part added and once without, so a look without one runs exactly the nodes it ran
+        # before (no copy of the frame's levels, as an Identity in an "off" branch would make).
+        local_index = [engine.colour_index[i] for i in engine.colour.local_index]
+        inits.append(numpy_helper.from_array(np.asarray(local_index, np.int64), "local_index"))
+        nodes += [helper.make_node("Gather", [WEIGHTS, "local_index"], ["compose/local_weights"], axis=1,
+                                   name="compose/local_weights"),
+                  helper.make_node("ReduceSum", ["compose/local_weights"], ["compose/local_sum"], keepdims=0,
+                                   name="compose/local_sum"),
+                  helper.make_node("Greater", ["compose/local_sum", "compose/zero"], ["compose/local_on"],
+                                   name="compose/local_on")]
+        with_nodes, with_inits = colour_part("colour+local/")
+        term_nodes, term_inits = _prefixed(local.graph, "local/", {"colour_weights"})
+        for n in term_nodes:  # the local part reads the frame the main graph cast once
+            n.input[:] = ["compose/frame" if x == "local/frame" else x for x in n.input]
+        with_nodes += term_nodes + [helper.make_node("Add", ["colour+local/colour_levels", "local/local_levels"],
+                                                     ["colour+local/levels"], name="colour+local/add")]
+        local_on = helper.make_graph(with_nodes, "local_on", [],
+                                     outputs_of(["colour+local/levels", "colour+local/" + MIX_NEXT]),
+                                     initializer=with_inits + term_inits)
+        local_off = helper.make_graph(sub_nodes, "local_off", [],
+                                      outputs_of(["colour/colour_levels", "colour/" + MIX_NEXT]),
+                                      initializer=sub_inits)
+        colour_on = helper.make_graph(
+            [helper.make_node("If", ["compose/local_on"], ["colour_on/levels", "colour_on/" + MIX_NEXT],
+                              then_branch=local_on, else_branch=local_off, name="compose/local_if")],
+            "colour_on", [], outputs_of(["colour_on/levels", "colour_on/" + MIX_NEXT]))
     colour_off = helper.make_graph(
         [helper.make_node("Mul", ["compose/frame", "compose/zero"], ["colour_off/levels"], name="colour_off/zero"),
          helper.make_node("Identity", [MIX_STATE], ["colour_off/" + MIX_NEXT], name="colour_off/state")],

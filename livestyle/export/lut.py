@@ -36,7 +36,13 @@ TRT10_SUPPORTED_OPS = frozenset({
 
 
 def export_engine(engine: LookEngine, path: str | os.PathLike, *, sample_size: tuple[int, int] = (256, 144)) -> Path:
-    """Write ``engine`` as ONNX to ``path`` atomically; returns the path."""
+    """Write ``engine`` as ONNX to ``path`` atomically; returns the path.
+
+    An engine where some look has a local part is written by
+    :func:`livestyle.export.compose.export_mixed_engine` (the local part runs in a branch).
+    """
+    if engine.local_index:
+        raise ValueError("an engine with a local part is exported by livestyle.export.compose.export_mixed_engine")
     w, h = sample_size
     x = torch.zeros((1, h, w, 3), dtype=torch.uint8)
     wt = torch.zeros((1, engine.n_looks), dtype=torch.float32)

@@ -146,6 +146,7 @@ def cmd_export_lut(args: argparse.Namespace) -> int:
 
     from livestyle.export.cube import (NEUTRAL_LEVEL, PROBE_LEVELS, adaptation_range, engine_vs_table,
                                        lattice_to_table, look_lattice, resample, write_cube)
+    from livestyle.models.lut import describe_local
     from livestyle.styles.nets import load_engine_luts
 
     loaded: dict[str, dict] = {}
@@ -168,7 +169,12 @@ def cmd_export_lut(args: argparse.Namespace) -> int:
         if moved >= 0.5:
             notes.append(f"{look_name!r} adapts its grade to each frame (by up to {moved:.1f} levels between flat "
                          f"frames of levels {PROBE_LEVELS[0]} and {PROBE_LEVELS[-1]}); the file holds its neutral "
-                         f"weights, those it gives a flat mid-grey ({NEUTRAL_LEVEL}) frame, for every frame")
+                         f"weights, those it gives a flat mid-grey ({NEUTRAL_LEVEL}) frame, for every frame; "
+                         "the per-frame adaptation is lost")
+        if look.has_local:
+            notes.append(f"{look_name!r} has a local part, {describe_local(look.local)}, which depends on where a "
+                         "pixel sits in the frame and on the bright parts around it: a 3D LUT (one colour in, one "
+                         "colour out) cannot hold it, so the file has the colour part only and the local part is lost")
     comments = [f"livestyle look {args.look} (livestyle {__version__})",
                 "grade at neutral weights: the per-frame coefficients of a flat mid-grey (128) frame",
                 "RGB, input domain 0..1, red changes fastest"]
@@ -182,7 +188,8 @@ def cmd_export_lut(args: argparse.Namespace) -> int:
         print(f"the file applied trilinearly (rounded) and livestyle's engine at these weights differ by up to "
               f"{err_max:.0f} levels (mean {err_mean:.2f}) over 76^3 test colours")
     for n in notes:
-        print(f"note: {n}; the per-frame adaptation is lost")
+        print(f"note: {n}")
     if not notes:
-        print("nothing lost: the look's grade is the same on every frame (within 0.5 levels on flat test frames)")
+        print("nothing lost: the look's grade is the same on every frame (within 0.5 levels on flat test frames) "
+              "and it has no local part")
     return 0

@@ -503,7 +503,7 @@ def make_dataset(out: str | os.PathLike, cfg: DatasetConfig) -> Path:
 
     Raises StyleError for an unknown look and DataError if ``out`` cannot be written.
     """
-    look_fn = looks.get(cfg.look)
+    look_fn = hidden_look(cfg.look)
     out = Path(out)
     try:
         for sub in ("trainA", "trainB", "test/input", "test/target", "clips"):
@@ -526,7 +526,9 @@ def make_dataset(out: str | os.PathLike, cfg: DatasetConfig) -> Path:
     photos_missing = not any(packaged_photo_path(p) for p in SKIMAGE_PHOTOS)
     provenance = {
         "config": {**asdict(cfg), "clip_size": list(cfg.clip_size)},
-        "look": cfg.look, "look_description": looks.describe(cfg.look),
+        "look": cfg.look,
+        "look_description": (HIDDEN_LOOKS[cfg.look].__doc__ or "").split(".")[0] if cfg.look in HIDDEN_LOOKS
+        else looks.describe(cfg.look),
         "photos": "none installed (procedural only; `pip install livestyle[bench]` adds scikit-image's photos)"
                   if photos_missing else "scikit-image sample photographs (public domain / CC0)",
         "splits": files, "clips": clips,
@@ -602,7 +604,30 @@ def split_fade(image: np.ndarray) -> np.ndarray:
     return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-HIDDEN_LOOKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"amber_cyan": amber_cyan, "split_fade": split_fade}
+def glow_vignette(image: np.ndarray) -> np.ndarray:
+    """A look with a local part: a warm, slightly lifted grade, a strong bloom around highlights and a vignette
+    (the corners a third darker).  The vignette falls off as r^3 and multiplies the graded colour, and the bloom
+    is a screen of the blurred bright parts: neither is exactly what livestyle's local terms can express
+    (r^2 and r^4 times the input, added light).  uint8 BGR -> uint8 BGR."""
+    from livestyle.looks._common import luma, smoothstep, to_float, to_uint8, wide_blur
+
+    x = to_float(image)
+    y0 = luma(x)
+    x = 0.03 + 0.95 * x
+    x = x * np.array([0.90, 1.0, 1.07], np.float32)                   # warm: less blue, more red
+    bright = x * smoothstep(0.55, 1.0, y0)[..., None]
+    glow = wide_blur(bright, 8.0)
+    x = 1.0 - (1.0 - x) * (1.0 - 0.55 * glow)
+    h, w = y0.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    r = np.sqrt(((yy - cy) ** 2 + (xx - cx) ** 2) / (cy ** 2 + cx ** 2))
+    x = x * (1.0 - 0.35 * r ** 3)[..., None]
+    return to_uint8(x)
+
+
+HIDDEN_LOOKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"amber_cyan": amber_cyan, "split_fade": split_fade,
+                                                                "glow_vignette": glow_vignette}
 
 
 def _beach(rng: np.random.Generator, size: int) -> np.ndarray:

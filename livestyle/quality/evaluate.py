@@ -35,7 +35,7 @@ from livestyle import looks
 from livestyle.errors import ModelError, StyleError
 from livestyle.fsutil import write_image, write_json_atomic
 from livestyle.ops.temporal import TemporalFilter
-from livestyle.quality.dataset import DatasetConfig, make_dataset, read_clip, read_test_set
+from livestyle.quality.dataset import HIDDEN_LOOKS, DatasetConfig, hidden_look, make_dataset, read_clip, read_test_set
 from livestyle.quality.metrics import clip_flows, psnr, ssim, warping_error, warping_error_ratio
 from livestyle.styles.pack import TEACHER_FILE, StylePack
 
@@ -78,7 +78,7 @@ def pack_look(pack: StylePack) -> str:
                          "is no true output to compare with.",
                          fix=f"Evaluate a style trained on a procedural look (one of: {', '.join(looks.names())}), "
                              "or add \"look\": NAME to its style.json.")
-    if look not in looks.names():
+    if look not in looks.names() and look not in HIDDEN_LOOKS:
         raise StyleError(f"Style {pack.name!r} names look {look!r}, which this livestyle does not have "
                          f"(available: {', '.join(looks.names())}).",
                          fix="Upgrade livestyle or correct the 'look' in the pack's style.json.")
@@ -230,7 +230,7 @@ def evaluate(pack: StylePack, cfg: EvalConfig = EvalConfig()) -> dict:
                  "input_warping_error": warping_error(frames, flows=flows),
                  "student": warping_error_ratio(stu, frames, flows=flows),
                  "student_filtered": warping_error_ratio(stu_f, frames, flows=flows),
-                 "true_look": warping_error_ratio([looks.apply(look, f) for f in frames], frames, flows=flows)}
+                 "true_look": warping_error_ratio([hidden_look(look)(f) for f in frames], frames, flows=flows)}
         if teacher is not None:
             entry["teacher"] = warping_error_ratio([teacher(f) for f in frames], frames, flows=flows)
         temporal[Path(clip_name).name] = entry

@@ -17,7 +17,7 @@ from livestyle.errors import TrainingError
 from livestyle.fsutil import atomic_dir, write_json_atomic
 from livestyle.models.lut import AdaptiveLUT, LookEngine
 from livestyle.models.student import Student
-from livestyle.styles.pack import ENGINE_ONNX, ENGINE_WEIGHTS, FORMAT_VERSION, META_FILE
+from livestyle.styles.pack import ENGINE_FORMAT_VERSION, ENGINE_ONNX, ENGINE_WEIGHTS, LOCAL_FORMAT_VERSION, META_FILE
 
 PARITY_LIMIT = 1
 
@@ -63,7 +63,7 @@ def write_engine_pack(out_dir: str | os.PathLike, looks: list[tuple[str, nn.Modu
     lut_engine = LookEngine([nets[i] for i in colour], slopes=slopes).eval()
     final = Path(out_dir) / (folder_name or looks[0][0])
     with atomic_dir(final, replace=True) as tmp:
-        if texture:
+        if texture or lut_engine.local_index:  # branches: texture looks, or the local part of a colour look
             from livestyle.export.compose import MixedEngine, check_mixed_parity, export_mixed_engine
 
             engine = MixedEngine(lut_engine, colour, [nets[i] for i in texture], texture).eval()
@@ -87,7 +87,9 @@ def write_engine_pack(out_dir: str | os.PathLike, looks: list[tuple[str, nn.Modu
                 entry.pop("student", None)
             entries.append(entry)
         size_multiple = max([lut_engine.cfg.size_multiple] + [nets[i].cfg.size_multiple for i in texture])
-        meta = {"format_version": FORMAT_VERSION, "name": folder_name or looks[0][0], **(shared or {}),
+        # a local part needs a livestyle that loads its coefficients: format 4; otherwise the pack stays format 3
+        version = LOCAL_FORMAT_VERSION if lut_engine.local_index else ENGINE_FORMAT_VERSION
+        meta = {"format_version": version, "name": folder_name or looks[0][0], **(shared or {}),
                 "engine": {"lut": lut_engine.cfg.to_dict(), "size_multiple": size_multiple,
                            "export_parity_uint8": parity},
                 "looks": entries}

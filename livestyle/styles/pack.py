@@ -21,6 +21,11 @@ absent means 1):
                             H, W dynamic (the state: :mod:`livestyle.runners.contract`)
       engine.safetensors    the looks' float weights, tensor names "look.<index>.<param>"
 
+  **Engine, format 4**: format 3 where some colour look has a local part (vignette, bloom;
+  :class:`livestyle.models.lut.LocalMaps`): its coefficients are the tensor "look.<index>.local"
+  (4, 3); looks without one have no such tensor (they load with zeros).  Older livestyles refuse it
+  in one line instead of running the engine without being able to load its looks.
+
   A format-2 engine is the same without the state (inputs "bgr" and
   "weights", output "out"); it still loads and runs unsmoothed.
 
@@ -67,7 +72,9 @@ WEIGHTS_FILE = "student.safetensors"
 TEACHER_FILE = "teacher.safetensors"  # a trained CycleGAN pack's teacher (livestyle.styles.nets.load_teacher)
 ENGINE_ONNX = "engine.onnx"
 ENGINE_WEIGHTS = "engine.safetensors"
-FORMAT_VERSION = 3          # the newest format this livestyle reads, and what it writes for an engine
+FORMAT_VERSION = 4          # the newest format this livestyle reads
+ENGINE_FORMAT_VERSION = 3   # what it writes for an engine whose looks have no local part (older livestyles read it)
+LOCAL_FORMAT_VERSION = 4    # ... and for one where some look has a local part (its "local" tensor)
 MIX_FORMAT_VERSION = 2      # a mix did not change with format 3: older livestyles read the mixes saved here
 BUNDLED_DIR = Path(__file__).resolve().parent / "packs"
 

@@ -82,6 +82,9 @@ def add_parsers(sub) -> None:
     g.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
                    help="colour look: after training, keep the safest good look (the learned one, a colour-only "
                         "transfer, or none) and warn when the folders differ by more than a look (default on)")
+    g.add_argument("--local", action=argparse.BooleanOptionalAction, default=None,
+                   help="colour look: where the held-out photos show a vignette, take it out of the style photos "
+                        "before the LUT learns and add it back to the look as its local part (default on)")
     g.add_argument("--force", action="store_true",
                    help="colour look: install it even when the checks call it unreliable (folders too different, "
                         "a colour cast on greys far beyond the style photos' own, flicker far above the input's); "
@@ -159,7 +162,7 @@ _COLOUR_SIMPLE = {"style_images": "style_images", "content_images": "content_ima
                   "steps": "steps", "batch": "batch", "seed": "seed", "device": "device", "disc_width": "disc_width",
                   "disc_layers": "disc_layers", "lr": "lr", "checkpoint_every": "checkpoint_every",
                   "sample_every": "sample_every", "look": "look", "threads": "threads", "init": "init",
-                  "check": "check"}
+                  "check": "check", "local": "local"}
 
 
 def _kind(args: argparse.Namespace) -> str:

@@ -109,6 +109,9 @@ class ColourConfig:
                                   # 2-core machine were 6x slower per step, measured, from spin-waiting)
     check: bool = True            # after training, keep the safest good look (learned / transfer / identity, each
                                   # held to grey and skin limits) by what the held-out photos show: transfer.choose
+    local: bool = True            # the look's local part (training/local.py: a vignette): where the held-out photos
+                                  # show one, it is taken out of the style photos before the LUT learns and fitted
+                                  # again on the final LUT. It changes the training photos: fixed on --resume.
     init: str = "transfer"        # where both LUT students start: "transfer" (the training-free distribution
                                   # transfer of the two folders, held to the grey/skin limits: training/transfer.py)
                                   # or "identity" (before). Measured, mean of seeds 0 and 1: pastel +13.07 vs
@@ -128,6 +131,7 @@ class ColourConfig:
         known.setdefault("w_pool", 0.0)  # checkpoints from before the pooled term resume without it
         known.setdefault("init", "identity")  # ... and from before the transfer start, from the identity
         known.setdefault("check", False)      # ... and without the check they were trained without
+        known.setdefault("local", False)      # ... and without the local part (it changes the training photos)
         return cls(**known)
 
 
@@ -405,6 +409,15 @@ class _Colour(Trainer):
         self.style_all, self.content_all = self.style, self.content  # every photo; those trained on are split off
         self.style, self.style_held = _split(self.style_all)
         self.content, self.content_held = _split(self.content_all)
+        self.style_raw, self.local_prefit = self.style.images, None
+        # a vignette the style photos show is taken out of them before the LUT learns; only with photos held out
+        # to check it on (a fit judged on its own photos finds one in any folder)
+        if cfg.local and self.content_held and self.style_held:
+            from livestyle.training.local import prefit_local
+
+            images, self.local_prefit = prefit_local(self.content.images, self.style.images, self.content_held,
+                                                     self.style_held)
+            self.style = dataclasses.replace(self.style, images=images)
 
     def build(self, cfg: ColourConfig, ctx: dist.DistContext, fresh: bool, report) -> _Run:
         start = None
@@ -447,6 +460,7 @@ class _Colour(Trainer):
         from livestyle.quality.heldout import describe_lut, heldout_report
         from livestyle.styles.engine import write_engine_pack
         from livestyle.training.packs import machine_info
+        from livestyle.training.local import local_lines
         from livestyle.training.tint import tint_line, tint_look
 
         cfg, ctx = run.cfg, run.ctx
@@ -457,6 +471,15 @@ class _Colour(Trainer):
         if cfg.check:
             checked = check_look(G, content, style, content_held, style_held, seed=cfg.seed)
         tint = tint_look(G, style, content, seed=cfg.seed)  # a near-monochrome look keeps only its own tint
+        local = None
+        if cfg.local and self.content_held and self.style_held:  # the vignette, kept where held-out photos show one
+            from livestyle.training.local import fit_local
+
+            # against the style photos as they are; a LUT learned from them as they are (nothing taken out
+            # before) already carries the local part's average, which the fit then compensates
+            local = fit_local(G, content, self.style_raw, content_held, style_held,
+                              compensate=self.local_prefit is None or self.local_prefit["kept"] == "none")
+            local["before_training"] = self.local_prefit
         held = heldout_report(G, content_held, style_held)
         # with fewer than 10 photos none is held out: the check then runs on training photos, and says so
         held.update(content_held_out=bool(self.content_held), style_held_out=bool(self.style_held))
@@ -466,6 +489,8 @@ class _Colour(Trainer):
             metrics["check"] = checked
         if tint is not None:
             metrics["tint"] = tint
+        if local is not None:
+            metrics["local"] = local
         seconds = run.seconds["colour"]
         recipe = {**self.data_info(run), "trainer": TRAINER, "size": cfg.size, "steps": cfg.steps, "batch": cfg.batch,
                   "seed": cfg.seed, "world_size": ctx.world, "wall_seconds": {"train": round(seconds, 1)},
@@ -483,6 +508,7 @@ class _Colour(Trainer):
             *heldout_lines(held),
             *check_lines(checked),
             *tint_line(tint),
+            *local_lines(local),
             f"trained in {seconds:.0f} s ({cfg.steps} steps); export parity {parity} uint8 level(s) in "
             f"{time.perf_counter() - t0:.1f} s",
         ]
