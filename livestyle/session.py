@@ -95,6 +95,30 @@ class People:
     beauty_why: str = ""            # why beauty is not available ("" when it is)
 
 
+#: Frame rates up to this run OpenCV's own loops on one thread (see :func:`opencv_threads`).
+ONE_THREAD_FPS = 50.0
+
+
+def opencv_threads(fps: float) -> int:
+    """Set OpenCV's thread pool for a run at ``fps``; returns the threads it now uses.
+
+    The stages already run on threads of their own, one frame each, so at 30 fps OpenCV's pool only adds
+    CPU: its workers wait for each other inside every resize and blur.  With one OpenCV thread, 720p30 with
+    the person stage and background blur cost 6.1-6.3 ms of CPU a frame more than the plain run, against
+    9.6-11.3 with the pool, and beauty 3.1-4.0 against 6.7-9.6 (AMD EPYC, 2 cores; RESULTS.md, session 11).
+    Above :data:`ONE_THREAD_FPS` a frame's interval is too short for the person stage on one core (1080p60
+    with the blur: 29 fps with one thread, 38 with the pool, same machine), so the pool stays.  A user's
+    ``OPENCV_FOR_THREADS_NUM`` is left as it is.
+    """
+    import os
+
+    import cv2
+
+    if "OPENCV_FOR_THREADS_NUM" not in os.environ and fps <= ONE_THREAD_FPS:
+        cv2.setNumThreads(1)
+    return cv2.getNumThreads()
+
+
 def _check_people(cfg: RunConfig, sink) -> tuple[str, str | None, object, dict | None]:
     """Before any device opens: refuse what cannot work (``transparent`` on an output without alpha, an
     ``image:`` that is no picture) and return (background mode, its argument, the image or None, the
@@ -222,6 +246,7 @@ def run(cfg: RunConfig, *, on_frame: Callable[[FrameRecord], None] | None = None
         multiple = math.lcm(*(int(getattr(s, "size_multiple", 4)) for s in styles))
         infer_size = align_infer_size(cfg.infer_size or default_infer_size(out_size), multiple)
         fps = float(cfg.fps or source.fps or 30.0)
+        opencv_threads(fps)
         # a GPU runs the student at full resolution in a few ms: no need to trade detail for speed
         cuda_size = align_infer_size(out_size, multiple) if cfg.infer_size is None else None
         choice = create_runner(cfg.backend, first, infer_size=infer_size, cuda_infer_size=cuda_size)

@@ -153,6 +153,7 @@ def report(pipe, *, backend_choice=None) -> dict:
                                  "count": pipe.control_latency.count},
         },
         "cpu_ms_per_frame": st.cpu_per_frame.percentiles_ms((50, 95)),
+        "opencv_threads": _opencv_threads(),
         "quality": (pipe.quality.to_json() if pipe.quality is not None else
                     {"mode": "fixed", "changes": [], "n_changes": 0, "started_at_remembered": None}),
         "reconnects": int(getattr(pipe.source, "reconnects", 0) or 0),
@@ -173,3 +174,9 @@ def report(pipe, *, backend_choice=None) -> dict:
         rep["backends_not_used"] = backend_choice.skipped
     return rep
 
+
+def _opencv_threads() -> int:
+    """The threads OpenCV's own loops use in this run (:func:`livestyle.session.opencv_threads`)."""
+    import cv2
+
+    return cv2.getNumThreads()

@@ -364,3 +364,25 @@ def test_temporal_filter_auto_runs_only_for_looks_with_a_cnn(tmp_path, livestyle
                    "pastel:0.5,pencil:0.5": ("auto", 12), "pastel on": ("on", 12), "random off": ("off", 0)}
     r = run_cli(["run", "--input", str(src), "--output", "null", "--temporal", "sometimes"], livestyle_home)
     assert r.returncode == 2 and "--temporal" in r.stderr
+
+
+def test_opencv_runs_one_thread_at_30_fps_and_its_pool_at_60(tmp_path, livestyle_home):
+    """At 30 fps OpenCV's pool only adds CPU beside the stage threads, so a run uses one OpenCV thread; at
+    60 fps the pool stays (a frame's interval is too short for the person stage on one core); a user's
+    OPENCV_FOR_THREADS_NUM wins."""
+    import os
+
+    src = tmp_path / "in.avi"
+    write_test_video(src, size=(160, 120), fps=30, frames=6)
+    got = {}
+    for name, fps, env in (("30", "30", {}), ("60", "60", {}), ("30 user", "30", {"OPENCV_FOR_THREADS_NUM": "2"})):
+        rep_path = tmp_path / f"rep{name}.json"
+        r = subprocess.run([sys.executable, "-m", "livestyle", "run", "--input", str(src), "--output", "null",
+                            "--style", "random", "--fps", fps, "--infer-size", "160x120", "--report", str(rep_path)],
+                           env={**cli_env(livestyle_home), **env}, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        got[name] = json.loads(rep_path.read_text())["opencv_threads"]
+    assert got["30"] == 1
+    assert got["30 user"] == 2
+    if (os.cpu_count() or 1) >= 2:
+        assert got["60"] >= 2, got
