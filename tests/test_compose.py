@@ -12,7 +12,7 @@ from livestyle.errors import TrainingError
 from livestyle.export.lut import TRT10_SUPPORTED_OPS, graph_ops, random_looks
 from livestyle.models.student import Student, StudentConfig
 from livestyle.runners.onnxrt import OnnxRuntimeRunner
-from livestyle.styles.engine import write_engine_pack
+from livestyle.export.engine_pack import write_engine_pack
 from livestyle.styles.pack import load_pack, load_packs
 
 SIZE = (96, 64)  # (w, h), multiples of 4
@@ -154,9 +154,9 @@ def test_an_engine_of_texture_looks_only_is_refused(tmp_path):
 
 def test_merging_an_installed_cnn_pack_makes_it_a_texture_look(tmp_path):
     """`merge_looks` (how the bundle is built) takes a format-1 pack beside colour looks; its output is unchanged."""
-    from livestyle.styles.engine import random_engine_pack
+    from livestyle.export.engine_pack import random_engine_pack
     from livestyle.export.onnx import random_student_pack
-    from livestyle.styles.engine import merge_looks
+    from livestyle.export.engine_pack import merge_looks
 
     colour = load_packs(random_engine_pack(tmp_path / "c", ["warm", "cold"], seed=5))
     cnn = load_pack(random_student_pack(tmp_path / "drawn", name="sketchy", seed=2,

@@ -230,7 +230,7 @@ def _frozen_pack(out_dir: Path, look: str, slopes: str) -> Path:
     as an engine pack whose runtime uses ``slopes``."""
     from livestyle.export.cube import adaptation_range, fixed_look, look_lattice
     from livestyle.styles.nets import load_engine_luts
-    from livestyle.styles.engine import write_engine_pack
+    from livestyle.export.engine_pack import write_engine_pack
     from livestyle.styles.pack import BUNDLED_DIR
 
     lk = load_engine_luts(BUNDLED_DIR / "looks")[look]

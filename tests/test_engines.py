@@ -638,7 +638,7 @@ def test_tensorrt_preparation_keeps_a_multi_look_engine_within_one_level(tmp_pat
     """The ONNX rewrite TensorRT builds from keeps the colour engine's output (run here by ONNX Runtime)."""
     import onnxruntime as ort
 
-    from livestyle.styles.engine import random_engine_pack
+    from livestyle.export.engine_pack import random_engine_pack
 
     folder = random_engine_pack(tmp_path, ["a", "b"], seed=1)
     prepared = eng.prepare_onnx_for_tensorrt(folder / "engine.onnx", tmp_path / "trt.onnx", fp16=fp16)
@@ -660,7 +660,7 @@ def test_tensorrt_preparation_keeps_a_multi_look_engine_within_one_level(tmp_pat
 
 def test_builder_takes_an_engine_with_weights_and_mix_state(tmp_path, monkeypatch):
     """A colour engine's extra inputs have fixed shapes: only the image gets an optimisation profile."""
-    from livestyle.styles.engine import random_engine_pack
+    from livestyle.export.engine_pack import random_engine_pack
 
     calls: dict = {}
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt(10, calls))
@@ -684,7 +684,7 @@ def test_tensorrt_preparation_keeps_an_engine_with_a_texture_look(tmp_path, fp16
 
     from livestyle.export.lut import random_looks
     from livestyle.models.student import Student, StudentConfig
-    from livestyle.styles.engine import write_engine_pack
+    from livestyle.export.engine_pack import write_engine_pack
 
     torch.manual_seed(0)
     student = Student(StudentConfig(stem=8, width=8, blocks=1, expansion=2)).eval()

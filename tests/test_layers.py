@@ -34,12 +34,7 @@ RUNTIME = ("pipeline", "session", "stages", "capture", "views", "keys", "runconf
 TOOLS = ("export", "training", "quality", "bench", "doctor", "cli", "commands")
 
 # Arrows that still run up, each with why it is left (module, imported module).
-KNOWN_BACK = {
-    # styles/engine.py writes engine packs (a build tool the runtime never imports); its home is export/,
-    # a move that touches training/colour.py (another work stream's file).
-    ("livestyle.styles.engine", "livestyle.export.lut"),
-    ("livestyle.styles.engine", "livestyle.export.compose"),
-}
+KNOWN_BACK: set[tuple[str, str]] = set()
 KNOWN_CYCLES: list[set[str]] = []
 
 

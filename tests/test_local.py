@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from livestyle.export.lut import TRT10_SUPPORTED_OPS, graph_ops, random_looks
 from livestyle.models.lut import AdaptiveLUT, LookEngine, describe_local
 from livestyle.runners.contract import still_feeds
-from livestyle.styles.engine import write_engine_pack
+from livestyle.export.engine_pack import write_engine_pack
 
 SIZE = (160, 96)  # (w, h)
 LOCAL = [[-0.3, -0.3, -0.2], [-0.1, -0.1, -0.1], [20.0, 25.0, 30.0], [10.0, 12.0, 15.0]]

@@ -180,7 +180,7 @@ def _brightness_look() -> AdaptiveLUT:
 
 @pytest.fixture(scope="module")
 def brightness_engine(tmp_path_factory):
-    from livestyle.styles.engine import write_engine_pack
+    from livestyle.export.engine_pack import write_engine_pack
     from livestyle.styles.pack import load_pack
 
     lk = _brightness_look()

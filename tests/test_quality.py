@@ -256,7 +256,7 @@ def test_eval_of_an_engine_look_goes_through_the_runtime_runner(small_dataset, t
     """Each look of a multi-look engine is measured through create_runner with its own one-hot weights."""
     import onnxruntime as ort
 
-    from livestyle.styles.engine import random_engine_pack
+    from livestyle.export.engine_pack import random_engine_pack
     from livestyle.quality.evaluate import EvalConfig, evaluate
     from livestyle.styles.pack import load_pack
 

@@ -22,7 +22,7 @@ NAMES = ["rosy", "cold", "grey"]
 
 @pytest.fixture(scope="module")
 def engine_dir(tmp_path_factory):
-    from livestyle.styles.engine import random_engine_pack
+    from livestyle.export.engine_pack import random_engine_pack
 
     return random_engine_pack(tmp_path_factory.mktemp("packs"), NAMES, seed=2, folder_name="myengine")
 

@@ -61,7 +61,7 @@ def _runner_out(folder, name: str, frame: np.ndarray) -> np.ndarray:
 
 
 def test_a_near_grey_look_stays_on_its_tint_through_the_onnx_engine(tmp_path):
-    from livestyle.styles.engine import write_engine_pack
+    from livestyle.export.engine_pack import write_engine_pack
 
     content = _colourful(16, seed=1)
     style = [looks.apply("mono", im) for im in _colourful(16, seed=2)]

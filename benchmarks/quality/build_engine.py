@@ -43,7 +43,7 @@ def main() -> int:
     ap.add_argument("--evals", type=Path, help="folder of eval-NAME.json to record (default: --runs); e.g. the "
                                                "evaluations of the bundled engine itself, for a second pass")
     args = ap.parse_args()
-    from livestyle.styles.engine import merge_looks
+    from livestyle.export.engine_pack import merge_looks
     from livestyle.styles.pack import load_pack
 
     names = [n.strip() for n in args.looks.split(",") if n.strip()]

@@ -69,7 +69,7 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory()
     engine = args.engine
     if engine is None:
-        from livestyle.styles.engine import random_engine_pack
+        from livestyle.export.engine_pack import random_engine_pack
 
         engine = random_engine_pack(tmp.name, [f"look{i}" for i in range(6)], folder_name="engine")
     sess = ort.InferenceSession(str(engine / "engine.onnx"), sess_options=session_options(args.threads),

@@ -43,7 +43,7 @@ def main() -> int:
     import torch
 
     from livestyle.fsutil import write_json_atomic
-    from livestyle.styles.engine import write_engine_pack
+    from livestyle.export.engine_pack import write_engine_pack
     from livestyle.styles.nets import load_engine_luts
     from livestyle.training.colour import _split
     from livestyle.training.data import load_images

@@ -24,7 +24,7 @@ def main() -> int:
     import torch
 
     from livestyle.export.lut import random_looks
-    from livestyle.styles.engine import write_engine_pack
+    from livestyle.export.engine_pack import write_engine_pack
 
     out = Path(sys.argv[1])
     looks = random_looks(3, seed=1)

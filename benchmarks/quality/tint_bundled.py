@@ -9,7 +9,7 @@ read as `livestyle train` reads them (the look's recipe size).  When they are
 near-monochrome (livestyle.training.tint), the look's bases are projected onto
 their tint curve; every other look keeps its tensors as they are.  The engine
 (ONNX graph, safetensors, style.json) is then written again through
-livestyle.styles.engine.write_engine_pack, into a temporary sibling folder
+livestyle.export.engine_pack.write_engine_pack, into a temporary sibling folder
 renamed into place.  The look's metadata gains ``metrics.tint`` and a new
 ``metrics.learned`` (read off the projected look); with ``--eval`` (a
 `livestyle eval` report of the projected look) also a new
@@ -38,7 +38,7 @@ def main() -> int:
     from build_engine import quality
 
     from livestyle.quality.heldout import describe_lut
-    from livestyle.styles.engine import write_engine_pack
+    from livestyle.export.engine_pack import write_engine_pack
     from livestyle.styles.nets import load_look_net
     from livestyle.styles.pack import META_FILE, load_packs
     from livestyle.training.data import load_images

@@ -93,7 +93,7 @@ def cmd_import_lut(args: argparse.Namespace) -> int:
     lut = read_lut_file(src)          # one clear line for every bad file, before anything heavy
     _need_torch("import-lut")
     from livestyle.export.cube import fixed_look
-    from livestyle.styles.engine import write_engine_pack
+    from livestyle.export.engine_pack import write_engine_pack
 
     table = lut.lattice_table(IMPORT_GRID)
     err_max, err_mean = import_error(lut, table)

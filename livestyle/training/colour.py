@@ -458,7 +458,7 @@ class _Colour(Trainer):
 
     def export(self, run: _Run, losses: LossLog, resumed_from: int | None, report) -> ColourResult:
         from livestyle.quality.heldout import describe_lut, heldout_report
-        from livestyle.styles.engine import write_engine_pack
+        from livestyle.export.engine_pack import write_engine_pack
         from livestyle.training.packs import machine_info
         from livestyle.training.local import local_lines
         from livestyle.training.tint import tint_line, tint_look
