@@ -29,7 +29,8 @@ stylised clip's warping error over the input's) of
 * ``true_look`` (ratio only): the look's own procedural function on the clips, for reference.
 
 Each cell is written to ROOT/cells/LOOK-KIND.json (atomically) as soon as it is done; a rerun skips done cells,
-so a killed run resumes (an unfinished cell's training starts again).  Cells run in the order of ``--kinds``
+so a killed run resumes (an unfinished cell's training starts again).  Several runs may share one ROOT: each
+claims a cell with ROOT/cells/LOOK-KIND.lock (its pid) and skips cells a live run holds.  Cells run in the order of ``--kinds``
 (outer) and ``--looks`` (inner).  The markdown table of every finished cell is printed at the end.
 """
 
@@ -196,6 +197,28 @@ def run_cell(root: Path, look: str, kind: str, cfg: DatasetConfig) -> dict:
     return row
 
 
+def take(lock: Path) -> bool:
+    """Claim a cell for this process (a lock file holding its pid); False while another live process holds it."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text() or 0)
+                os.kill(pid, 0)
+                return False
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                lock.unlink(missing_ok=True)  # left by a run that ended: take it over
+                continue
+            except PermissionError:
+                return False
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
 def _f(x, fmt="+.2f"):
     return "-" if x is None else format(x, fmt)
 
@@ -261,11 +284,17 @@ def main(argv=None) -> int:
             if path.exists():
                 cells.append(json.loads(path.read_text()))
                 continue
-            if args.table_only:
+            lock = path.with_suffix(".lock")
+            if args.table_only or not take(lock):  # another run is on this cell
+                continue
+            if path.exists():  # finished by another run since the check above
+                lock.unlink()
+                cells.append(json.loads(path.read_text()))
                 continue
             cfg = dataset_config(look, kind, args.size, args.n, args.test, args.clips, args.clip_frames)
             row = run_cell(root, look, kind, cfg)
             write_json(path, row)
+            lock.unlink()
             cells.append(row)
             print(json.dumps({f"{look}-{kind}": {**row["gain_db"], "ratios": row["warping_ratio"],
                                                  "exit": row["exit_code"], "wall_s": row["wall_s"],
