@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -101,3 +102,15 @@ def test_table_and_verdicts_and_a_rerun_skips_done_cells(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| pastel | matched | 200 | +0.00 | +9.50 | **+9.00** |" in out and "vintage" not in out
     assert not (tmp_path / "data").exists() and not (tmp_path / "work").exists()
+
+
+def test_a_cell_held_by_a_live_run_is_skipped_and_a_dead_runs_lock_taken_over(tmp_path):
+    import subprocess
+
+    lock = tmp_path / "cells" / "pastel-matched.lock"
+    assert lt.take(lock) and lock.read_text() == str(os.getpid())
+    assert not lt.take(lock)  # held by a live process (this one)
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    lock.write_text(str(p.pid))  # a run that has ended
+    assert lt.take(lock) and lock.read_text() == str(os.getpid())
