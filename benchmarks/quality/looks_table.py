@@ -30,8 +30,8 @@ stylised clip's warping error over the input's) of
 
 Each cell is written to ROOT/cells/LOOK-KIND.json (atomically) as soon as it is done; a rerun skips done cells,
 so a killed run resumes (an unfinished cell's training starts again).  Several runs may share one ROOT: each
-claims a cell with ROOT/cells/LOOK-KIND.lock (its pid) and skips cells a live run holds.  Cells run in the order of ``--kinds``
-(outer) and ``--looks`` (inner).  The markdown table of every finished cell is printed at the end.
+claims a cell with ROOT/cells/LOOK-KIND.lock (its pid) and skips cells a live run holds.  Cells run in the
+order of ``--kinds`` (outer) and ``--looks`` (inner).  The markdown table of every finished cell is printed at the end.
 """
 
 from __future__ import annotations
@@ -224,8 +224,8 @@ def _f(x, fmt="+.2f"):
 
 
 def table(cells: list[dict]) -> str:
-    head = ("| look | data | style photos | identity dB | transfer dB | installed dB | trained dB | "
-            "ratio: true look / transfer / installed / trained | exit | train wall s | train CPU s | load before/after |")
+    head = ("| look | data | style photos | identity dB | transfer dB | installed dB | trained dB | ratio: true look / "
+            "transfer / installed / trained | exit | train wall s | train CPU s | load before/after |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for c in cells:
         g, r = c["gain_db"], c["warping_ratio"]
@@ -245,8 +245,8 @@ def verdicts(cells: list[dict]) -> str:
         d, m, f = by.get((look, "disjoint")), by.get((look, "matched")), by.get((look, "few12"))
         parts = []
         if d:
-            parts.append(f"disjoint >= +{TARGET_DB:.0f} dB: {'met' if d['gain_db']['installed'] >= TARGET_DB else 'MISSED'}"
-                         f" ({d['gain_db']['installed']:+.2f})")
+            gi = d["gain_db"]["installed"]
+            parts.append(f"disjoint >= +{TARGET_DB:.0f} dB: {'met' if gi >= TARGET_DB else 'MISSED'} ({gi:+.2f})")
         for c in (d, m):
             if c:
                 gi, gt = c["gain_db"]["installed"], c["gain_db"]["transfer"]
