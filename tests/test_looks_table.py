@@ -81,7 +81,7 @@ def test_score_gives_the_runners_gain_and_flicker_and_nothing_for_a_refused_inst
 
 
 def _cell(look, kind, installed, transfer, wall):
-    return {"look": look, "kind": kind, "style_photos": 12 if kind == "few12" else 200, "exit_code": 0,
+    return {"look": look, "kind": kind, "installed_dir": None, "run_dir": "/nonexistent", "style_photos": 12 if kind == "few12" else 200, "exit_code": 0,
             "wall_s": wall, "cpu_s": 2 * wall, "load_before": 4.0, "load_after": 5.0,
             "gain_db": {"identity": 0.0, "transfer": transfer, "installed": installed, "trained": installed},
             "warping_ratio": {"true_look": 0.9, "transfer": 1.0, "installed": 1.1, "trained": 1.1, "identity": 1.0}}
@@ -93,9 +93,17 @@ def test_table_and_verdicts_and_a_rerun_skips_done_cells(tmp_path, capsys):
     v = lt.verdicts(cells)
     assert "disjoint >= +6 dB: met (+7.00)" in v and "disjoint >= transfer: met (+0.50)" in v
     assert "matched >= transfer: MISSED (-0.50)" in v and "12 photos >= +4 dB: MISSED (+3.50)" in v
-    assert "train <= 120 s: MISSED (max 130 s" in v
+    assert "train wall <= 120 s: MISSED (max 130 s at load 4.0-5.0; child CPU max 260 s)" in v
     table = lt.table(cells).splitlines()
     assert len(table) == 5 and table[1].count("---") == table[0].count("|") - 1
+    assert lt.check_view(cells[0]) is None  # no pack on disk and no candidates recorded: not shown
+    cells[0]["check"] = {"kept": "learned", "unreliable": ["it flickers"],
+                         "candidates": [{"name": "identity", "heldout_distance": 20.0},
+                                        {"name": "transfer", "heldout_distance": 5.0},
+                                        {"name": "learned", "heldout_distance": 6.0}]}
+    cells[0]["heldout"] = {"warping_error_ratio": 2.1}
+    assert lt.check_table(cells).splitlines()[2] == \
+        "| pastel | disjoint | 20.0 / 5.0 / 6.0 | learned | 2.10 | it flickers | +6.50 / +7.00 |"
     for c in cells:
         lt.write_json(tmp_path / "cells" / f"{c['look']}-{c['kind']}.json", c)
     assert lt.main(["--root", str(tmp_path), "--looks", "pastel", "vintage", "--table-only"]) == 0

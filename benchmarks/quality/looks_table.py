@@ -193,7 +193,8 @@ def run_cell(root: Path, look: str, kind: str, cfg: DatasetConfig) -> dict:
     if trained:
         meta = json.loads((trained / "style.json").read_text())
         lk = meta["looks"][0] if "looks" in meta else meta
-        row["check"] = {k: v for k, v in lk.get("metrics", {}).get("check", {}).items() if k != "candidates"}
+        row["check"] = lk.get("metrics", {}).get("check", {})
+        row["heldout"] = lk.get("metrics", {}).get("heldout", {})
     return row
 
 
@@ -237,6 +238,39 @@ def table(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def check_view(cell: dict) -> dict | None:
+    """What train's own held-out check saw for a cell: its candidates' held-out colour distances to the style
+    photos, its held-out flicker and its reasons to refuse (from the cell, or from the trained pack's style.json
+    for cells recorded without them)."""
+    check, held = cell.get("check", {}), cell.get("heldout")
+    if "candidates" not in check or held is None:
+        name = f"{cell['look']}_{cell['kind']}"
+        pack = Path(cell["installed_dir"]) if cell.get("installed_dir") else Path(cell["run_dir"]) / "pack" / name
+        if not (pack / "style.json").exists():
+            return None
+        meta = json.loads((pack / "style.json").read_text())
+        metrics = (meta["looks"][0] if "looks" in meta else meta).get("metrics", {})
+        check, held = metrics.get("check", {}), metrics.get("heldout", {})
+    dist = {c["name"]: c["heldout_distance"] for c in check.get("candidates", [])}
+    return {"distance": dist, "flicker": held.get("warping_error_ratio"), "kept": check.get("kept"),
+            "unreliable": check.get("unreliable", [])}
+
+
+def check_table(cells: list[dict]) -> str:
+    lines = ["| look | data | held-out distance: input / transfer / learned (levels) | kept | held-out flicker "
+             "| refused because | dB: transfer / trained |", "|---|---|---|---|---|---|---|"]
+    for c in cells:
+        v = check_view(c)
+        if v is None:
+            continue
+        d = v["distance"]
+        dist = " / ".join(_f(d.get(k), ".1f") for k in ("identity", "transfer", "learned"))
+        lines.append(f"| {c['look']} | {c['kind']} | {dist} | {v['kept']} | {_f(v['flicker'], '.2f')} | "
+                     f"{'; '.join(v['unreliable']) or '-'} | {_f(c['gain_db']['transfer'])} / "
+                     f"{_f(c['gain_db']['trained'])} |")
+    return "\n".join(lines)
+
+
 def verdicts(cells: list[dict]) -> str:
     """Each target of issue 22 that the table measures, look by look: met, missed (by how much) or not measured."""
     by = {(c["look"], c["kind"]): c for c in cells}
@@ -251,10 +285,13 @@ def verdicts(cells: list[dict]) -> str:
             if c:
                 gi, gt = c["gain_db"]["installed"], c["gain_db"]["transfer"]
                 parts.append(f"{c['kind']} >= transfer: {'met' if gi >= gt else 'MISSED'} ({gi - gt:+.2f})")
-        walls = [c["wall_s"] for c in (d, m, f) if c]
-        if walls:
-            parts.append(f"train <= {TRAIN_WALL_S:.0f} s: {'met' if max(walls) <= TRAIN_WALL_S else 'MISSED'} "
-                         f"(max {max(walls):.0f} s, loaded)")
+        done = [c for c in (d, m, f) if c]
+        if done:
+            wall, cpu = max(c["wall_s"] for c in done), max(c.get("cpu_s") or 0 for c in done)
+            loads = [x for c in done for x in (c.get("load_before"), c.get("load_after")) if x is not None]
+            load = f"load {min(loads):.1f}-{max(loads):.1f}" if loads else "load not recorded"
+            parts.append(f"train wall <= {TRAIN_WALL_S:.0f} s: {'met' if wall <= TRAIN_WALL_S else 'MISSED'} "
+                         f"(max {wall:.0f} s at {load}; child CPU max {cpu:.0f} s)")
         if f:
             parts.append(f"12 photos >= +{FEW_TARGET_DB:.0f} dB: "
                          f"{'met' if f['gain_db']['installed'] >= FEW_TARGET_DB else 'MISSED'} "
@@ -301,6 +338,8 @@ def main(argv=None) -> int:
                                                  "cpu_s": row["cpu_s"], "load": [row["load_before"],
                                                                                  row["load_after"]]}}), flush=True)
     print(table(cells))
+    print()
+    print(check_table(cells))
     print()
     print(verdicts(cells))
     return 0
