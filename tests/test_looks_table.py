@@ -81,7 +81,8 @@ def test_score_gives_the_runners_gain_and_flicker_and_nothing_for_a_refused_inst
 
 
 def _cell(look, kind, installed, transfer, wall):
-    return {"look": look, "kind": kind, "installed_dir": None, "run_dir": "/nonexistent", "style_photos": 12 if kind == "few12" else 200, "exit_code": 0,
+    return {"look": look, "kind": kind, "installed_dir": None, "run_dir": "/nonexistent",
+            "style_photos": 12 if kind == "few12" else 200, "exit_code": 0,
             "wall_s": wall, "cpu_s": 2 * wall, "load_before": 4.0, "load_after": 5.0,
             "gain_db": {"identity": 0.0, "transfer": transfer, "installed": installed, "trained": installed},
             "warping_ratio": {"true_look": 0.9, "transfer": 1.0, "installed": 1.1, "trained": 1.1, "identity": 1.0}}
