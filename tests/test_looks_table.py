@@ -102,9 +102,9 @@ def test_table_and_verdicts_and_a_rerun_skips_done_cells(tmp_path, capsys):
                          "candidates": [{"name": "identity", "heldout_distance": 20.0},
                                         {"name": "transfer", "heldout_distance": 5.0},
                                         {"name": "learned", "heldout_distance": 6.0}]}
-    cells[0]["heldout"] = {"warping_error_ratio": 2.1}
+    cells[0]["heldout"], cells[0]["learned_raw_db"] = {"warping_error_ratio": 2.1}, 7.1
     assert lt.check_table(cells).splitlines()[2] == \
-        "| pastel | disjoint | 20.0 / 5.0 / 6.0 | learned | 2.10 | it flickers | +6.50 / +7.00 |"
+        "| pastel | disjoint | 20.0 / 5.0 / 6.0 | learned | 2.10 | it flickers | +6.50 / +7.10 / +7.00 |"
     for c in cells:
         lt.write_json(tmp_path / "cells" / f"{c['look']}-{c['kind']}.json", c)
     assert lt.main(["--root", str(tmp_path), "--looks", "pastel", "vintage", "--table-only"]) == 0

@@ -258,7 +258,7 @@ def check_view(cell: dict) -> dict | None:
 
 def check_table(cells: list[dict]) -> str:
     lines = ["| look | data | held-out distance: input / transfer / learned (levels) | kept | held-out flicker "
-             "| refused because | dB: transfer / trained |", "|---|---|---|---|---|---|---|"]
+             "| refused because | dB: transfer / learned before the check / trained |", "|---|---|---|---|---|---|---|"]
     for c in cells:
         v = check_view(c)
         if v is None:
@@ -267,7 +267,7 @@ def check_table(cells: list[dict]) -> str:
         dist = " / ".join(_f(d.get(k), ".1f") for k in ("identity", "transfer", "learned"))
         lines.append(f"| {c['look']} | {c['kind']} | {dist} | {v['kept']} | {_f(v['flicker'], '.2f')} | "
                      f"{'; '.join(v['unreliable']) or '-'} | {_f(c['gain_db']['transfer'])} / "
-                     f"{_f(c['gain_db']['trained'])} |")
+                     f"{_f(c.get('learned_raw_db'))} / {_f(c['gain_db']['trained'])} |")
     return "\n".join(lines)
 
 
