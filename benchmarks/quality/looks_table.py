@@ -256,16 +256,41 @@ def check_view(cell: dict) -> dict | None:
             "unreliable": check.get("unreliable", [])}
 
 
-def check_table(cells: list[dict]) -> str:
+def heldout_pan_ratios(cell: dict) -> dict | None:
+    """The warping-error ratio of the true look and of the transfer baseline on the clip train's flicker check
+    uses (a pan over the first held-out content photo, as train loads it), beside train's own figure for its
+    look; None when the run left no checkpoint."""
+    from livestyle.quality.dataset import pan_clip
+    from livestyle.quality.metrics import warping_error_ratio
+    from livestyle.training import checkpoint as ckpt
+    from livestyle.training.colour import ColourConfig
+    from livestyle.training.data import load_images
+
+    path = Path(cell["run_dir"]) / "checkpoint.safetensors"
+    if not path.exists():
+        return None
+    folder = Path(cell["dataset"])
+    cfg = ColourConfig.from_dict(ckpt.load_checkpoint(path)[1]["config"])
+    a = load_images(str(folder / "trainA"), cfg.size, role="content images").images
+    frames = pan_clip(a[9::10][0], 24, (192, 128), seed=0)  # heldout_report's clip
+    lat, fn = db.transfer_lattice(folder), looks.get(cell["look"])
+    return {"true_look": round(warping_error_ratio([fn(f) for f in frames], frames), 2),
+            "transfer": round(warping_error_ratio([db.apply_lattice_u8(lat, f) for f in frames], frames), 2)}
+
+
+def check_table(cells: list[dict], pan: bool = False) -> str:
     lines = ["| look | data | held-out distance: input / transfer / learned (levels) | kept | held-out flicker "
-             "| refused because | dB: transfer / learned before the check / trained |", "|---|---|---|---|---|---|---|"]
+             "(true look / transfer / learned) | refused because | dB: transfer / learned before the check / trained |",
+             "|---|---|---|---|---|---|---|"]
     for c in cells:
         v = check_view(c)
         if v is None:
             continue
         d = v["distance"]
         dist = " / ".join(_f(d.get(k), ".1f") for k in ("identity", "transfer", "learned"))
-        lines.append(f"| {c['look']} | {c['kind']} | {dist} | {v['kept']} | {_f(v['flicker'], '.2f')} | "
+        p = heldout_pan_ratios(c) if pan else None
+        flick = (f"{p['true_look']:.2f} / {p['transfer']:.2f} / " if p else "") + _f(v["flicker"], ".2f")
+        lines.append(f"| {c['look']} | {c['kind']} | {dist} | {v['kept']} | {flick} | "
                      f"{'; '.join(v['unreliable']) or '-'} | {_f(c['gain_db']['transfer'])} / "
                      f"{_f(c.get('learned_raw_db'))} / {_f(c['gain_db']['trained'])} |")
     return "\n".join(lines)
@@ -339,7 +364,7 @@ def main(argv=None) -> int:
                                                                                  row["load_after"]]}}), flush=True)
     print(table(cells))
     print()
-    print(check_table(cells))
+    print(check_table(cells, pan=True))
     print()
     print(verdicts(cells))
     return 0
