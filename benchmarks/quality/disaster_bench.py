@@ -35,7 +35,8 @@ the held-out ``test/input -> test/target`` pairs, the gain in dB over the unstyl
 For the raw learned look it also records what the check's other two signals (a grey cast far beyond the style
 photos' own greys, flicker) say about it on their own, as if the folders test did not exist.
 
-Also recorded: the exit code, whether a look was installed, train's printed lines, wall seconds.  Results
+Also recorded: the exit code, whether a look was installed, train's printed lines, wall seconds, the child's CPU
+seconds and the 1-minute load average before and after training.  Results
 go to ROOT/results.json after each dataset (written atomically); a rerun skips datasets already done with
 the same steps and seed, so a killed run resumes.
 """
@@ -45,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -156,17 +158,27 @@ def raw_signals(run_dir: Path, folder: Path) -> dict | None:
                 held["warping_error_ratio"])}
 
 
-def gain_transfer(folder: Path, tests) -> float:
+def transfer_lattice(folder: Path) -> np.ndarray:
+    """The training-free baseline's 17^3 lattice: Pitié's distribution transfer of the dataset's training photos
+    (every 10th held out, as train does)."""
     a, b = _load(folder / "trainA"), _load(folder / "trainB")
     pa = transfer.pixels([im for i, im in enumerate(a) if i % 10 != 9], 512, 0)
     pb = transfer.pixels([im for i, im in enumerate(b) if i % 10 != 9], 512, 1)
-    lat = transfer.idt_lattice(pa, pb)
-    gains = []
-    for _, inp, tgt in tests:
-        out = transfer.apply_lattice(lat, inp.reshape(-1, 3) / 255.0)
-        out = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(inp.shape)
-        gains.append(psnr(out, tgt) - psnr(inp, tgt))
-    return round(float(np.mean(gains)), 2)
+    return transfer.idt_lattice(pa, pb)
+
+
+def apply_lattice_u8(lat: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """uint8 BGR image through a lattice (trilinear), rounded back to uint8."""
+    out = transfer.apply_lattice(lat, image.reshape(-1, 3) / 255.0)
+    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(image.shape)
+
+
+def gain_lattice(lat: np.ndarray, tests) -> float:
+    return round(float(np.mean([psnr(apply_lattice_u8(lat, inp), tgt) - psnr(inp, tgt) for _, inp, tgt in tests])), 2)
+
+
+def gain_transfer(folder: Path, tests) -> float:
+    return gain_lattice(transfer_lattice(folder), tests)
 
 
 def train(folder: Path, work: Path, name: str, steps: int | None, seed: int) -> dict:
@@ -178,11 +190,16 @@ def train(folder: Path, work: Path, name: str, steps: int | None, seed: int) -> 
     if seed:
         cmd += ["--seed", str(seed)]
     env = {**os.environ, "LIVESTYLE_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    load_before = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=work)
     wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     installed = home / "styles" / name
     return {"command": "livestyle " + " ".join(cmd[3:]), "exit_code": p.returncode, "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1), "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
             "stdout": p.stdout.splitlines(), "stderr_tail": p.stderr.splitlines()[-12:],
             "installed_dir": str(installed) if installed.exists() else None, "run_dir": str(run_dir)}
 
