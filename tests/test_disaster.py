@@ -74,6 +74,38 @@ def test_check_look_on_folders_of_very_different_photos_says_they_differ(tmp_pat
     assert transfer.unreliable(checked, 1.0)[0].startswith("the style photos differ")
 
 
+def test_from_few_photos_the_check_warns_but_keeps_the_learned_look(tmp_path):
+    """Under Reliability.min_photos a folder the pooled transfer is too noisy to call the folders different:
+    the check warns and keeps the learned look where it moves toward the style photos, instead of swapping it
+    for the like-with-like colour transfer (which cost pastel from 11 photos 9.7 dB: looks_table.py)."""
+    import torch
+
+    from livestyle.models.lut import AdaptiveLUT, LutConfig
+    from livestyle.quality.dataset import DifferentConfig, make_different_dataset
+    from livestyle.training.colour import check_lines, check_look, set_lattice
+    from livestyle.training.data import load_images
+
+    data = make_different_dataset(tmp_path / "d", DifferentConfig(look="amber_cyan", size=64, n_content=20,
+                                                                  n_style=20, n_test=1))
+    content = load_images(str(data / "trainA"), 64, role="content images").images
+    style = load_images(str(data / "trainB"), 64, role="style images").images
+    def learned() -> AdaptiveLUT:  # a look that moves toward the style photos: here, the tints of like colours
+        torch.manual_seed(0)
+        G = AdaptiveLUT(LutConfig()).eval()
+        set_lattice(G, transfer.banded_lattice(transfer.pixels(content[:10], 512, 0),
+                                               transfer.pixels(style[:10], 512, 1), grid=G.cfg.grid, tone=False))
+        return G
+
+    many = check_look(learned(), content[:18], style[:18], content[18:], style[18:])
+    assert many["folders_differ"] and many["kept"] == "colour"
+    # held out: the same photos, where this look is closer to the style than doing nothing is
+    few = check_look(learned(), content[:10], style[:10], content[:10], style[:10])
+    assert few["folders_differ"] and few["kept"] == "learned", few["kept"]
+    (line,) = [ln for ln in check_lines(few) if ln.startswith("warning:")]
+    assert "from 10 photos a folder" in line
+    assert transfer.unreliable(few, 1.0) == []  # nothing refused either: too few photos to judge
+
+
 def _train(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     from livestyle.quality.dataset import DifferentConfig, make_different_dataset
 
