@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -60,6 +59,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import disaster_bench as db  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from pipeline_bench import cpu_name  # noqa: E402
 
 from livestyle import looks  # noqa: E402
 from livestyle.fsutil import write_image  # noqa: E402
@@ -157,16 +159,6 @@ def score(folder: Path, look: str, installed: Path | None, trained: Path | None)
     return {"gain_db": gains, "warping_ratio": ratios}
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def write_json(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -194,7 +186,7 @@ def run_cell(root: Path, look: str, kind: str, cfg: DatasetConfig) -> dict:
                 "content_photos": len(list((folder / "trainA").glob("*.png"))),
                 "build_s": round(build_s, 1), "score_s": round(time.perf_counter() - t, 1),
                 "learned_raw_db": db.gain_checkpoint(Path(row["run_dir"]), read_test_set(folder)),
-                "cpu": cpu_model(), "cpus": os.cpu_count()})
+                "cpu": cpu_name(), "cpus": os.cpu_count()})
     if trained:
         meta = json.loads((trained / "style.json").read_text())
         lk = meta["looks"][0] if "looks" in meta else meta
