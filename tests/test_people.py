@@ -207,11 +207,17 @@ def test_the_matte_refined_on_the_persons_box_is_the_whole_frames_refinement(siz
     assert none is None and empty.shape == (H, W) and empty.max() == 0
 
 
-def test_composite_on_a_box_is_the_whole_composite():
-    rng = np.random.default_rng(2)
+def _frame_alpha_plate(seed: int):
+    """A random frame and background (90x160) and an alpha that is 0 outside the box (30, 20, 100, 70)."""
+    rng = np.random.default_rng(seed)
     f, b = (rng.integers(0, 256, (90, 160, 3), dtype=np.uint8) for _ in range(2))
     a = np.zeros((90, 160), np.uint8)
     a[20:70, 30:100] = rng.integers(0, 256, (50, 70), dtype=np.uint8)
+    return f, a, b
+
+
+def test_composite_on_a_box_is_the_whole_composite():
+    f, a, b = _frame_alpha_plate(2)
     whole = matte.composite(f, a, b)
     assert np.array_equal(matte.composite(f, a, b, box=(30, 20, 100, 70)), whole)
     into = b.copy()
@@ -221,10 +227,7 @@ def test_composite_on_a_box_is_the_whole_composite():
 
 
 def test_composite_takes_the_boxs_crop_as_the_frame():
-    rng = np.random.default_rng(4)
-    f, b = (rng.integers(0, 256, (90, 160, 3), dtype=np.uint8) for _ in range(2))
-    a = np.zeros((90, 160), np.uint8)
-    a[20:70, 30:100] = rng.integers(0, 256, (50, 70), dtype=np.uint8)
+    f, a, b = _frame_alpha_plate(4)
     whole = matte.composite(f, a, b)
     assert np.array_equal(matte.composite(f[20:70, 30:100].copy(), a, b, box=(30, 20, 100, 70)), whole)
 
