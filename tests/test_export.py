@@ -16,7 +16,8 @@ from livestyle.errors import ModelError, StyleError, TrainingError
 from livestyle.export.onnx import check_parity, export_onnx
 from livestyle.models.student import Student, StudentConfig
 from livestyle.models.teacher import ResnetGenerator, TeacherConfig
-from livestyle.training.packs import load_student, load_teacher, write_pack
+from livestyle.styles.nets import load_teacher
+from livestyle.training.packs import load_student, write_pack
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -100,7 +100,8 @@ def test_tiny_training_end_to_end_installs_a_playable_pack(tmp_path, env, monkey
     # the runtime finds it by name, and the weights load without pickle
     monkeypatch.setenv("LIVESTYLE_HOME", str(tmp_path / "home"))
     from livestyle.styles import find_style
-    from livestyle.training.packs import load_student, load_teacher
+    from livestyle.styles.nets import load_teacher
+    from livestyle.training.packs import load_student
 
     found = find_style("tiny")
     assert found.path == pack

@@ -1,4 +1,5 @@
-"""Writing a trained style pack, and loading its teacher and student back (safetensors only)."""
+"""Writing a trained style pack and loading its student back (safetensors only); its teacher is read by
+:func:`livestyle.styles.nets.load_teacher`, beside the other pack readers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from torch import nn
 
 from livestyle.models.student import Student
 from livestyle.models.teacher import ResnetGenerator
-from livestyle.styles.nets import load_teacher  # noqa: F401  (read beside the other pack readers)
 from livestyle.styles.pack import META_FILE, ONNX_FILE, TEACHER_FILE, WEIGHTS_FILE, StylePack
 
 

@@ -409,7 +409,7 @@ class _CycleGAN(Trainer):
         teacher_init = None
         if cfg.teacher_from and fresh:
             from livestyle.styles.pack import find_style
-            from livestyle.training.packs import load_teacher
+            from livestyle.styles.nets import load_teacher
 
             teacher_init = load_teacher(find_style(cfg.teacher_from))
             cfg = dataclasses.replace(cfg, teacher=teacher_init.cfg, teacher_steps=0)
