@@ -140,15 +140,21 @@ def test_network_output_reaches_an_obs_media_source_with_a_bounded_lag(obs, clie
         settings = client.call("GetInputSettings", {"inputName": "ls-out"})["inputSettings"]
         assert settings["input"] == sink.url and settings["input_format"] == "matroska"
 
-        lags = []
-        t_end = time.monotonic() + 6.0
+        # OBS's media source may start a few frames behind and catch up within its first second (seen once:
+        # 8-10 frames that drained to 0): the lag is measured for 6 s from 1.5 s after the first frame shown
+        lags, start_up = [], []
+        t_first = None
+        t_end = time.monotonic() + 20.0
         while time.monotonic() < t_end:
             shown = _screenshot_index(client, "ls-out")
             newest = feeder.last_index  # read after OBS answered: an upper bound of the lag
+            now = time.monotonic()
             if shown is not None:
-                lags.append(newest - shown)
+                if t_first is None:
+                    t_first, t_end = now, now + 7.5
+                (lags if now - t_first >= 1.5 else start_up).append(newest - shown)
             time.sleep(0.1)
-        print(f"lag in frames at 30 fps (newest sent - shown in OBS): {lags}")
+        print(f"lag in frames at 30 fps (newest sent - shown in OBS): start-up {start_up}, then {lags}")
         assert len(lags) >= 20, lags
         assert min(lags) >= 0
         third = len(lags) // 3
