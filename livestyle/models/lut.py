@@ -123,52 +123,107 @@ class LocalMaps(nn.Module):
       range), box-averaged 8x8, resized to the grid and blurred by :data:`BLOOM_SIGMAS` of the frame's side;
       a coefficient is the glow's strength in levels for that channel (its tint).
 
-    The maps live on a :data:`LOCAL_SIDE` grid; the per-channel sums (a gain and an offset) are resized up
-    bilinearly, each as one 3-channel image, then turned channel-last.  (Measured, ONNX Runtime, 2 threads,
-    512x288, loaded 2-core EPYC, medians of 60: that layout 2.5 ms; one 6-channel resize then slices 3.7 ms;
-    rows then columns straight into channel-last 5.1 ms; four 1-channel maps combined at full size 17.7 ms.)
-    Every operator is on the TensorRT parser's list.  Needs frames of at least 8x8 pixels.
+    The maps are defined on a :data:`LOCAL_SIDE` grid and resized up bilinearly (half-pixel centres, edges
+    held): the local part is ``gain * x + offset``, ``gain`` the resized ``c0 r^2 + c1 r^4`` and ``offset``
+    the resized ``c2 B_narrow + c3 B_wide``, per channel.
+
+    How it is computed (same values, to float rounding):
+
+    * the gain does not depend on the picture. On the grid ``r^2 = a u^2 + b v^2`` (``u``, ``v`` the cells'
+      x and y, ``a = W^2 / (H^2 + W^2)``, ``b = H^2 / (H^2 + W^2)``) and ``r^4 = a^2 u^4 + 2ab u^2 v^2 + b^2 v^4``,
+      sums of products of a function of x and one of y; a bilinear resize is a 1-D resize along y times one
+      along x, so each term resizes as its two 1-D factors. The gain is then one MatMul,
+      ``(H, 4) @ (4, W * 3)``, already channel-last: four 1-D resizes of 32 values and one pass over the frame,
+      where resizing the grid's 3-channel gain costs a resize and a transpose of the whole frame;
+    * the bloom is made only where some coefficient of it is not zero (``bloom``: an engine knows from its
+      looks whether any has one; training and the torch reference look at the coefficients).
+
+    Measured (``benchmarks/quality/local_speed.py``): see benchmarks/RESULTS.md. Every operator is on the
+    TensorRT parser's list. Needs frames of at least 8x8 pixels.
     """
 
     def __init__(self):
         super().__init__()
         s = LOCAL_SIDE
         u = (torch.arange(s, dtype=torch.float32) + 0.5) * (2.0 / s) - 1.0
-        self.register_buffer("u2", (u * u).reshape(1, 1, 1, s), persistent=False)  # along x
-        self.register_buffer("v2", (u * u).reshape(1, 1, s, 1), persistent=False)  # along y
+        u2 = u * u
+        self.register_buffer("u2", u2.reshape(1, 1, 1, s), persistent=False)  # along x
+        self.register_buffer("v2", u2.reshape(1, 1, s, 1), persistent=False)  # along y
+        # the gain's 1-D factors on the grid, (1, 2, 1, S) along x and (1, 2, S, 1) along y: u^2, u^4
+        self.register_buffer("along_x", torch.stack([u2, u2 * u2]).reshape(1, 2, 1, s), persistent=False)
+        self.register_buffer("along_y", torch.stack([u2, u2 * u2]).reshape(1, 2, s, 1), persistent=False)
         self.register_buffer("luma", torch.tensor(LUMA_BGR).reshape(3, 1), persistent=False)
         self.register_buffer("blur", torch.stack([_blur_matrix(s, sig * s) for sig in BLOOM_SIGMAS]),
                              persistent=False)  # (2, S, S)
+
+    def _shares(self, xf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``a = W^2 / (H^2 + W^2)`` and ``b = H^2 / (H^2 + W^2)``, as 0-d tensors (dynamic in the graph)."""
+        hw = torch._shape_as_tensor(xf)[1:3].to(torch.float32)           # (H, W)
+        hw2 = hw * hw
+        total = hw2[0] + hw2[1]
+        return hw2[1] / total, hw2[0] / total
+
+    def blooms(self, xf: torch.Tensor) -> torch.Tensor:
+        """The two bloom maps on the grid (N, 2, S, S): narrow, wide."""
+        n = xf.shape[0]
+        s = LOCAL_SIDE
+        y = (xf @ self.luma).reshape(n, 1, xf.shape[1], xf.shape[2])     # (N, 1, H, W): the last axis was 1
+        hi = torch.relu(y - BLOOM_KNEE) * (1.0 / (255.0 - BLOOM_KNEE))
+        hi = F.interpolate(F.avg_pool2d(hi, 8), size=(s, s), mode="bilinear", align_corners=False)
+        return self.blur @ hi @ self.blur.transpose(1, 2)                  # (N, 2, S, S): y, then x blurred
 
     def maps(self, xf: torch.Tensor) -> torch.Tensor:
         """The four low-resolution maps (N, 4, S, S): r^2, r^4, the narrow and the wide bloom."""
         n = xf.shape[0]
         s = LOCAL_SIDE
-        hw = torch._shape_as_tensor(xf)[1:3].to(torch.float32)           # (H, W), dynamic in the graph
-        hw2 = hw * hw
-        r2 = (hw2[1] * self.u2 + hw2[0] * self.v2) / (hw2[0] + hw2[1])  # (1, 1, S, S)
-        y = (xf @ self.luma).reshape(n, 1, xf.shape[1], xf.shape[2])     # (N, 1, H, W): the last axis was 1
-        hi = torch.relu(y - BLOOM_KNEE) * (1.0 / (255.0 - BLOOM_KNEE))
-        hi = F.interpolate(F.avg_pool2d(hi, 8), size=(s, s), mode="bilinear", align_corners=False)
-        blooms = self.blur @ hi @ self.blur.transpose(1, 2)                # (N, 2, S, S): y, then x blurred
-        r2 = r2.expand(n, 1, s, s)
-        return torch.cat([r2, r2 * r2, blooms], dim=1)
+        a, b = self._shares(xf)
+        r2 = (a * self.u2 + b * self.v2).expand(n, 1, s, s)              # (N, 1, S, S)
+        return torch.cat([r2, r2 * r2, self.blooms(xf)], dim=1)
 
-    def forward(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
-        """The local part in levels (N, H, W, 3) for coefficients ``coeffs`` (N or 1, 4, 3) ``[term, channel]``."""
-        gain, offset = self.parts(xf, coeffs)
-        return gain * xf + offset
+    def forward(self, xf: torch.Tensor, coeffs: torch.Tensor, bloom: bool | None = None) -> torch.Tensor:
+        """The local part in levels (N, H, W, 3) for coefficients ``coeffs`` (N or 1, 4, 3) ``[term, channel]``.
+
+        ``bloom``: whether to make the bloom; None looks at the coefficients (not in a traced graph)."""
+        if bloom is None:
+            bloom = bool(torch.any(coeffs[:, 2:] != 0))
+        out = self.gain(xf, coeffs) * xf
+        return out + self.offset(xf, coeffs) if bloom else out
+
+    def gain(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+        """The vignette's gain (N or 1, H, W, 3), the resized ``c0 r^2 + c1 r^4`` (see the class docstring)."""
+        h, w = xf.shape[1], xf.shape[2]
+        a, b = self._shares(xf)
+        gx = F.interpolate(self.along_x, size=(1, w), mode="bilinear", align_corners=False)  # (1, 2, 1, W)
+        gy = F.interpolate(self.along_y, size=(h, 1), mode="bilinear", align_corners=False)  # (1, 2, H, 1)
+        ux2, ux4 = gx[0, 0], gx[0, 1]                                    # (1, W)
+        vy2, vy4 = gy[0, 0], gy[0, 1]                                    # (H, 1)
+        c0, c1 = coeffs[:, 0:1, None, :], coeffs[:, 1:2, None, :]        # (N, 1, 1, 3)
+        one = torch.ones_like(ux2)                                       # (1, W)
+        # rows of the (4, W * 3) right factor, against the (H, 4) left factor [1, v^2, v^2, v^4]
+        right = torch.cat([
+            c0 * (a * ux2)[..., None] + c1 * (a * a * ux4)[..., None],  # x-only part
+            c1 * (2.0 * a * b * ux2)[..., None],                        # the cross term, times v^2
+            c0 * (b * one)[..., None],                                  # times v^2
+            c1 * (b * b * one)[..., None],                              # times v^4
+        ], dim=1)                                                        # (N, 4, W, 3)
+        left = torch.cat([torch.ones_like(vy2), vy2, vy2, vy4], dim=1)   # (H, 4)
+        n = right.shape[0]
+        return (left @ right.reshape(n, 4, -1)).reshape(n, h, w, 3)
+
+    def offset(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+        """The bloom's offset in levels (N, H, W, 3), the resized ``c2 B_narrow + c3 B_wide``."""
+        n, h, w = xf.shape[0], xf.shape[1], xf.shape[2]
+        s = LOCAL_SIDE
+        c = coeffs[:, 2:].transpose(1, 2)                                # (., 3, 2) [channel, term]
+        low = (c @ self.blooms(xf).reshape(n, 2, s * s)).reshape(n, 3, s, s)
+        return F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
 
     def parts(self, xf: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The local part as a gain and an offset (each (N, H, W, 3)): ``local = gain * xf + offset``."""
-        n, h, w = xf.shape[0], xf.shape[1], xf.shape[2]
-        s = LOCAL_SIDE
-        maps = self.maps(xf).reshape(n, 2, 2, s * s)                     # [gain maps, offset maps]
-        c = coeffs.reshape(-1, 2, 2, 3).transpose(2, 3)                  # (., 2, 3, 2) [kind, channel, term]
-        low = (c @ maps).reshape(n, 6, s, s)                             # gain b g r, offset b g r
-        gain = F.interpolate(low[:, :3], size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-        offset = F.interpolate(low[:, 3:], size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-        return gain, offset
+        gain = self.gain(xf, coeffs).expand(xf.shape[0], -1, -1, -1)
+        if bool(torch.any(coeffs[:, 2:] != 0)):
+            return gain, self.offset(xf, coeffs)
+        return gain, torch.zeros_like(xf)
 
 
 class WeightNet(nn.Module):
@@ -366,6 +421,8 @@ class LookEngine(nn.Module):
         self.local_index = [i for i, lk in enumerate(looks) if lk.has_local]
         self.register_buffer("local", torch.stack([lk.local.detach() for lk in looks]).reshape(k, -1).contiguous())
         self.local_maps = LocalMaps()
+        # whether any look has a bloom: without one the engine never makes the bloom's maps
+        self.has_bloom = any(bool(torch.any(lk.local[2:] != 0)) for lk in looks)
 
     def mix(self, half: torch.Tensor) -> torch.Tensor:
         """(K, 1, bases) coefficients of every look's basis LUTs, from every 2nd pixel of the frame (1, 3, H/2, W/2), 0..255.
@@ -512,9 +569,10 @@ class LookEngine(nn.Module):
         """The blend's local part in levels (1, H, W, 3) for the float frame ``xf`` (1, H, W, 3) 0..255.
 
         The looks' coefficients are blended by ``weights`` first (exact: the local part is linear in
-        them), so the maps are made once whatever the blend.
+        them), so the maps are made once whatever the blend.  The bloom is made only in an engine where
+        some look has one (:attr:`has_bloom`, fixed when the engine is built, so also in its graph).
         """
-        return self.local_maps(xf, (weights @ self.local).reshape(1, len(LOCAL_TERMS), 3))
+        return self.local_maps(xf, (weights @ self.local).reshape(1, len(LOCAL_TERMS), 3), bloom=self.has_bloom)
 
 
 def engine_reference(looks: list[AdaptiveLUT], bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
