@@ -152,7 +152,9 @@ class LocalMaps(nn.Module):
         # the gain's 1-D factors on the grid, (1, 2, 1, S) along x and (1, 2, S, 1) along y: u^2, u^4
         self.register_buffer("along_x", torch.stack([u2, u2 * u2]).reshape(1, 2, 1, s), persistent=False)
         self.register_buffer("along_y", torch.stack([u2, u2 * u2]).reshape(1, 2, s, 1), persistent=False)
-        self.register_buffer("luma", torch.tensor(LUMA_BGR).reshape(3, 1), persistent=False)
+        self.register_buffer("eye", torch.eye(s).reshape(1, 1, s, s), persistent=False)
+        self.register_buffer("luma_hi", torch.tensor(LUMA_BGR).reshape(3, 1) / (255.0 - BLOOM_KNEE),
+                             persistent=False)
         self.register_buffer("blur", torch.stack([_blur_matrix(s, sig * s) for sig in BLOOM_SIGMAS]),
                              persistent=False)  # (2, S, S)
 
@@ -167,8 +169,9 @@ class LocalMaps(nn.Module):
         """The two bloom maps on the grid (N, 2, S, S): narrow, wide."""
         n = xf.shape[0]
         s = LOCAL_SIDE
-        y = (xf @ self.luma).reshape(n, 1, xf.shape[1], xf.shape[2])     # (N, 1, H, W): the last axis was 1
-        hi = torch.relu(y - BLOOM_KNEE) * (1.0 / (255.0 - BLOOM_KNEE))
+        # the luma above the knee, 0..1 of the rest of the range: relu(luma / (255 - knee) - knee / (255 - knee))
+        y = (xf @ self.luma_hi).reshape(n, 1, xf.shape[1], xf.shape[2])  # (N, 1, H, W): the last axis was 1
+        hi = torch.relu(y - BLOOM_KNEE / (255.0 - BLOOM_KNEE))
         hi = F.interpolate(F.avg_pool2d(hi, 8), size=(s, s), mode="bilinear", align_corners=False)
         return self.blur @ hi @ self.blur.transpose(1, 2)                  # (N, 2, S, S): y, then x blurred
 
@@ -211,12 +214,19 @@ class LocalMaps(nn.Module):
         return (left @ right.reshape(n, 4, -1)).reshape(n, h, w, 3)
 
     def offset(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
-        """The bloom's offset in levels (N, H, W, 3), the resized ``c2 B_narrow + c3 B_wide``."""
+        """The bloom's offset in levels (N, H, W, 3), the resized ``c2 B_narrow + c3 B_wide``.
+
+        The resize is two MatMuls by the resize's own weights (a bilinear resize of the identity along each
+        axis: ``(S, W)`` and ``(H, S)``): along x on the grid's rows, channel-first, then, after a transpose of
+        that small (S, W, 3) result, along y straight into the channel-last frame."""
         n, h, w = xf.shape[0], xf.shape[1], xf.shape[2]
         s = LOCAL_SIDE
         c = coeffs[:, 2:].transpose(1, 2)                                # (., 3, 2) [channel, term]
-        low = (c @ self.blooms(xf).reshape(n, 2, s * s)).reshape(n, 3, s, s)
-        return F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+        low = (c @ self.blooms(xf).reshape(n, 2, s * s)).reshape(n, 3 * s, s)  # [channel, grid y] x grid x
+        across = F.interpolate(self.eye, size=(s, w), mode="bilinear", align_corners=False)[0, 0]  # (S, W)
+        down = F.interpolate(self.eye, size=(h, s), mode="bilinear", align_corners=False)[0, 0]    # (H, S)
+        rows = (low @ across).reshape(n, 3, s, w).permute(0, 2, 3, 1).reshape(n, s, w * 3)  # (N, S, W*3)
+        return (down @ rows).reshape(n, h, w, 3)
 
     def parts(self, xf: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The local part as a gain and an offset (each (N, H, W, 3)): ``local = gain * xf + offset``."""
