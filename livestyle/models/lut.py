@@ -149,9 +149,23 @@ class LocalMaps(nn.Module):
         u2 = u * u
         self.register_buffer("u2", u2.reshape(1, 1, 1, s), persistent=False)  # along x
         self.register_buffer("v2", u2.reshape(1, 1, s, 1), persistent=False)  # along y
-        # the gain's 1-D factors on the grid, (1, 2, 1, S) along x and (1, 2, S, 1) along y: u^2, u^4
-        self.register_buffer("along_x", torch.stack([u2, u2 * u2]).reshape(1, 2, 1, s), persistent=False)
-        self.register_buffer("along_y", torch.stack([u2, u2 * u2]).reshape(1, 2, s, 1), persistent=False)
+        # the gain's 1-D factors on the grid: along x the rows u^2, u^4, 1 (1, 1, 3, S); along y the columns
+        # 1, v^2, v^2, v^4 (1, 1, S, 4) (see gain)
+        one = torch.ones(s)
+        self.register_buffer("along_x", torch.stack([u2, u2 * u2, one]).reshape(1, 1, 3, s), persistent=False)
+        self.register_buffer("along_y", torch.stack([one, u2, u2, u2 * u2], dim=1).reshape(1, 1, s, 4),
+                             persistent=False)
+        # (6, 4 * 3 * 2): the products [a, b, a^2, ab, ab, b^2] -> the weight of coefficient t (c0, c1) on x-row m
+        # in gain row k, [k, m, t]; the gain is sum_k along_y[k] * sum_m along_x[m] * sum_t weight * c_t
+        mix = torch.zeros(6, 4, 3, 2)
+        mix[0, 0, 0, 0] = 1.0                      # row 1:     a u^2 c0 + a^2 u^4 c1
+        mix[2, 0, 1, 1] = 1.0
+        mix[3, 1, 0, 1] = mix[4, 1, 0, 1] = 1.0    # row v^2:   2ab u^2 c1
+        mix[1, 2, 2, 0] = 1.0                      # row v^2:   b c0
+        mix[5, 3, 2, 1] = 1.0                      # row v^4:   b^2 c1
+        self.register_buffer("gain_mix", mix.reshape(6, 24), persistent=False)
+        self.register_buffer("wh", torch.tensor([2, 1]), persistent=False)   # (W, H) from a frame's shape
+        self.register_buffer("pairs", torch.tensor([[0, 0, 1, 1], [0, 1, 0, 1]]), persistent=False)
         self.register_buffer("eye", torch.eye(s).reshape(1, 1, s, s), persistent=False)
         self.register_buffer("luma_hi", torch.tensor(LUMA_BGR).reshape(3, 1) / (255.0 - BLOOM_KNEE),
                              persistent=False)
@@ -193,25 +207,19 @@ class LocalMaps(nn.Module):
         return out + self.offset(xf, coeffs) if bloom else out
 
     def gain(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
-        """The vignette's gain (N or 1, H, W, 3), the resized ``c0 r^2 + c1 r^4`` (see the class docstring)."""
+        """The vignette's gain (N or 1, H, W, 3), the resized ``c0 r^2 + c1 r^4`` (see the class docstring):
+        ``(H, 4) @ (4, W * 3)``, the left factor the resized columns 1, v^2, v^2, v^4, the right one the
+        resized rows u^2, u^4, 1 weighted per channel by the coefficients and the shares a, b."""
         h, w = xf.shape[1], xf.shape[2]
-        a, b = self._shares(xf)
-        gx = F.interpolate(self.along_x, size=(1, w), mode="bilinear", align_corners=False)  # (1, 2, 1, W)
-        gy = F.interpolate(self.along_y, size=(h, 1), mode="bilinear", align_corners=False)  # (1, 2, H, 1)
-        ux2, ux4 = gx[0, 0], gx[0, 1]                                    # (1, W)
-        vy2, vy4 = gy[0, 0], gy[0, 1]                                    # (H, 1)
-        c0, c1 = coeffs[:, 0:1, None, :], coeffs[:, 1:2, None, :]        # (N, 1, 1, 3)
-        one = torch.ones_like(ux2)                                       # (1, W)
-        # rows of the (4, W * 3) right factor, against the (H, 4) left factor [1, v^2, v^2, v^4]
-        right = torch.cat([
-            c0 * (a * ux2)[..., None] + c1 * (a * a * ux4)[..., None],  # x-only part
-            c1 * (2.0 * a * b * ux2)[..., None],                        # the cross term, times v^2
-            c0 * (b * one)[..., None],                                  # times v^2
-            c1 * (b * b * one)[..., None],                              # times v^4
-        ], dim=1)                                                        # (N, 4, W, 3)
-        left = torch.cat([torch.ones_like(vy2), vy2, vy2, vy4], dim=1)   # (H, 4)
-        n = right.shape[0]
-        return (left @ right.reshape(n, 4, -1)).reshape(n, h, w, 3)
+        n = coeffs.shape[0]
+        wh2 = torch._shape_as_tensor(xf)[self.wh].to(torch.float32) ** 2  # (W^2, H^2)
+        ab = wh2 / wh2.sum()                                               # (a, b)
+        products = torch.cat([ab, ab[self.pairs[0]] * ab[self.pairs[1]]])  # a, b, a^2, ab, ab, b^2
+        weights = (products @ self.gain_mix).reshape(12, 2) @ coeffs[:, :2]  # (N, 4 * 3, 3) [k, m] x channel
+        rows = F.interpolate(self.along_x, size=(3, w), mode="bilinear", align_corners=False)[0, 0]  # (3, W)
+        cols = F.interpolate(self.along_y, size=(h, 4), mode="bilinear", align_corners=False)[0, 0]  # (H, 4)
+        right = rows.transpose(0, 1) @ weights.reshape(n, 4, 3, 3)        # (N, 4, W, 3)
+        return (cols @ right.reshape(n, 4, w * 3)).reshape(n, h, w, 3)
 
     def offset(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
         """The bloom's offset in levels (N, H, W, 3), the resized ``c2 B_narrow + c3 B_wide``.
