@@ -212,7 +212,8 @@ class LocalMaps(nn.Module):
         resized rows u^2, u^4, 1 weighted per channel by the coefficients and the shares a, b."""
         h, w = xf.shape[1], xf.shape[2]
         n = coeffs.shape[0]
-        wh2 = torch._shape_as_tensor(xf)[self.wh].to(torch.float32) ** 2  # (W^2, H^2)
+        wh = torch._shape_as_tensor(xf)[self.wh].to(torch.float32)       # (W, H)
+        wh2 = wh * wh
         ab = wh2 / wh2.sum()                                               # (a, b)
         products = torch.cat([ab, ab[self.pairs[0]] * ab[self.pairs[1]]])  # a, b, a^2, ab, ab, b^2
         weights = (products @ self.gain_mix).reshape(12, 2) @ coeffs[:, :2]  # (N, 4 * 3, 3) [k, m] x channel
