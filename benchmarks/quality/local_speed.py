@@ -7,7 +7,7 @@
 Builds OUT/plain, OUT/local and OUT/vignette (``local_engines.py``: three random looks; in OUT/local the second
 has a vignette and a bloom, in OUT/vignette the vignette alone), opens each with ONNX Runtime on 1 thread (the
 run happens on the calling thread, so its CPU time is ``time.thread_time``, which a loaded machine inflates far
-less than wall time), and times, round after round on the same photo: every look alone and a blend of a and c
+less than wall time), and times, round after round on the same photo, in a new random order every round: every look alone and a blend of a and c
 in the plain engine, the same in the local engine, and look b (the one with a local part) and a blend with it
 in the local and vignette engines.  ``--baseline DIR``: the same engines built with another checkout's code
 (``--baseline-root``, e.g. a ``git worktree`` of the commit to compare with), timed in the same rounds,
@@ -85,8 +85,11 @@ def main() -> int:
         outputs[name] = f()[0].astype(np.int16)
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     wall: dict[str, list[float]] = {k: [] for k in runs}
+    order = np.random.default_rng(0)
+    names = list(runs)
     for _ in range(args.rounds):
-        for name, f in runs.items():
+        for i in order.permutation(len(names)):  # a new order every round: no case always follows the same one
+            name, f = names[i], runs[names[i]]
             t0, c0 = time.perf_counter(), time.thread_time()
             f()
             cpu[name].append((time.thread_time() - c0) * 1000)

@@ -133,13 +133,18 @@ class LocalMaps(nn.Module):
       x and y, ``a = W^2 / (H^2 + W^2)``, ``b = H^2 / (H^2 + W^2)``) and ``r^4 = a^2 u^4 + 2ab u^2 v^2 + b^2 v^4``,
       sums of products of a function of x and one of y; a bilinear resize is a 1-D resize along y times one
       along x, so each term resizes as its two 1-D factors. The gain is then one MatMul,
-      ``(H, 4) @ (4, W * 3)``, already channel-last: four 1-D resizes of 32 values and one pass over the frame,
-      where resizing the grid's 3-channel gain costs a resize and a transpose of the whole frame;
+      ``(H, 4) @ (4, W * 3)``, already channel-last (:meth:`gain`): two small resizes (3 rows of 32 values
+      to W, 4 columns of 32 to H) and one pass over the frame, where resizing the grid's 3-channel gain costs
+      a resize and a transpose of the whole frame;
     * the bloom is made only where some coefficient of it is not zero (``bloom``: an engine knows from its
-      looks whether any has one; training and the torch reference look at the coefficients).
+      looks whether any has one; training and the torch reference look at the coefficients);
+    * the bloom's offset is resized by MatMuls with the resize's own weights (:meth:`offset`), straight into
+      the channel-last frame.
 
-    Measured (``benchmarks/quality/local_speed.py``): see benchmarks/RESULTS.md. Every operator is on the
-    TensorRT parser's list. Needs frames of at least 8x8 pixels.
+    Measured (``benchmarks/quality/local_speed.py --rounds 200``, ONNX Runtime, 1 thread, 512x288, loaded 2-core
+    EPYC, two runs): a vignette adds 0.45-0.57 ms to a look of 6.0-6.4 ms, a vignette and a bloom 1.5-1.6 ms;
+    resizing the grid's 3-channel gain and offset and turning them channel-last added 2.5-2.7 ms either way.
+    Every operator is on the TensorRT parser's list. Needs frames of at least 8x8 pixels.
     """
 
     def __init__(self):
