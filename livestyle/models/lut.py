@@ -232,7 +232,9 @@ class LocalMaps(nn.Module):
 
         The resize is two MatMuls by the resize's own weights (a bilinear resize of the identity along each
         axis: ``(S, W)`` and ``(H, S)``): along x on the grid's rows, channel-first, then, after a transpose of
-        that small (S, W, 3) result, along y straight into the channel-last frame."""
+        that small (S, W, 3) result, along y straight into the channel-last frame.  (ONNX Runtime, 1 thread,
+        512x288, loaded 2-core EPYC, medians of 200: a Resize of the 3-channel grid and a Transpose 0.78 ms; one
+        Resize of the channel-last grid 1.54 ms; the ``(H, S) @ (S, W * 3)`` MatMul 0.29 ms.)"""
         n, h, w = xf.shape[0], xf.shape[1], xf.shape[2]
         s = LOCAL_SIDE
         c = coeffs[:, 2:].transpose(1, 2)                                # (., 3, 2) [channel, term]
