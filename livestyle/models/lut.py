@@ -222,10 +222,10 @@ class LocalMaps(nn.Module):
         ab = wh2 / wh2.sum()                                               # (a, b)
         products = torch.cat([ab, ab[self.pairs[0]] * ab[self.pairs[1]]])  # a, b, a^2, ab, ab, b^2
         weights = (products @ self.gain_mix).reshape(12, 2) @ coeffs[:, :2]  # (N, 4 * 3, 3) [k, m] x channel
-        rows = F.interpolate(self.along_x, size=(3, w), mode="bilinear", align_corners=False)[0, 0]  # (3, W)
-        cols = F.interpolate(self.along_y, size=(h, 4), mode="bilinear", align_corners=False)[0, 0]  # (H, 4)
+        rows = F.interpolate(self.along_x, size=(3, w), mode="bilinear", align_corners=False).reshape(3, -1)
+        cols = F.interpolate(self.along_y, size=(h, 4), mode="bilinear", align_corners=False).reshape(-1, 4)
         right = rows.transpose(0, 1) @ weights.reshape(n, 4, 3, 3)        # (N, 4, W, 3)
-        return (cols @ right.reshape(n, 4, w * 3)).reshape(n, h, w, 3)
+        return (cols @ right.reshape(n, 4, -1)).reshape(n, h, w, 3)
 
     def offset(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
         """The bloom's offset in levels (N, H, W, 3), the resized ``c2 B_narrow + c3 B_wide``.
