@@ -84,6 +84,68 @@ def test_the_bloom_lifts_the_surroundings_of_highlights_only():
     assert float(dark.abs().max()) == 0.0  # nothing above the knee: no glow
 
 
+def test_the_local_part_is_its_grid_maps_resized_up_bilinearly():
+    import torch.nn.functional as F
+
+    from livestyle.models.lut import LOCAL_SIDE, LocalMaps
+
+    maps = LocalMaps()
+    rng = np.random.default_rng(0)
+    for w, h in ((160, 96), (90, 200), (64, 64), (37, 23)):
+        xf = torch.from_numpy(np.stack([_photo(w, h, 0), _photo(w, h, 1)])).float()
+        for coeffs in (torch.tensor(LOCAL)[None], torch.from_numpy(rng.normal(0, 1, (2, 4, 3))).float()
+                       * torch.tensor([[0.3], [0.3], [20.0], [20.0]])):
+            grid = maps.maps(xf).reshape(2, 4, LOCAL_SIDE * LOCAL_SIDE)          # the terms on the grid
+            gain, offset = (F.interpolate((coeffs[:, t].transpose(1, 2) @ grid[:, t])
+                                          .reshape(2, 3, LOCAL_SIDE, LOCAL_SIDE), size=(h, w), mode="bilinear",
+                                          align_corners=False).permute(0, 2, 3, 1)
+                            for t in (slice(0, 2), slice(2, 4)))                 # r^2, r^4 | the blooms
+            want = gain * xf + offset
+            got = maps(xf, coeffs)
+            assert float((got - want).abs().max()) < 1e-3, (w, h)
+            assert float(want.abs().max()) > 10.0
+            g, o = maps.parts(xf, coeffs)
+            assert float((g - gain).abs().max()) < 1e-5 and float((o - offset).abs().max()) < 1e-3
+    # without bloom coefficients the bloom is not made, and the part is the vignette alone
+    vignette = torch.tensor(LOCAL)[None].clone()
+    vignette[:, 2:] = 0.0
+    xf = torch.from_numpy(_photo())[None].float()
+    assert torch.equal(maps(xf, vignette), maps(xf, vignette, bloom=False))
+    assert torch.allclose(maps(xf, vignette, bloom=True), maps(xf, vignette), atol=1e-4)
+
+
+def _local_ops(folder) -> set[str]:
+    """The operator types of the engine's local part (its nodes are named "local/...", inside the If)."""
+    import onnx
+
+    def walk(graph):
+        for node in graph.node:
+            yield node
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    yield from walk(attr.g)
+
+    ops = {n.op_type for n in walk(onnx.load(str(folder / "engine.onnx")).graph) if n.name.startswith("local/")}
+    assert ops, "no local part in the graph"
+    return ops
+
+
+def test_an_engine_whose_looks_have_no_bloom_runs_no_bloom(packs, tmp_path):
+    looks = _looks()
+    with torch.no_grad():
+        looks[1].local[2:] = 0.0
+    folder, parity = write_engine_pack(tmp_path, list(zip("abc", looks, [{}] * 3)), folder_name="vignette")
+    assert parity <= 1
+    assert graph_ops(folder / "engine.onnx") <= TRT10_SUPPORTED_OPS
+    # the bloom box-averages the frame's highlights: no AveragePool in the local part without one
+    assert "AveragePool" not in _local_ops(folder) and "AveragePool" in _local_ops(packs["local"])
+    sess, plain = _session(folder), _session(packs["plain"])
+    frame = _photo()
+    assert np.array_equal(_run(sess, frame, [0.3, 0, 0.7]), _run(plain, frame, [0.3, 0, 0.7]))
+    diff = _run(sess, frame, [0, 1, 0]).astype(int) - _run(plain, frame, [0, 1, 0]).astype(int)
+    assert diff[0, 0].mean() < -8 and abs(diff[SIZE[1] // 2, SIZE[0] // 2]).max() <= 1
+
+
 def test_the_engine_with_a_local_look_matches_torch_and_uses_only_tensorrt_operators(packs):
     assert packs["parity"] <= 1
     assert graph_ops(packs["local"] / "engine.onnx") <= TRT10_SUPPORTED_OPS

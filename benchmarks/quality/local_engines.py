@@ -5,9 +5,10 @@
     PYTHONPATH=. .venv/bin/python benchmarks/quality/engine_speed.py --engine OUT/plain --also OUT/local --every-look
 
 ``OUT/plain``: looks a, b, c without a local part (the graph every engine had before); ``OUT/local``: the same
-looks with a local part on b (a vignette -37 % in the corners and a bloom), so ``engine_speed.py`` times, in the
-same rounds, a look without a local part in an engine with none and in one that holds one, the look with one,
-and a blend.  Prints the two folders and their export parity.
+looks with a local part on b (a vignette -37 % in the corners and a bloom); ``OUT/vignette``: b with the
+vignette alone (the kind of local part ``livestyle train`` fits).  So ``engine_speed.py`` times, in the same
+rounds, a look without a local part in an engine with none and in one that holds one, the look with one, and a
+blend.  Prints the folders and their export parity.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.append(str(Path(__file__).resolve().parents[2]))  # PYTHONPATH first: --baseline-root builds with another tree
 
 LOCAL = [[-0.3, -0.3, -0.2], [-0.1, -0.1, -0.1], [20.0, 25.0, 30.0], [10.0, 12.0, 15.0]]
 
@@ -33,7 +34,10 @@ def main() -> int:
     with torch.no_grad():
         looks[1].local.copy_(torch.tensor(LOCAL))
     local, p1 = write_engine_pack(out, list(zip(names, looks, [{}] * 3)), folder_name="local")
-    print(f"{plain} (parity {p0}), {local} (parity {p1})")
+    with torch.no_grad():
+        looks[1].local[2:] = 0.0
+    vignette, p2 = write_engine_pack(out, list(zip(names, looks, [{}] * 3)), folder_name="vignette")
+    print(f"{plain} (parity {p0}), {local} (parity {p1}), {vignette} (parity {p2})")
     return 0
 
 

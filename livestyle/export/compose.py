@@ -29,7 +29,9 @@ part twice::
 
 so a look without one runs exactly the nodes it runs in an engine without
 any local part, and the local part's maps are made once for any blend (its
-coefficients are blended first: the local part is linear in them).
+coefficients are blended first: the local part is linear in them).  The
+bloom's maps are in that branch only where some look of the engine has a
+bloom; a vignette costs one MatMul, one Mul and one Add over the frame.
 
 The graph keeps the engine contract (:mod:`livestyle.runners.contract`):
 inputs ``bgr``, ``weights`` (1, K) over *all* looks in the pack's order,

@@ -123,52 +123,133 @@ class LocalMaps(nn.Module):
       range), box-averaged 8x8, resized to the grid and blurred by :data:`BLOOM_SIGMAS` of the frame's side;
       a coefficient is the glow's strength in levels for that channel (its tint).
 
-    The maps live on a :data:`LOCAL_SIDE` grid; the per-channel sums (a gain and an offset) are resized up
-    bilinearly, each as one 3-channel image, then turned channel-last.  (Measured, ONNX Runtime, 2 threads,
-    512x288, loaded 2-core EPYC, medians of 60: that layout 2.5 ms; one 6-channel resize then slices 3.7 ms;
-    rows then columns straight into channel-last 5.1 ms; four 1-channel maps combined at full size 17.7 ms.)
-    Every operator is on the TensorRT parser's list.  Needs frames of at least 8x8 pixels.
+    The maps are defined on a :data:`LOCAL_SIDE` grid and resized up bilinearly (half-pixel centres, edges
+    held): the local part is ``gain * x + offset``, ``gain`` the resized ``c0 r^2 + c1 r^4`` and ``offset``
+    the resized ``c2 B_narrow + c3 B_wide``, per channel.
+
+    How it is computed (same values, to float rounding):
+
+    * the gain does not depend on the picture. On the grid ``r^2 = a u^2 + b v^2`` (``u``, ``v`` the cells'
+      x and y, ``a = W^2 / (H^2 + W^2)``, ``b = H^2 / (H^2 + W^2)``) and ``r^4 = a^2 u^4 + 2ab u^2 v^2 + b^2 v^4``,
+      sums of products of a function of x and one of y; a bilinear resize is a 1-D resize along y times one
+      along x, so each term resizes as its two 1-D factors. The gain is then one MatMul,
+      ``(H, 4) @ (4, W * 3)``, already channel-last (:meth:`gain`): two small resizes (3 rows of 32 values
+      to W, 4 columns of 32 to H) and one pass over the frame, where resizing the grid's 3-channel gain costs
+      a resize and a transpose of the whole frame;
+    * the bloom is made only where some coefficient of it is not zero (``bloom``: an engine knows from its
+      looks whether any has one; training and the torch reference look at the coefficients);
+    * the bloom's offset is resized by MatMuls with the resize's own weights (:meth:`offset`), straight into
+      the channel-last frame.
+
+    Measured (``benchmarks/quality/local_speed.py --rounds 200``, ONNX Runtime, 1 thread, 512x288, loaded 2-core
+    EPYC, two runs): a vignette adds 0.45-0.57 ms to a look of 6.0-6.4 ms, a vignette and a bloom 1.5-1.6 ms;
+    resizing the grid's 3-channel gain and offset and turning them channel-last added 2.5-2.7 ms either way.
+    Every operator is on the TensorRT parser's list. Needs frames of at least 8x8 pixels.
     """
 
     def __init__(self):
         super().__init__()
         s = LOCAL_SIDE
         u = (torch.arange(s, dtype=torch.float32) + 0.5) * (2.0 / s) - 1.0
-        self.register_buffer("u2", (u * u).reshape(1, 1, 1, s), persistent=False)  # along x
-        self.register_buffer("v2", (u * u).reshape(1, 1, s, 1), persistent=False)  # along y
-        self.register_buffer("luma", torch.tensor(LUMA_BGR).reshape(3, 1), persistent=False)
+        u2 = u * u
+        self.register_buffer("u2", u2.reshape(1, 1, 1, s), persistent=False)  # along x
+        self.register_buffer("v2", u2.reshape(1, 1, s, 1), persistent=False)  # along y
+        # the gain's 1-D factors on the grid: along x the rows u^2, u^4, 1 (1, 1, 3, S); along y the columns
+        # 1, v^2, v^2, v^4 (1, 1, S, 4) (see gain)
+        one = torch.ones(s)
+        self.register_buffer("along_x", torch.stack([u2, u2 * u2, one]).reshape(1, 1, 3, s), persistent=False)
+        self.register_buffer("along_y", torch.stack([one, u2, u2, u2 * u2], dim=1).reshape(1, 1, s, 4),
+                             persistent=False)
+        # (6, 4 * 3 * 2): the products [a, b, a^2, ab, ab, b^2] -> the weight of coefficient t (c0, c1) on x-row m
+        # in gain row k, [k, m, t]; the gain is sum_k along_y[k] * sum_m along_x[m] * sum_t weight * c_t
+        mix = torch.zeros(6, 4, 3, 2)
+        mix[0, 0, 0, 0] = 1.0                      # row 1:     a u^2 c0 + a^2 u^4 c1
+        mix[2, 0, 1, 1] = 1.0
+        mix[3, 1, 0, 1] = mix[4, 1, 0, 1] = 1.0    # row v^2:   2ab u^2 c1
+        mix[1, 2, 2, 0] = 1.0                      # row v^2:   b c0
+        mix[5, 3, 2, 1] = 1.0                      # row v^4:   b^2 c1
+        self.register_buffer("gain_mix", mix.reshape(6, 24), persistent=False)
+        self.register_buffer("wh", torch.tensor([2, 1]), persistent=False)   # (W, H) from a frame's shape
+        self.register_buffer("pairs", torch.tensor([[0, 0, 1, 1], [0, 1, 0, 1]]), persistent=False)
+        self.register_buffer("eye", torch.eye(s).reshape(1, 1, s, s), persistent=False)
+        self.register_buffer("luma_hi", torch.tensor(LUMA_BGR).reshape(3, 1) / (255.0 - BLOOM_KNEE),
+                             persistent=False)
         self.register_buffer("blur", torch.stack([_blur_matrix(s, sig * s) for sig in BLOOM_SIGMAS]),
                              persistent=False)  # (2, S, S)
+
+    def _shares(self, xf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``a = W^2 / (H^2 + W^2)`` and ``b = H^2 / (H^2 + W^2)``, as 0-d tensors (dynamic in the graph)."""
+        hw = torch._shape_as_tensor(xf)[1:3].to(torch.float32)           # (H, W)
+        hw2 = hw * hw
+        total = hw2[0] + hw2[1]
+        return hw2[1] / total, hw2[0] / total
+
+    def blooms(self, xf: torch.Tensor) -> torch.Tensor:
+        """The two bloom maps on the grid (N, 2, S, S): narrow, wide."""
+        n = xf.shape[0]
+        s = LOCAL_SIDE
+        # the luma above the knee, 0..1 of the rest of the range: relu(luma / (255 - knee) - knee / (255 - knee))
+        y = (xf @ self.luma_hi).reshape(n, 1, xf.shape[1], xf.shape[2])  # (N, 1, H, W): the last axis was 1
+        hi = torch.relu(y - BLOOM_KNEE / (255.0 - BLOOM_KNEE))
+        hi = F.interpolate(F.avg_pool2d(hi, 8), size=(s, s), mode="bilinear", align_corners=False)
+        return self.blur @ hi @ self.blur.transpose(1, 2)                  # (N, 2, S, S): y, then x blurred
 
     def maps(self, xf: torch.Tensor) -> torch.Tensor:
         """The four low-resolution maps (N, 4, S, S): r^2, r^4, the narrow and the wide bloom."""
         n = xf.shape[0]
         s = LOCAL_SIDE
-        hw = torch._shape_as_tensor(xf)[1:3].to(torch.float32)           # (H, W), dynamic in the graph
-        hw2 = hw * hw
-        r2 = (hw2[1] * self.u2 + hw2[0] * self.v2) / (hw2[0] + hw2[1])  # (1, 1, S, S)
-        y = (xf @ self.luma).reshape(n, 1, xf.shape[1], xf.shape[2])     # (N, 1, H, W): the last axis was 1
-        hi = torch.relu(y - BLOOM_KNEE) * (1.0 / (255.0 - BLOOM_KNEE))
-        hi = F.interpolate(F.avg_pool2d(hi, 8), size=(s, s), mode="bilinear", align_corners=False)
-        blooms = self.blur @ hi @ self.blur.transpose(1, 2)                # (N, 2, S, S): y, then x blurred
-        r2 = r2.expand(n, 1, s, s)
-        return torch.cat([r2, r2 * r2, blooms], dim=1)
+        a, b = self._shares(xf)
+        r2 = (a * self.u2 + b * self.v2).expand(n, 1, s, s)              # (N, 1, S, S)
+        return torch.cat([r2, r2 * r2, self.blooms(xf)], dim=1)
 
-    def forward(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
-        """The local part in levels (N, H, W, 3) for coefficients ``coeffs`` (N or 1, 4, 3) ``[term, channel]``."""
-        gain, offset = self.parts(xf, coeffs)
-        return gain * xf + offset
+    def forward(self, xf: torch.Tensor, coeffs: torch.Tensor, bloom: bool | None = None) -> torch.Tensor:
+        """The local part in levels (N, H, W, 3) for coefficients ``coeffs`` (N or 1, 4, 3) ``[term, channel]``.
+
+        ``bloom``: whether to make the bloom; None looks at the coefficients (not in a traced graph)."""
+        if bloom is None:
+            bloom = bool(torch.any(coeffs[:, 2:] != 0))
+        out = self.gain(xf, coeffs) * xf
+        return out + self.offset(xf, coeffs) if bloom else out
+
+    def gain(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+        """The vignette's gain (N or 1, H, W, 3), the resized ``c0 r^2 + c1 r^4`` (see the class docstring):
+        ``(H, 4) @ (4, W * 3)``, the left factor the resized columns 1, v^2, v^2, v^4, the right one the
+        resized rows u^2, u^4, 1 weighted per channel by the coefficients and the shares a, b."""
+        h, w = xf.shape[1], xf.shape[2]
+        n = coeffs.shape[0]
+        wh = torch._shape_as_tensor(xf)[self.wh].to(torch.float32)       # (W, H)
+        wh2 = wh * wh
+        ab = wh2 / wh2.sum()                                               # (a, b)
+        products = torch.cat([ab, ab[self.pairs[0]] * ab[self.pairs[1]]])  # a, b, a^2, ab, ab, b^2
+        weights = (products @ self.gain_mix).reshape(12, 2) @ coeffs[:, :2]  # (N, 4 * 3, 3) [k, m] x channel
+        rows = F.interpolate(self.along_x, size=(3, w), mode="bilinear", align_corners=False).reshape(3, -1)
+        cols = F.interpolate(self.along_y, size=(h, 4), mode="bilinear", align_corners=False).reshape(-1, 4)
+        right = rows.transpose(0, 1) @ weights.reshape(n, 4, 3, 3)        # (N, 4, W, 3)
+        return (cols @ right.reshape(n, 4, -1)).reshape(n, h, w, 3)
+
+    def offset(self, xf: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+        """The bloom's offset in levels (N, H, W, 3), the resized ``c2 B_narrow + c3 B_wide``.
+
+        The resize is two MatMuls by the resize's own weights (a bilinear resize of the identity along each
+        axis: ``(S, W)`` and ``(H, S)``): along x on the grid's rows, channel-first, then, after a transpose of
+        that small (S, W, 3) result, along y straight into the channel-last frame.  (ONNX Runtime, 1 thread,
+        512x288, loaded 2-core EPYC, medians of 200: a Resize of the 3-channel grid and a Transpose 0.78 ms; one
+        Resize of the channel-last grid 1.54 ms; the ``(H, S) @ (S, W * 3)`` MatMul 0.29 ms.)"""
+        n, h, w = xf.shape[0], xf.shape[1], xf.shape[2]
+        s = LOCAL_SIDE
+        c = coeffs[:, 2:].transpose(1, 2)                                # (., 3, 2) [channel, term]
+        low = (c @ self.blooms(xf).reshape(n, 2, s * s)).reshape(n, 3 * s, s)  # [channel, grid y] x grid x
+        across = F.interpolate(self.eye, size=(s, w), mode="bilinear", align_corners=False)[0, 0]  # (S, W)
+        down = F.interpolate(self.eye, size=(h, s), mode="bilinear", align_corners=False)[0, 0]    # (H, S)
+        rows = (low @ across).reshape(n, 3, s, w).permute(0, 2, 3, 1).reshape(n, s, w * 3)  # (N, S, W*3)
+        return (down @ rows).reshape(n, h, w, 3)
 
     def parts(self, xf: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The local part as a gain and an offset (each (N, H, W, 3)): ``local = gain * xf + offset``."""
-        n, h, w = xf.shape[0], xf.shape[1], xf.shape[2]
-        s = LOCAL_SIDE
-        maps = self.maps(xf).reshape(n, 2, 2, s * s)                     # [gain maps, offset maps]
-        c = coeffs.reshape(-1, 2, 2, 3).transpose(2, 3)                  # (., 2, 3, 2) [kind, channel, term]
-        low = (c @ maps).reshape(n, 6, s, s)                             # gain b g r, offset b g r
-        gain = F.interpolate(low[:, :3], size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-        offset = F.interpolate(low[:, 3:], size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-        return gain, offset
+        gain = self.gain(xf, coeffs).expand(xf.shape[0], -1, -1, -1)
+        if bool(torch.any(coeffs[:, 2:] != 0)):
+            return gain, self.offset(xf, coeffs)
+        return gain, torch.zeros_like(xf)
 
 
 class WeightNet(nn.Module):
@@ -366,6 +447,8 @@ class LookEngine(nn.Module):
         self.local_index = [i for i, lk in enumerate(looks) if lk.has_local]
         self.register_buffer("local", torch.stack([lk.local.detach() for lk in looks]).reshape(k, -1).contiguous())
         self.local_maps = LocalMaps()
+        # whether any look has a bloom: without one the engine never makes the bloom's maps
+        self.has_bloom = any(bool(torch.any(lk.local[2:] != 0)) for lk in looks)
 
     def mix(self, half: torch.Tensor) -> torch.Tensor:
         """(K, 1, bases) coefficients of every look's basis LUTs, from every 2nd pixel of the frame (1, 3, H/2, W/2), 0..255.
@@ -512,9 +595,10 @@ class LookEngine(nn.Module):
         """The blend's local part in levels (1, H, W, 3) for the float frame ``xf`` (1, H, W, 3) 0..255.
 
         The looks' coefficients are blended by ``weights`` first (exact: the local part is linear in
-        them), so the maps are made once whatever the blend.
+        them), so the maps are made once whatever the blend.  The bloom is made only in an engine where
+        some look has one (:attr:`has_bloom`, fixed when the engine is built, so also in its graph).
         """
-        return self.local_maps(xf, (weights @ self.local).reshape(1, len(LOCAL_TERMS), 3))
+        return self.local_maps(xf, (weights @ self.local).reshape(1, len(LOCAL_TERMS), 3), bloom=self.has_bloom)
 
 
 def engine_reference(looks: list[AdaptiveLUT], bgr: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
