@@ -75,7 +75,7 @@ def _glow(levels: torch.Tensor, maps: LocalMaps) -> torch.Tensor:
     """The wide bloom map of a photo (1, H, W), 0..1, as the engine makes it."""
     one = torch.zeros(1, len(LOCAL_TERMS), 3)
     one[0, 3] = 1.0
-    return maps(levels, one)[..., 0]
+    return maps(levels, one)[..., 0].contiguous()  # a channel of a channel-last map: bucketize wants it whole
 
 
 def _means(images: np.ndarray | list, look: AdaptiveLUT | None, maps: LocalMaps,
