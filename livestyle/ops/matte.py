@@ -166,6 +166,36 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return image
 
 
+def _rows_5_to_2(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Rows 5m..5m+4 of ``x`` (uint8 or uint16) into rows 2m and 2m+1 of ``out`` (uint16): 2, 2, 1 and 1, 2, 2
+    times them (five times the area averages of rows [0, 2.5) and [2.5, 5))."""
+    x = x if x.dtype == np.uint16 else x.astype(np.uint16)
+    r = [x[k::5] for k in range(5)]
+    even, odd = out[0::2], out[1::2]
+    np.add(r[0], r[1], out=even)
+    even += even
+    even += r[2]
+    np.add(r[3], r[4], out=odd)
+    odd += odd
+    odd += r[2]
+    return out
+
+
+def area_shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``cv2.resize(image, size, interpolation=cv2.INTER_AREA)`` for a uint8 BGR ``image``; at a ratio of
+    exactly 2.5 on both sides (640x360 -> 256x144) as sums of whole and half pixels in integers, both passes
+    along rows (the picture transposed between them), the same bytes in about 0.4x the time."""
+    h, w = image.shape[:2]
+    W, H = int(size[0]), int(size[1])
+    if not (image.ndim == 3 and image.dtype == np.uint8 and h == H * 5 // 2 and w == W * 5 // 2
+            and H % 2 == 0 and W % 2 == 0):
+        return cv2.resize(image, (W, H), interpolation=cv2.INTER_AREA)
+    c = image.shape[2]
+    cols = _rows_5_to_2(cv2.transpose(image), np.empty((W, h, c), np.uint16))
+    both = _rows_5_to_2(cv2.transpose(cols), np.empty((H, W, c), np.uint16))
+    return cv2.convertScaleAbs(both, alpha=1.0 / 25.0)
+
+
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1 and y1 excluded
 
 
@@ -321,14 +351,15 @@ def blurred_background(work: np.ndarray, mask: np.ndarray, strength: float,
     sw = min(work.shape[1], max(8, round(W / scale)))
     sh = min(work.shape[0], max(8, round(H / scale)))
     small = shrink(work, (sw, sh))
-    wb = 1.0 - cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
-    wb *= wb
-    wb += np.float32(1e-3)
-    stack = np.empty((sh, sw, 4), np.float32)
-    np.multiply(small, wb[:, :, None], out=stack[:, :, :3], casting="unsafe")
-    stack[:, :, 3] = wb
-    stack = cv2.GaussianBlur(stack, (0, 0), sigma * sw / W)
-    bg = cv2.convertScaleAbs(stack[:, :, :3] / stack[:, :, 3:])
+    wb = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+    # OpenCV's per-channel steps: numpy's broadcasts over a last axis of 3 or 4 are several times slower
+    cv2.subtract(1.0, wb, dst=wb)
+    cv2.multiply(wb, wb, dst=wb)
+    cv2.add(wb, 1e-3, dst=wb)
+    stack = cv2.merge([cv2.multiply(small, cv2.merge([wb, wb, wb]), dtype=cv2.CV_32F), wb])
+    stack = cv2.GaussianBlur(stack, (0, 0), sigma * sw / W, dst=stack)
+    b, g, r, ws = cv2.split(stack)
+    bg = cv2.convertScaleAbs(cv2.divide(cv2.merge([b, g, r]), cv2.merge([ws, ws, ws])))
     return cv2.resize(bg, (W, H), interpolation=cv2.INTER_LINEAR)
 
 
