@@ -169,13 +169,12 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _rows_5_to_2(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Rows 5m..5m+4 of ``x`` (uint8 or uint16) into rows 2m and 2m+1 of ``out`` (uint16): 2, 2, 1 and 1, 2, 2
     times them (five times the area averages of rows [0, 2.5) and [2.5, 5))."""
-    x = x if x.dtype == np.uint16 else x.astype(np.uint16)
     r = [x[k::5] for k in range(5)]
     even, odd = out[0::2], out[1::2]
-    np.add(r[0], r[1], out=even)
+    np.add(r[0], r[1], out=even, dtype=np.uint16)
     even += even
     even += r[2]
-    np.add(r[3], r[4], out=odd)
+    np.add(r[3], r[4], out=odd, dtype=np.uint16)
     odd += odd
     odd += r[2]
     return out
@@ -190,9 +189,11 @@ def area_shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if not (image.ndim == 3 and image.dtype == np.uint8 and h == H * 5 // 2 and w == W * 5 // 2
             and H % 2 == 0 and W % 2 == 0):
         return cv2.resize(image, (W, H), interpolation=cv2.INTER_AREA)
-    c = image.shape[2]
-    cols = _rows_5_to_2(cv2.transpose(image), np.empty((W, h, c), np.uint16))
-    both = _rows_5_to_2(cv2.transpose(cols), np.empty((H, W, c), np.uint16))
+    c, buf = image.shape[2], _scratch.get
+    turned = cv2.transpose(image, dst=buf("area_t", (w, h, c)))
+    cols = _rows_5_to_2(turned, buf("area_c", (W, h, c), np.uint16))
+    both = _rows_5_to_2(cv2.transpose(cols, dst=buf("area_tc", (h, W, c), np.uint16)),
+                        buf("area_b", (H, W, c), np.uint16))
     return cv2.convertScaleAbs(both, alpha=1.0 / 25.0)
 
 
