@@ -188,6 +188,9 @@ def test_composite_by_tiles_is_the_blend_of_every_pixel():
         assert np.array_equal(matte.composite(f[y0:y1, x0:x1].copy(), a, b, box=box), want)
         into = b.copy()
         assert matte.composite(f, a, into, box=box, out=into) is into and np.array_equal(into, want)
+        wider = np.zeros((H, W + 5), np.uint8)  # the alpha as a crop of a wider picture (rows apart in memory)
+        wider[:, 5:] = a
+        assert np.array_equal(matte.composite(f, wider[:, 5:], b, box=box), want)
 
 
 def test_the_masked_blur_keeps_the_persons_colours_out_of_the_background():

@@ -444,6 +444,9 @@ def composite(frame: np.ndarray, alpha: np.ndarray, background: np.ndarray, *, b
     f = frame if frame.shape[:2] == (y1 - y0, x1 - x0) else frame[y0:y1, x0:x1]
     a, o = alpha[y0:y1, x0:x1], out[y0:y1, x0:x1]
     T, B = _TILE
+    if o.strides[1:] != (3, 1) or a.strides[1] != 1:  # not rows of whole pixels: no tiles
+        _blend(f, a, o)
+        return out
     nb, nt = (y1 - y0) // B, (x1 - x0) // T
     hh, ww = nb * B, nt * T
     if ww < x1 - x0:
