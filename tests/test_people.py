@@ -292,13 +292,6 @@ def test_shrink_matches_the_area_average():
     assert np.abs(small.astype(int) - ref).mean() < 1.0
 
 
-@pytest.mark.parametrize("shape,size", [((360, 640, 3), (256, 144)), ((10, 15, 3), (6, 4)), ((480, 640, 3), (256, 256))])
-def test_area_shrink_is_opencvs_area_average(shape, size):
-    rng = np.random.default_rng(6)
-    for img in (rng.integers(0, 256, shape, dtype=np.uint8), np.full(shape, 255, np.uint8)):
-        assert np.array_equal(matte.area_shrink(img, size), cv2.resize(img, size, interpolation=cv2.INTER_AREA))
-
-
 def test_composite_and_alpha_channel_are_exact_at_the_ends():
     f = np.full((4, 4, 3), 200, np.uint8)
     b = np.full((4, 4, 3), 10, np.uint8)

@@ -166,37 +166,6 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return image
 
 
-def _rows_5_to_2(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Rows 5m..5m+4 of ``x`` (uint8 or uint16) into rows 2m and 2m+1 of ``out`` (uint16): 2, 2, 1 and 1, 2, 2
-    times them (five times the area averages of rows [0, 2.5) and [2.5, 5))."""
-    r = [x[k::5] for k in range(5)]
-    even, odd = out[0::2], out[1::2]
-    np.add(r[0], r[1], out=even, dtype=np.uint16)
-    even += even
-    even += r[2]
-    np.add(r[3], r[4], out=odd, dtype=np.uint16)
-    odd += odd
-    odd += r[2]
-    return out
-
-
-def area_shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``cv2.resize(image, size, interpolation=cv2.INTER_AREA)`` for a uint8 BGR ``image``; at a ratio of
-    exactly 2.5 on both sides (640x360 -> 256x144) as sums of whole and half pixels in integers, both passes
-    along rows (the picture transposed between them), the same bytes in about 0.4x the time."""
-    h, w = image.shape[:2]
-    W, H = int(size[0]), int(size[1])
-    if not (image.ndim == 3 and image.dtype == np.uint8 and h == H * 5 // 2 and w == W * 5 // 2
-            and H % 2 == 0 and W % 2 == 0):
-        return cv2.resize(image, (W, H), interpolation=cv2.INTER_AREA)
-    c, buf = image.shape[2], _scratch.get
-    turned = cv2.transpose(image, dst=buf("area_t", (w, h, c)))
-    cols = _rows_5_to_2(turned, buf("area_c", (W, h, c), np.uint16))
-    both = _rows_5_to_2(cv2.transpose(cols, dst=buf("area_tc", (h, W, c), np.uint16)),
-                        buf("area_b", (H, W, c), np.uint16))
-    return cv2.convertScaleAbs(both, alpha=1.0 / 25.0)
-
-
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1 and y1 excluded
 
 
