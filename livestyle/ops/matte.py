@@ -438,10 +438,9 @@ def composite(frame: np.ndarray, alpha: np.ndarray, background: np.ndarray, *, b
         A = a[:hh, :ww].view(arow).reshape(nb, B, nt)
         n = ib.size * B
         fs = F[ib, :, it].view(np.uint8).reshape(n, T, 3)
-        os = O[ib, :, it]
-        ov = os.view(np.uint8).reshape(n, T, 3)
-        _blend(fs, A[ib, :, it].view(np.uint8).reshape(n, T), ov)
-        O[ib, :, it] = os
+        blended = O[ib, :, it]  # the background's mixed tiles, gathered: blended in place, then put back
+        _blend(fs, A[ib, :, it].view(np.uint8).reshape(n, T), blended.view(np.uint8).reshape(n, T, 3))
+        O[ib, :, it] = blended
     return out
 
 
