@@ -157,6 +157,42 @@ def test_a_moving_region_takes_the_new_mask_at_once_and_a_still_one_moves_slowly
 
 # -- composites ---------------------------------------------------------------------------------------
 
+def _blend_written_out(f, a, b, box):
+    """The composite's blend on every pixel of ``box`` (no tiles), to check the one that blends mixed tiles only."""
+    out = b.copy()
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        return out
+    ff, a, o = f[y0:y1, x0:x1], a[y0:y1, x0:x1], out[y0:y1, x0:x1]
+    a3 = cv2.merge([a, a, a])
+    o[:] = cv2.add(cv2.multiply(o, cv2.bitwise_not(a3), scale=1 / 255), cv2.multiply(ff, a3, scale=1 / 255))
+    return out
+
+
+def test_composite_by_tiles_is_the_blend_of_every_pixel():
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        H, W = (int(v) for v in rng.integers(1, 240, 2))
+        f, b = (rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(2))
+        # large areas of 0 and 255 with soft edges between, as a person's alpha
+        a = np.zeros((H, W), np.uint8)
+        centre, axes = (int(W * rng.random()), int(H * rng.random())), (int(W * rng.random()), int(H * rng.random()))
+        cv2.ellipse(a, centre, axes, 0, 0, 360, 255, -1)
+        a = cv2.GaussianBlur(a, (0, 0), float(rng.uniform(0.5, 4)))
+        x0, x1 = sorted(int(v) for v in rng.integers(0, W + 1, 2))
+        y0, y1 = sorted(int(v) for v in rng.integers(0, H + 1, 2))
+        a[:y0], a[y1:], a[:, :x0], a[:, x1:] = 0, 0, 0, 0
+        box = (x0, y0, x1, y1)
+        want = _blend_written_out(f, a, b, box)
+        assert np.array_equal(matte.composite(f, a, b, box=box), want)
+        assert np.array_equal(matte.composite(f[y0:y1, x0:x1].copy(), a, b, box=box), want)
+        into = b.copy()
+        assert matte.composite(f, a, into, box=box, out=into) is into and np.array_equal(into, want)
+        wider = np.zeros((H, W + 5), np.uint8)  # the alpha as a crop of a wider picture (rows apart in memory)
+        wider[:, 5:] = a
+        assert np.array_equal(matte.composite(f, wider[:, 5:], b, box=box), want)
+
+
 def test_the_masked_blur_keeps_the_persons_colours_out_of_the_background():
     W, H = 640, 360
     frame = np.zeros((H, W, 3), np.uint8)
