@@ -337,17 +337,15 @@ TONE_LIFT = 0.10     # the tone curve's mid-tone lift at amount 1, fraction of f
 TONE_WARMTH = 0.03   # red lifted this much more, blue this much less
 
 
-def _cell_stats(image: np.ndarray, f: int, side: int, amount: float) -> tuple[np.ndarray, np.ndarray | None]:
-    """The local statistics of a skin grid: ``image`` the frame's samples on the cells (uint8
-    (rows, cols, 3)), ``side`` the patch's long side in pixels.  Returns (the local mean float32
-    (rows, cols, 3), the smoothing's weight ``amount * theta / (var + theta)`` float32 (rows, cols), or
-    None when ``amount`` is 0); the box's radius is ~2% of ``side`` (at least one cell)."""
+def _smooth_weights(image: np.ndarray, f: int, side: int, amount: float) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothing's local mean and weight on a skin grid: ``image`` the frame's samples on the cells
+    (uint8 (rows, cols, 3)), ``side`` the patch's long side in pixels.  Returns (mean float32
+    (rows, cols, 3), ``amount * theta / (var + theta)`` float32 (rows, cols)); the box's radius is ~2% of
+    ``side`` (at least one cell)."""
     img = image.astype(np.float32)
     r = max(1, int(round(0.02 * side / f))) if f > 1 else max(2, int(round(0.02 * side)))
     k = (2 * r + 1, 2 * r + 1)
     mean = cv2.blur(img, k)
-    if amount <= 0:
-        return mean, None
     var = cv2.blur(img * img, k)
     var -= mean * mean
     var = cv2.transform(var, np.full((1, 3), 1.0 / 3.0, np.float32))  # mean over B, G, R -> (rows, cols)
@@ -361,21 +359,9 @@ def _retouch(out: np.ndarray, patch: SkinPatch, image: np.ndarray, smooth: float
     """Smoothing at ``smooth`` and then the tone curve at ``tone`` (either may be 0) on ``out``'s pixels
     under ``patch``, in place; ``image``: ``out``'s samples on the patch's cells (for the statistics).
 
-    Both are one affine map per pixel and channel, ``P * I + Q * blur(I) + R``, whose coefficients are
-    smooth: they are formed on the cells and interpolated to full size (so the full-size work is the
-    5-tap blur, the interpolation of P, Q, R and two multiply-adds over the region).  A pixel whose
-    neighbouring cells all have mask 0 gets P = 1, Q = R = 0 and keeps its bytes.
-
-    Smoothing (``w = theta / (var + theta) * skin * amount``, ``m`` the local mean, ``keep`` the share of
-    the fine detail that comes back)::
-
-        s = I + w * ((m - I) + keep * (I - blur(I)))
-          = (1 - w * (1 - keep)) * I - w * keep * blur(I) + w * m
-
-    The tone curve ``t(s) = s + L * s * (255 - s)`` (``L = 4 * amount * lift_c / 255 * skin``, per
-    channel) is taken to first order about the local mean, ``t(s) ~ S * s + L * m^2`` with
-    ``S = 1 + L * (255 - 2 m)``; it leaves out ``L * (s - m)^2``, under 0.2 levels for a pixel 30 levels
-    from its neighbourhood's mean at ``tone`` 1 (0.02 at 10 levels)."""
+    Every weight is formed on the cells and interpolated to full size as one 3-channel array (so no
+    full-size mask is made and each full-size step is one pass over the region): a pixel whose
+    neighbouring cells all have mask 0 gets weight 0 and keeps its bytes."""
     box = patch.box(out.shape[:2])
     x0, y0, x1, y1 = box
     region = out[y0:y1, x0:x1]
@@ -383,33 +369,31 @@ def _retouch(out: np.ndarray, patch: SkinPatch, image: np.ndarray, smooth: float
     def up(cells: np.ndarray) -> np.ndarray:
         return _upsample(cells, patch.f, patch.gx, patch.gy, box)
 
-    mean_c, w_c = _cell_stats(image, patch.f, max(x1 - x0, y1 - y0), smooth)
-    rows, cols = patch.cells.shape
-    if w_c is not None:
+    if smooth > 0:
+        # I + w * ((mean - I) + keep * (I - blur(I))),  w = theta / (var + theta) * skin * amount
+        #   = I + w * ((keep - 1) * I - keep * blur(I)) + w * mean;  the blur: 5-tap binomial (sigma ~1 px)
+        mean_c, w_c = _smooth_weights(image, patch.f, max(x1 - x0, y1 - y0), smooth)
         w_c *= patch.cells
+        w3_c = cv2.merge([w_c, w_c, w_c])
         keep = 0.35 - 0.2 * smooth
-        w3 = cv2.merge([w_c, w_c, w_c])
-        p_c = 1.0 - (1.0 - keep) * w3
-        q_c = (-keep) * w3
-        r_c = w3 * mean_c
+        d = cv2.addWeighted(region, keep - 1.0, cv2.GaussianBlur(region, (5, 5), 0), -keep, 0.0, dtype=cv2.CV_32F)
+        d *= up(w3_c)
+        d += up(w3_c * mean_c)
+        res = np.add(region, d, dtype=np.float32)
     else:
-        p_c = np.ones((rows, cols, 3), np.float32)
-        q_c = None
-        r_c = np.zeros((rows, cols, 3), np.float32)
+        res = region.astype(np.float32)
     if tone > 0:
+        # the curve of tone_curve per pixel: x + x * (255 - x) * 4 * amount * lift_c / 255, by the mask
         k = 4.0 * tone / 255.0
         a = patch.cells
-        lift = cv2.merge([a * (k * (TONE_LIFT - TONE_WARMTH)), a * (k * TONE_LIFT), a * (k * (TONE_LIFT + TONE_WARMTH))])
-        s_c = 1.0 + lift * (255.0 - 2.0 * mean_c)
-        p_c *= s_c
-        if q_c is not None:
-            q_c *= s_c
-        r_c *= s_c
-        r_c += lift * (mean_c * mean_c)
-    acc = cv2.multiply(region, up(p_c), dtype=cv2.CV_32F)
-    if q_c is not None:
-        acc += cv2.multiply(cv2.GaussianBlur(region, (5, 5), 0), up(q_c), dtype=cv2.CV_32F)
-    region[...] = cv2.add(acc, up(r_c), dtype=cv2.CV_8U)  # rounds and saturates
+        lift = up(cv2.merge([a * (k * (TONE_LIFT - TONE_WARMTH)), a * (k * TONE_LIFT),
+                             a * (k * (TONE_LIFT + TONE_WARMTH))]))
+        t = np.subtract(255.0, res, dtype=np.float32)
+        t *= res
+        t *= lift
+        res += t
+    np.clip(res, 0.0, 255.0, out=res)
+    region[...] = cv2.convertScaleAbs(res)  # rounds
 
 
 def smooth_skin(frame: np.ndarray, mask: SkinMask | np.ndarray, amount: float, *, in_place: bool = False) -> np.ndarray:

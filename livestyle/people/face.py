@@ -358,6 +358,20 @@ def _settled(a: Roi, b: Roi) -> bool:
             and abs(math.remainder(a.angle - b.angle, 2 * math.pi)) <= 0.04)
 
 
+def _dft_side(n: int) -> int:
+    """The largest even side up to ``n`` that OpenCV's DFT takes as it is (cv2.phaseCorrelate pads other
+    sides, and on an odd padded side its answer is off by half a pixel)."""
+    while n > 2 and (n % 2 or cv2.getOptimalDFTSize(n) != n):
+        n -= 1
+    return n
+
+
+def _same_shape(a: Roi, b: Roi) -> bool:
+    """Whether crops ``a`` and ``b`` have the same side (within 2%) and tilt (within 0.04 rad), wherever
+    they are."""
+    return abs(a.size - b.size) <= 0.02 * a.size and abs(math.remainder(a.angle - b.angle, 2 * math.pi)) <= 0.04
+
+
 class FaceTracker:
     """Faces of a live video, frame by frame: ``update(frame)`` -> list of :class:`Face`, largest first,
     at most ``max_faces`` (default :data:`MAX_FACES`, 2).
@@ -391,7 +405,7 @@ class FaceTracker:
     def __init__(self, frame_size: tuple[int, int], *, max_faces: int = MAX_FACES, detect_every: int = 30,
                  presence_min: float = 0.5, score_min: float = 0.5, fps: float = 30.0,
                  min_cutoff: float = 0.3, beta: float = 30.0, d_cutoff: float = 3.0, threads: int = 1,
-                 hold: int = 3, still_diff: float = 1.2, moved_diff: float = 1.5,
+                 hold: int = 3, still_diff: float = 1.2, moved_diff: float = 1.0,
                  detector: FaceDetector | None = None, landmarker: FaceLandmarker | None = None):
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.max_faces = max(1, int(max_faces))
@@ -490,7 +504,7 @@ class FaceTracker:
         w, h = bx1 - bx0, by1 - by0
         tw_px, th_px = 0.7 * w, 0.8 * h
         k = max(1, int(round(min(tw_px, th_px) / TEMPLATE)))
-        tw, th = int(tw_px // k), int(th_px // k)
+        tw, th = _dft_side(int(tw_px // k)), _dft_side(int(th_px // k))
         if tw < 32 or th < 32:
             return None
         x0 = int(round((bx0 + bx1) / 2 - k * tw / 2))
@@ -582,8 +596,11 @@ class FaceTracker:
             tr.ran_roi, tr.held = tr.roi, 0
             tr.thumb = self._thumb(frame, tr.roi) if self.hold else None
             if self.hold and np.isfinite(pts).all():
-                # (the template only when the test may be tried on the next frame)
-                made = self._template(frame, pts) if tr.pause == 0 else None
+                # the template only when the test may be tried on the next frame, and only from points
+                # the model found in a crop of their own scale and tilt (not yet on a fresh track, whose
+                # first crop comes from the detector's box)
+                again = roi_from_points((pts[RIGHT_EYE_OUTER], pts[LEFT_EYE_OUTER]), pts, 1.5)
+                made = self._template(frame, pts) if tr.pause == 0 and _same_shape(tr.ran_roi, again) else None
                 tr.tmpl, tr.tmpl_at = made if made is not None else (None, (0, 0, 1))
                 moved = np.zeros(2) if tr.face is None else (pts - tr.face.raw).mean(axis=0).astype(np.float64)
                 tr.ran_raw, tr.step, tr.shift = pts, moved, np.zeros(2)
