@@ -276,30 +276,35 @@ def test_a_face_that_only_moves_carries_the_model_s_points_with_it(nets, hopper)
     assert zoom.model_runs >= 30, (zoom.model_runs, zoom.moved)
 
 
-def test_a_held_face_that_moves_two_pixels_follows_at_once(nets, hopper):
+@pytest.mark.parametrize("which,move", [("hopper", (2, 0)), ("astronaut", (3, -2))])
+def test_a_held_face_that_moves_a_few_pixels_follows_at_once(nets, hopper, which, move):
     from tests.support.portraits import place
 
+    img = hopper if which == "hopper" else astronaut()
     bg = np.full((720, 1280, 3), (120, 140, 150), np.uint8)
     rng = np.random.default_rng(0)
 
-    def noisy(dx):
-        f = place(hopper, bg, dx=dx).astype(np.float32) + rng.normal(0, 3, (720, 1280, 3))
+    def noisy(dx, dy=0):
+        f = np.roll(place(img, bg, dx=dx), dy, axis=0).astype(np.float32) + rng.normal(0, 3, (720, 1280, 3))
         return np.clip(f, 0, 255).astype(np.uint8)
 
     tr = _tracker(nets)
-    for _ in range(8):
+    for i in range(12):  # still frames, up to one the model ran on
+        runs = tr.model_runs
         last = tr.update(noisy(0))[0]
-    assert tr.held > 0
+        if i >= 6 and tr.model_runs > runs:
+            break
+    assert tr.held > 0 and tr.model_runs > runs
     runs, moved = tr.model_runs, tr.moved
-    face = tr.update(noisy(2))[0]
-    # the picture only moved: the model's last points moved with it, by the picture's 2 px
+    face = tr.update(noisy(*move))[0]
+    # the picture only moved: the model's last points moved with it, by the picture's move
     assert tr.model_runs == runs and tr.moved == moved + 1
-    assert np.abs(face.raw - last.raw - np.float32([2, 0])).max() < 0.2
+    assert np.abs(face.raw - last.raw - np.float32(move)).max() < 0.2
     # and they are the model's points on the moved picture but for its own noise from frame to frame:
     # with the model on every frame, two frames of the still face differ about as much
     every = _tracker(nets, hold=0)
     for _ in range(8):
         ref0 = every.update(noisy(0))[0]
-    ref = every.update(noisy(2))[0]
-    noise = float(np.abs(ref0.raw + np.float32([2, 0]) - ref.raw).mean())
+    ref = every.update(noisy(*move))[0]
+    noise = float(np.abs(ref0.raw + np.float32(move) - ref.raw).mean())
     assert np.abs(face.raw - ref.raw).mean() < max(0.5, 1.5 * noise), noise

@@ -24,7 +24,9 @@ graph descriptions, not from MediaPipe's code):
    ``presence_min``; the same frame is searched again at once) and every ``detect_every`` frames (to pick
    up new faces, up to ``max_faces``).  Landmarks are smoothed by :class:`OneEuro`.  On a still face
    the model's last points stand for up to three frames in a row while a thumbnail of the crop shows
-   nothing moved.
+   nothing moved; on a face that only moved (a sway, a pan) they move with it, by the shift at which a
+   grey template of the face is found again (phase correlation), for up to three frames in a row while
+   the template and the picture there, aligned, match.
 
 Limits: the short-range detector needs a face of about 13 of its 128 input pixels or more, i.e. about a
 tenth of the frame's long side (~130 px wide in a 1280x720 frame; a webcam at arm's length gives 200-400);
@@ -396,10 +398,22 @@ class FaceTracker:
     picture that is still unchanged, the One Euro filter's cutoff is divided by the frames since its last
     sample (so each sample weighs what each frame's would with the model on every frame).
 
+    A face whose picture only moved is not run through it on every frame either: when the model runs on
+    points from a crop of their own scale and tilt, a grey template of the face is kept (the middle of
+    the points' box, in squares of a few pixels, about :data:`TEMPLATE` along its short side); on the
+    next frames it is looked for by phase correlation near where the last move predicts, and when the
+    peak is clear (:data:`SHIFT_RESPONSE`), the move at least :data:`MOVED_MIN` px and the template and
+    the picture there, aligned, differ by less than ``moved_diff`` levels (mean absolute difference of
+    4x4-square means: camera noise of 3 levels gives 0.3-0.75, a lean of 1% of the face's size ~1-2), the
+    model's last points moved by that shift stand for the frame (smoothed as the model's would be), at
+    most ``hold`` frames in a row (still and moved frames together).  A test that fails waits 1, 2, 4,
+    then 8 model runs before it is tried again, so a face that turns or leans costs little more than
+    the model.
+
     ``last_ms`` holds the last update's times in ms: ``detect``, ``landmarks`` (all faces), ``smooth``,
     ``total``; ``detected`` says whether the detector ran on the last frame; ``detections`` counts its runs,
     ``model_runs`` the landmark model's (one per face and frame it ran on), ``held`` the faces and frames
-    that reused its points.
+    that reused its points (as they were or moved), ``moved`` those of them that moved them.
     """
 
     def __init__(self, frame_size: tuple[int, int], *, max_faces: int = MAX_FACES, detect_every: int = 30,
