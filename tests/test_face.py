@@ -234,7 +234,7 @@ def test_a_mirrored_face_gives_mirrored_landmarks(nets, hopper):
         assert float(np.abs(la[midline, 1] - lb[midline, 1]).mean()) < 1.0
 
 
-def test_a_still_face_holds_the_model_s_points_a_moving_one_does_not(nets, hopper):
+def test_a_still_face_holds_the_model_s_points(nets, hopper):
     still = clip(hopper, SIZE, 40, motion="still", noise=3)
     tr = _tracker(nets)
     prev = None
