@@ -128,7 +128,9 @@ def main() -> int:
             print(f"{v}: skin cells made {keeper.made['mask']}, moved {keeper.moved['mask']}; "
                   f"warps made {keeper.made['warp']}, moved {keeper.moved['warp']}")
     if hasattr(tracker, "model_runs"):
-        print(f"tracker: landmark model on {tracker.model_runs} of {len(frames)} frames")
+        moved = getattr(tracker, "moved", None)
+        print(f"tracker: landmark model on {tracker.model_runs} of {len(frames)} frames"
+              + ("" if moved is None else f"; its points moved with the face on {moved}"))
     return 0
 
 

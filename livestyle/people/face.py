@@ -24,7 +24,9 @@ graph descriptions, not from MediaPipe's code):
    ``presence_min``; the same frame is searched again at once) and every ``detect_every`` frames (to pick
    up new faces, up to ``max_faces``).  Landmarks are smoothed by :class:`OneEuro`.  On a still face
    the model's last points stand for up to three frames in a row while a thumbnail of the crop shows
-   nothing moved.
+   nothing moved; on a face that only moved (a sway, a pan) they move with it, by the shift at which a
+   grey template of the face is found again (phase correlation), for up to three frames in a row while
+   the template and the picture there, aligned, match.
 
 Limits: the short-range detector needs a face of about 13 of its 128 input pixels or more, i.e. about a
 tenth of the frame's long side (~130 px wide in a 1280x720 frame; a webcam at arm's length gives 200-400);
@@ -39,7 +41,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -335,9 +337,19 @@ class _Track:
     ran_roi: Roi | None = None        # the crop the landmark model last ran on
     thumb: np.ndarray | None = None   # that crop's thumbnail (see FaceTracker._thumb), on that frame
     held: int = 0                     # frames since, on which the model's last points were reused
+    tmpl: np.ndarray | None = None    # the face's grey template on the model's frame (see FaceTracker._template)
+    tmpl_at: tuple[int, int, int] = (0, 0, 1)  # its corner (x, y) in frame pixels and its pixels' side
+    ran_raw: np.ndarray | None = None  # the model's points on that frame
+    shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # the face's move since then (px)
+    step: np.ndarray = field(default_factory=lambda: np.zeros(2))   # its move over the last frame (px)
+    pause: int = 0                    # model runs before the moved-face test is tried again
+    misses: int = 0                   # the moved-face test's failures in a row
 
 
 THUMB = 24          # the still-face test's thumbnail side (cells)
+TEMPLATE = 96       # the moved-face test's template: about this many of its pixels along its short side
+MOVED_MIN = 0.5     # ... and a move of at least this much (px) along x or y
+SHIFT_RESPONSE = 0.2  # ... the phase correlation's peak at least (measured 0.94-1.09 on the test clips)
 THUMB_SAMPLE = 4    # pixels sampled along each cell's side (every k-th pixel of the crop's box)
 
 
@@ -346,6 +358,20 @@ def _settled(a: Roi, b: Roi) -> bool:
     model would see the same picture (centre within 1% of the side, side within 1%, angle within 0.04 rad)."""
     return (math.hypot(a.cx - b.cx, a.cy - b.cy) <= 0.01 * a.size and abs(a.size - b.size) <= 0.01 * a.size
             and abs(math.remainder(a.angle - b.angle, 2 * math.pi)) <= 0.04)
+
+
+def _dft_side(n: int) -> int:
+    """The largest even side up to ``n`` that OpenCV's DFT takes as it is (cv2.phaseCorrelate pads other
+    sides, and on an odd padded side its answer is off by half a pixel)."""
+    while n > 2 and (n % 2 or cv2.getOptimalDFTSize(n) != n):
+        n -= 1
+    return n
+
+
+def _same_shape(a: Roi, b: Roi) -> bool:
+    """Whether crops ``a`` and ``b`` have the same side (within 2%) and tilt (within 0.04 rad), wherever
+    they are."""
+    return abs(a.size - b.size) <= 0.02 * a.size and abs(math.remainder(a.angle - b.angle, 2 * math.pi)) <= 0.04
 
 
 class FaceTracker:
@@ -372,16 +398,28 @@ class FaceTracker:
     picture that is still unchanged, the One Euro filter's cutoff is divided by the frames since its last
     sample (so each sample weighs what each frame's would with the model on every frame).
 
+    A face whose picture only moved is not run through it on every frame either: when the model runs on
+    points from a crop of their own scale and tilt, a grey template of the face is kept (the middle of
+    the points' box, in squares of a few pixels, about :data:`TEMPLATE` along its short side); on the
+    next frames it is looked for by phase correlation near where the last move predicts, and when the
+    peak is clear (:data:`SHIFT_RESPONSE`), the move at least :data:`MOVED_MIN` px and the template and
+    the picture there, aligned, differ by less than ``moved_diff`` levels (mean absolute difference of
+    4x4-square means: a rigid move under camera noise of 3 levels gives 0.27-0.75, leaning in and out by
+    up to ~1% of the face's size a frame mostly 0.8-9), the model's last points moved by that shift stand
+    for the frame (smoothed as the model's would be), at most ``hold`` frames in a row (still and moved
+    frames together).  A test that fails waits 1, 2, 4, then 8 model runs before it is tried again, so a
+    face that turns or leans costs little more than the model.
+
     ``last_ms`` holds the last update's times in ms: ``detect``, ``landmarks`` (all faces), ``smooth``,
     ``total``; ``detected`` says whether the detector ran on the last frame; ``detections`` counts its runs,
     ``model_runs`` the landmark model's (one per face and frame it ran on), ``held`` the faces and frames
-    that reused its points.
+    that reused its points (as they were or moved), ``moved`` those of them that moved them.
     """
 
     def __init__(self, frame_size: tuple[int, int], *, max_faces: int = MAX_FACES, detect_every: int = 30,
                  presence_min: float = 0.5, score_min: float = 0.5, fps: float = 30.0,
                  min_cutoff: float = 0.3, beta: float = 30.0, d_cutoff: float = 3.0, threads: int = 1,
-                 hold: int = 3, still_diff: float = 1.2,
+                 hold: int = 3, still_diff: float = 1.2, moved_diff: float = 1.0,
                  detector: FaceDetector | None = None, landmarker: FaceLandmarker | None = None):
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.max_faces = max(1, int(max_faces))
@@ -391,8 +429,11 @@ class FaceTracker:
         self.min_cutoff, self.beta, self.d_cutoff = float(min_cutoff), float(beta), float(d_cutoff)
         self.hold = max(0, int(hold))
         self.still_diff = float(still_diff)
+        self.moved_diff = float(moved_diff)
         self.model_runs = 0
         self.held = 0
+        self.moved = 0
+        self._hann: dict[tuple[int, int], np.ndarray] = {}
         self.detector = detector or FaceDetector(score_min=score_min, threads=threads)
         self.landmarker = landmarker or FaceLandmarker(threads=threads)
         self._tracks: list[_Track] = []
@@ -456,6 +497,69 @@ class FaceTracker:
         now = self._thumb(frame, tr.ran_roi)
         return None if now is None else float(cv2.absdiff(now, tr.thumb).mean())
 
+    @staticmethod
+    def _grey(frame: np.ndarray, x0: int, y0: int, k: int, tw: int, th: int) -> np.ndarray | None:
+        """The frame's grey levels over ``tw`` x ``th`` squares of ``k`` pixels from (x0, y0), each the
+        squares' mean: float32 (th, tw); None when that leaves the frame."""
+        H, W = frame.shape[:2]
+        if x0 < 0 or y0 < 0 or x0 + k * tw > W or y0 + k * th > H:
+            return None
+        grey = cv2.cvtColor(frame[y0:y0 + k * th, x0:x0 + k * tw], cv2.COLOR_BGR2GRAY)
+        if k > 1:
+            grey = cv2.resize(grey, (tw, th), interpolation=cv2.INTER_AREA)
+        return grey.astype(np.float32)
+
+    @classmethod
+    def _template(cls, frame: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]] | None:
+        """The moved-face test's template of the face at points ``pts``: the grey levels of the inner part
+        of the points' box (its middle 70% across, 80% down: mostly face, little background) in squares
+        of ``k`` pixels (about :data:`TEMPLATE` along the short side); (template, (x0, y0, k)) or None."""
+        bx0, by0, bx1, by1 = _box(pts)
+        w, h = bx1 - bx0, by1 - by0
+        tw_px, th_px = 0.7 * w, 0.8 * h
+        k = max(1, int(round(min(tw_px, th_px) / TEMPLATE)))
+        tw, th = _dft_side(int(tw_px // k)), _dft_side(int(th_px // k))
+        if tw < 32 or th < 32:
+            return None
+        x0 = int(round((bx0 + bx1) / 2 - k * tw / 2))
+        y0 = int(round((by0 + by1) / 2 - k * th / 2))
+        grey = cls._grey(frame, x0, y0, k, tw, th)
+        return None if grey is None else (grey, (x0, y0, k))
+
+    def _moved(self, frame: np.ndarray, tr: _Track) -> np.ndarray | None:
+        """The face's move (px, float (2,)) since the frame the model last ran on, when its picture only
+        moved: the template found again by phase correlation (near where the last move predicts, refined
+        once), and the template and the picture there, aligned, differ by less than ``moved_diff`` levels
+        (mean absolute difference of 4x4-square means); None otherwise."""
+        if tr.tmpl is None or tr.ran_raw is None:
+            return None
+        x0, y0, k = tr.tmpl_at
+        th, tw = tr.tmpl.shape
+        hann = self._hann.get((tw, th))
+        if hann is None:
+            hann = self._hann[(tw, th)] = cv2.createHanningWindow((tw, th), cv2.CV_32F)
+        guess = tr.shift + tr.step
+        for _ in range(2):
+            ix, iy = int(round(float(guess[0]))), int(round(float(guess[1])))
+            win = self._grey(frame, x0 + ix, y0 + iy, k, tw, th)
+            if win is None:
+                return None
+            (dx, dy), response = cv2.phaseCorrelate(tr.tmpl, win, hann)
+            if not response >= SHIFT_RESPONSE or abs(dx) > tw / 4 or abs(dy) > th / 4:
+                return None
+            guess = np.array([ix + k * dx, iy + k * dy])
+            if max(abs(dx), abs(dy)) <= 0.5:
+                break
+        # the picture there, moved back onto the template (win(x + d))
+        m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+        back = cv2.warpAffine(win, m, (tw, th), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+        a = cv2.resize(tr.tmpl, (tw // 4, th // 4), interpolation=cv2.INTER_AREA)[1:-1, 1:-1]
+        b = cv2.resize(back, (tw // 4, th // 4), interpolation=cv2.INTER_AREA)[1:-1, 1:-1]
+        if float(cv2.absdiff(a, b).mean()) >= self.moved_diff:
+            return None
+        return guess
+
     def _run_tracks(self, frame: np.ndarray, t_s: float, timing: dict) -> list[_Track]:
         lost = []
         for tr in list(self._tracks):
@@ -470,6 +574,34 @@ class FaceTracker:
                 self.held += 1
                 timing["landmarks"] += (time.perf_counter() - t0) * 1000.0
                 continue
+            moved = None
+            if self.hold and not still and tr.held < self.hold and tr.pause == 0 and tr.tmpl is not None:
+                moved = self._moved(frame, tr)
+                # a picture that did more than move (a turn, a lean, a smile): the test waits 1, 2, 4, 8
+                # model runs after failures in a row, so that it costs little while it keeps failing
+                tr.misses = 0 if moved is not None else tr.misses + 1
+                tr.pause = min(8, 1 << (tr.misses - 1)) if tr.misses else 0
+                if moved is not None and float(np.abs(moved).max()) < MOVED_MIN:
+                    moved = None  # hardly moved, yet not still: the model looks again
+            elif tr.pause:
+                tr.pause -= 1
+            if moved is not None:
+                # the picture only moved since the model last ran: its points, moved with it, stand for
+                # this frame (and are smoothed as the model's would be)
+                pts = (tr.ran_raw + moved.astype(np.float32)).astype(np.float32)
+                tr.step, tr.shift = moved - tr.shift, moved
+                tr.held += 1
+                tr.age += 1
+                self.held += 1
+                self.moved += 1
+                timing["landmarks"] += (time.perf_counter() - t0) * 1000.0
+                t0 = time.perf_counter()
+                size = max(float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1])), 1.0)
+                smooth = tr.smooth(pts, t_s, size)
+                timing["smooth"] += (time.perf_counter() - t0) * 1000.0
+                tr.face = Face(smooth, pts, _box(smooth), tr.face.score, tr.id)
+                tr.roi = roi_from_points((pts[RIGHT_EYE_OUTER], pts[LEFT_EYE_OUTER]), pts, 1.5)
+                continue
             pts, presence = self.landmarker.run(frame, tr.roi)
             self.model_runs += 1
             # after held frames of a still picture the filter gets one sample for several frames: its
@@ -477,6 +609,15 @@ class FaceTracker:
             slower = tr.held + 1 if still else 1
             tr.ran_roi, tr.held = tr.roi, 0
             tr.thumb = self._thumb(frame, tr.roi) if self.hold else None
+            if self.hold and np.isfinite(pts).all():
+                # the template only when the test may be tried on the next frame, and only from points
+                # the model found in a crop of their own scale and tilt (not yet on a fresh track, whose
+                # first crop comes from the detector's box)
+                again = roi_from_points((pts[RIGHT_EYE_OUTER], pts[LEFT_EYE_OUTER]), pts, 1.5)
+                made = self._template(frame, pts) if tr.pause == 0 and _same_shape(tr.ran_roi, again) else None
+                tr.tmpl, tr.tmpl_at = made if made is not None else (None, (0, 0, 1))
+                moved = np.zeros(2) if tr.face is None else (pts - tr.face.raw).mean(axis=0).astype(np.float64)
+                tr.ran_raw, tr.step, tr.shift = pts, moved, np.zeros(2)
             timing["landmarks"] += (time.perf_counter() - t0) * 1000.0
             if presence < self.presence_min or not np.isfinite(pts).all():
                 self._tracks.remove(tr)

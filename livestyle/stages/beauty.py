@@ -4,7 +4,8 @@ It runs on the inference thread after the person stage and before the look, so t
 retouched face (the order of an influencer's stack: retouch, then the filter).  It is on only while some
 beauty amount is above 0 (``--beauty``, the ``beauty`` control); then :class:`~livestyle.people.face.FaceTracker`
 runs BlazeFace every 30 frames (or when a face is lost) and the 468-point landmark model on each tracked
-face (at most :data:`~livestyle.people.face.MAX_FACES`, the largest first), with One Euro smoothing, and
+face (at most :data:`~livestyle.people.face.MAX_FACES`, the largest first; a face that holds still or only
+moves reuses the model's last points on up to 3 frames in a row), with One Euro smoothing, and
 :class:`livestyle.ops.beauty.Retoucher` retouches each face (its skin cells and warp kept and moved
 with the face while the face only moves).  A frame with no face goes through unchanged.
 
