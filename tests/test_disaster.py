@@ -37,7 +37,8 @@ def test_the_verdict_names_each_reason_and_needs_enough_photos_to_judge_the_fold
     (why,) = transfer.unreliable(_checked(), 3.28)
     assert "flickers 3.3x" in why
     assert transfer.unreliable(_checked(), 1.37) == []           # a learned teal_orange's flicker is no reason
-    assert len(transfer.unreliable(_checked(folders_differ=True, neutral_cast=cast), 2.5)) == 3
+    assert transfer.unreliable(_checked(), 2.31) == []           # nor a learned neon's (the true neon: 2.21)
+    assert len(transfer.unreliable(_checked(folders_differ=True, neutral_cast=cast), 3.0)) == 3
     assert transfer.unreliable(None, 1.0) == []                  # --no-check: only flicker is judged
 
 

@@ -413,9 +413,12 @@ class Reliability:
       datasets' scenes and 26 over outdoor scenes, both vintage);
     * its flicker (warping-error ratio on a pan over a held-out photo, 1.0 =
       the input's) exceeds ``flicker``; the colour looks' true looks reach
-      1.31 (teal_orange), learned looks 1.37 (teal_orange) and 0.70
+      1.31 (teal_orange) and 2.21 (neon, whose saturation boost amplifies
+      the camera's noise; benchmarks/RESULTS.md, "Every colour look side by
+      side"), learned looks 1.37 (teal_orange), 2.31 (neon) and 0.70
       (pastel), while the looks learned from the two very different datasets
       flickered 8.5 and 4.0 (and the disaster the issue reported, 3.28).
+      The limit sits between the two: at 2.0 it refused the true neon look.
 
     The first two judge the folders' colours, and need ``min_photos``
     training photos in each folder (20 photos with every 10th held out):
@@ -426,7 +429,7 @@ class Reliability:
     """
 
     cast_excess: float = 30.0
-    flicker: float = 2.0
+    flicker: float = 2.5
     min_photos: int = 18
 
 
