@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,23 +89,14 @@ def main() -> int:
     w, h = (int(v) for v in args.size.lower().split("x"))
     sys.path.insert(0, str(ROOT / "benchmarks"))
     sys.path.insert(0, str(ROOT))
-    from benchmarks.people.stage_cpu import extract, write_clip
+    from benchmarks.people.stage_cpu import interleaved
     from pipeline_bench import cpu_name
 
-    with tempfile.TemporaryDirectory() as td:
-        clip = Path(td) / "clip.npy"
-        write_clip(clip, (w, h), args.frames)
-        trees = {"this tree": ROOT}
-        if args.baseline:
-            trees[args.baseline] = extract(args.baseline, Path(td))
-        runs: dict[str, list[dict]] = {k: [] for k in trees}
-        for _ in range(args.repeats):
-            for name, tree in trees.items():
-                runs[name].append(run_tree(tree, clip))
+    runs = interleaved(args.baseline, (w, h), args.frames, args.repeats, run_tree)
+    names = list(runs)
     load = os.getloadavg()
     print(f"CPU: {cpu_name()}; {w}x{h}, blur 0.5, {args.frames} frames, {args.repeats} runs each interleaved; "
           f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    names = list(trees)
     print("ms per frame (thread CPU), median of runs:")
     print("| step | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")

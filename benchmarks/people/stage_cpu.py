@@ -28,6 +28,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,23 @@ def extract(rev: str, dest: Path) -> Path:
     return dest / "tree"
 
 
+def interleaved(baseline: str | None, size: tuple[int, int], frames: int, repeats: int,
+                run: Callable[[Path, Path], dict]) -> dict[str, list[dict]]:
+    """``run(tree, clip)`` ``repeats`` times for this tree and (with ``baseline``) that revision's ``livestyle/``,
+    alternating, on one clip of ``frames`` frames at ``size``: each tree's results, keyed by its name."""
+    with tempfile.TemporaryDirectory() as td:
+        clip = Path(td) / "clip.npy"
+        write_clip(clip, size, frames)
+        trees = {"this tree": ROOT}
+        if baseline:
+            trees[baseline] = extract(baseline, Path(td))
+        runs: dict[str, list[dict]] = {k: [] for k in trees}
+        for _ in range(repeats):
+            for name, tree in trees.items():
+                runs[name].append(run(tree, clip))
+    return runs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--baseline", help="a git revision to measure side by side with this tree")
@@ -123,16 +141,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from pipeline_bench import cpu_name
 
-    with tempfile.TemporaryDirectory() as td:
-        clip = Path(td) / "clip.npy"
-        write_clip(clip, (w, h), args.frames)
-        trees = {"this tree": ROOT}
-        if args.baseline:
-            trees[args.baseline] = extract(args.baseline, Path(td))
-        runs: dict[str, list[dict]] = {k: [] for k in trees}
-        for _ in range(args.repeats):
-            for name, tree in trees.items():
-                runs[name].append(run_tree(tree, clip, args.mode, args.every))
+    runs = interleaved(args.baseline, (w, h), args.frames, args.repeats,
+                       lambda tree, clip: run_tree(tree, clip, args.mode, args.every))
     load = os.getloadavg()
     print(f"CPU: {cpu_name()}; {w}x{h}, --background {args.mode}, person every {args.every}, {args.frames} frames, "
           f"{args.repeats} runs each interleaved; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")

@@ -53,7 +53,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from livestyle.errors import TrainingError
 from livestyle.models.discriminator import PatchDiscriminator
