@@ -9,7 +9,8 @@ import torch
 from livestyle.models.lut import AdaptiveLUT, LutConfig
 from livestyle.training import checkpoint as ckpt
 from livestyle.training import dist
-from livestyle.training.colour import ColourConfig, _neutral_coeffs, _Run, _step, colour_pool, keep_share_of_learning
+from livestyle.training.colour import (ColourConfig, _neutral_coeffs, _Run, _step, colour_pool, keep_share_of_learning,
+                                      share_then_check)
 from livestyle.training.data import ImageSet
 from livestyle.training.transfer import identity_lattice
 
@@ -75,3 +76,40 @@ def test_old_checkpoints_keep_all_they_learned():
     old = ColourConfig(style_images="s", content_images="c", name="n", out_dir="o", run_dir="r").to_dict()
     del old["keep_learned"]
     assert ColourConfig.from_dict(old).keep_learned == 1.0
+
+
+def _shared_case():
+    torch.manual_seed(1)
+    G = AdaptiveLUT(LutConfig())
+    start = identity_lattice(17)
+    with torch.no_grad():
+        G.basis[0] = torch.from_numpy(start) * 0.7 + 0.05 * torch.randn(3, 17, 17, 17)
+    return G, start, _lattice(G)
+
+
+def test_when_the_check_refuses_the_share_the_whole_learned_look_is_checked_again():
+    G, start, learned = _shared_case()
+    seen = []
+
+    def check(look):  # refuses the first look it is shown, keeps the second
+        seen.append(_lattice(look))
+        return {"kept": "colour" if len(seen) == 1 else "learned", "folders_differ": False}
+
+    kept, checked = share_then_check(G, start, 0.25, check)
+    assert len(seen) == 2 and checked["kept"] == "learned"
+    np.testing.assert_allclose(seen[0], start + 0.25 * (learned - start), atol=1e-5)  # first the share
+    np.testing.assert_allclose(seen[1], learned, atol=1e-6)                           # then the whole look
+    assert kept["share"] == 1.0 and kept["share_failed_the_check"]
+    assert kept["kept_change_levels"] == kept["learned_change_levels"]
+
+
+def test_the_share_is_kept_when_the_check_keeps_it_or_the_folders_differ():
+    for verdict in ({"kept": "learned", "folders_differ": False}, {"kept": "colour", "folders_differ": True}):
+        G, start, learned = _shared_case()
+        calls = []
+        kept, checked = share_then_check(G, start, 0.25, lambda look: calls.append(1) or verdict)
+        assert len(calls) == 1 and checked is verdict and kept["share"] == 0.25
+        np.testing.assert_allclose(_lattice(G), start + 0.25 * (learned - start), atol=1e-5)
+    G, start, learned = _shared_case()
+    assert share_then_check(G, start, 0.25, None)[1] is None          # no check: the share alone
+    np.testing.assert_allclose(_lattice(G), start + 0.25 * (learned - start), atol=1e-5)

@@ -490,19 +490,9 @@ class _Colour(Trainer):
         content, style = self.content.images, self.style.images
         content_held, style_held = self.content_held or content[:8], self.style_held or style[:8]
         G = run.G.to("cpu").eval()
-        whole = {k: v.clone() for k, v in G.state_dict().items()}
-        kept_learning = keep_share_of_learning(G, run.start.G.cpu().numpy(), cfg.keep_learned)
-        checked = None
-        if cfg.check:
-            checked = check_look(G, content, style, content_held, style_held, seed=cfg.seed)
-            if kept_learning is not None and checked["kept"] != "learned" and not checked["folders_differ"]:
-                # the share did not bring the held-out photos closer to the style, but the whole learned look may:
-                # it is checked as before this option (measured: soft_glow from 12 style photos, the share was
-                # swapped for the colour-only transfer, -0.40 dB, where the whole look scores +2.09)
-                G.load_state_dict(whole)
-                checked = check_look(G, content, style, content_held, style_held, seed=cfg.seed)
-                kept_learning = {**kept_learning, "share": 1.0, "kept_change_levels":
-                                 kept_learning["learned_change_levels"], "share_failed_the_check": True}
+        check = (lambda look: check_look(look, content, style, content_held, style_held, seed=cfg.seed)) \
+            if cfg.check else None
+        kept_learning, checked = share_then_check(G, run.start.G.cpu().numpy(), cfg.keep_learned, check)
         tint = tint_look(G, style, content, seed=cfg.seed)  # a near-monochrome look keeps only its own tint
         local = None
         if cfg.local and self.content_held and self.style_held:  # the vignette, kept where held-out photos show one
@@ -617,6 +607,27 @@ def keep_share_of_learning(G: AdaptiveLUT, start: np.ndarray, share: float) -> d
     moved = float(np.abs(np.clip(before, -1, 1) - start).mean() * 127.5)
     set_lattice(G, start, share=share)
     return {"share": share, "learned_change_levels": round(moved, 2), "kept_change_levels": round(moved * share, 2)}
+
+
+def share_then_check(G: AdaptiveLUT, start: np.ndarray, share: float,
+                     check: Callable[[AdaptiveLUT], dict] | None) -> tuple[dict | None, dict | None]:
+    """:func:`keep_share_of_learning`, then ``check`` (:func:`check_look` on the training photos; None: no
+    check) on ``G``, in place: (what the share did, what the check said).
+
+    When the check does not keep the shared look and the folders do not differ, the whole learned look is put
+    back and checked as before the share existed (measured: soft_glow from 12 style photos, the share was
+    swapped for the colour-only transfer, -0.40 dB, where the whole look scores +2.09)."""
+    whole = {k: v.clone() for k, v in G.state_dict().items()}
+    kept = keep_share_of_learning(G, start, share)
+    if check is None:
+        return kept, None
+    checked = check(G)
+    if kept is not None and checked["kept"] != "learned" and not checked["folders_differ"]:
+        G.load_state_dict(whole)
+        checked = check(G)
+        kept = {**kept, "share": 1.0, "kept_change_levels": kept["learned_change_levels"],
+                "share_failed_the_check": True}
+    return kept, checked
 
 
 def _neutral_coeffs(look: AdaptiveLUT) -> torch.Tensor:
