@@ -129,12 +129,10 @@ def raw_signals(run_dir: Path, folder: Path) -> dict | None:
     """The learned look before the check, judged as train would judge it without the folders test: the cast it
     gives greys beyond the style photos' own (transfer.neutral_cast) and its held-out flicker, measured on the
     photos as train loads them (64 px) with the same held-out split; and the reasons transfer.unreliable finds."""
-    import torch
-
     from livestyle.models.lut import AdaptiveLUT
     from livestyle.quality.heldout import heldout_report
     from livestyle.training import checkpoint as ckpt
-    from livestyle.training.colour import ColourConfig, _neutral_coeffs
+    from livestyle.training.colour import ColourConfig, neutral_lattice
     from livestyle.training.data import load_images
 
     path = run_dir / "checkpoint.safetensors"
@@ -145,8 +143,7 @@ def raw_signals(run_dir: Path, folder: Path) -> dict | None:
     G = AdaptiveLUT(cfg.lut)
     ckpt.load_module(G, "model.G", tensors)
     G.eval()
-    with torch.no_grad():
-        lat = torch.clamp(torch.einsum("m,mcdhw->cdhw", _neutral_coeffs(G), G.basis), -1, 1).numpy()
+    lat = neutral_lattice(G)
     a = load_images(str(folder / "trainA"), cfg.size, role="content images").images
     b = load_images(str(folder / "trainB"), cfg.size, role="style images").images
     ps = transfer.pixels([im for i, im in enumerate(b) if i % 10 != 9], 512, cfg.seed + 1)

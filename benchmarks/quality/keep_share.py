@@ -46,8 +46,7 @@ def main() -> int:
         cfg = C.ColourConfig.from_dict(state["config"])
         G = AdaptiveLUT(cfg.lut)
         ckpt.load_module(G, "model.G", tensors)
-        with torch.no_grad():
-            L = torch.clamp(torch.einsum("m,mcdhw->cdhw", C._neutral_coeffs(G), G.basis), -1, 1).numpy()
+        L = C.neutral_lattice(G)
         tr = C._Colour()
         tr.explicit = set()
         tr.style = load_images(str(folder / "trainB"), cfg.size, role="style images")

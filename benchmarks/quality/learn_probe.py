@@ -56,8 +56,7 @@ def gain_G(G, tests) -> float:
 
 
 def lattice(G) -> np.ndarray:
-    with torch.no_grad():
-        return torch.clamp(torch.einsum("m,mcdhw->cdhw", C._neutral_coeffs(G), G.basis), -1, 1).numpy()
+    return C.neutral_lattice(G)
 
 
 def main(argv=None) -> int:

@@ -339,6 +339,7 @@ class _Track:
     held: int = 0                     # frames since, on which the model's last points were reused
     tmpl: np.ndarray | None = None    # the face's grey template on the model's frame (see FaceTracker._template)
     tmpl_at: tuple[int, int, int] = (0, 0, 1)  # its corner (x, y) in frame pixels and its pixels' side
+    tmpl_squares: np.ndarray | None = None  # its 4x4-square means without the border ones (FaceTracker._squares)
     ran_raw: np.ndarray | None = None  # the model's points on that frame
     shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # the face's move since then (px)
     step: np.ndarray = field(default_factory=lambda: np.zeros(2))   # its move over the last frame (px)
@@ -526,6 +527,12 @@ class FaceTracker:
         grey = cls._grey(frame, x0, y0, k, tw, th)
         return None if grey is None else (grey, (x0, y0, k))
 
+    @staticmethod
+    def _squares(grey: np.ndarray) -> np.ndarray:
+        """The means of ``grey``'s 4x4 squares, the border squares left out (what the moved-face test compares)."""
+        h, w = grey.shape
+        return cv2.resize(grey, (w // 4, h // 4), interpolation=cv2.INTER_AREA)[1:-1, 1:-1]
+
     def _moved(self, frame: np.ndarray, tr: _Track) -> np.ndarray | None:
         """The face's move (px, float (2,)) since the frame the model last ran on, when its picture only
         moved: the template found again by phase correlation (near where the last move predicts, refined
@@ -554,9 +561,7 @@ class FaceTracker:
         m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
         back = cv2.warpAffine(win, m, (tw, th), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.resize(tr.tmpl, (tw // 4, th // 4), interpolation=cv2.INTER_AREA)[1:-1, 1:-1]
-        b = cv2.resize(back, (tw // 4, th // 4), interpolation=cv2.INTER_AREA)[1:-1, 1:-1]
-        if float(cv2.absdiff(a, b).mean()) >= self.moved_diff:
+        if float(cv2.absdiff(tr.tmpl_squares, self._squares(back)).mean()) >= self.moved_diff:
             return None
         return guess
 
@@ -616,6 +621,7 @@ class FaceTracker:
                 again = roi_from_points((pts[RIGHT_EYE_OUTER], pts[LEFT_EYE_OUTER]), pts, 1.5)
                 made = self._template(frame, pts) if tr.pause == 0 and _same_shape(tr.ran_roi, again) else None
                 tr.tmpl, tr.tmpl_at = made if made is not None else (None, (0, 0, 1))
+                tr.tmpl_squares = self._squares(tr.tmpl) if made is not None else None
                 moved = np.zeros(2) if tr.face is None else (pts - tr.face.raw).mean(axis=0).astype(np.float64)
                 tr.ran_raw, tr.step, tr.shift = pts, moved, np.zeros(2)
             timing["landmarks"] += (time.perf_counter() - t0) * 1000.0

@@ -602,9 +602,7 @@ def keep_share_of_learning(G: AdaptiveLUT, start: np.ndarray, share: float) -> d
     """
     if share >= 1.0:
         return None
-    with torch.no_grad():
-        before = torch.einsum("m,mcdhw->cdhw", _neutral_coeffs(G), G.basis).numpy()
-    moved = float(np.abs(np.clip(before, -1, 1) - start).mean() * 127.5)
+    moved = float(np.abs(neutral_lattice(G) - start).mean() * 127.5)
     set_lattice(G, start, share=share)
     return {"share": share, "learned_change_levels": round(moved, 2), "kept_change_levels": round(moved * share, 2)}
 
@@ -617,7 +615,7 @@ def share_then_check(G: AdaptiveLUT, start: np.ndarray, share: float,
     When the check does not keep the shared look and the folders do not differ, the whole learned look is put
     back and checked as before the share existed (measured: soft_glow from 12 style photos, the share was
     swapped for the colour-only transfer, -0.40 dB, where the whole look scores +2.09)."""
-    whole = {k: v.clone() for k, v in G.state_dict().items()}
+    whole = {k: v.clone() for k, v in G.state_dict().items()} if share < 1.0 and check is not None else None
     kept = keep_share_of_learning(G, start, share)
     if check is None:
         return kept, None
@@ -628,6 +626,13 @@ def share_then_check(G: AdaptiveLUT, start: np.ndarray, share: float,
         kept = {**kept, "share": 1.0, "kept_change_levels": kept["learned_change_levels"],
                 "share_failed_the_check": True}
     return kept, checked
+
+
+def neutral_lattice(look: AdaptiveLUT) -> np.ndarray:
+    """The look's lattice (3, G, G, G) at the coefficients a flat mid-grey frame gets, clamped to -1..1: what
+    the checks compare and :func:`set_lattice` writes."""
+    with torch.no_grad():
+        return torch.clamp(torch.einsum("m,mcdhw->cdhw", _neutral_coeffs(look), look.basis), -1.0, 1.0).numpy()
 
 
 def _neutral_coeffs(look: AdaptiveLUT) -> torch.Tensor:
@@ -674,8 +679,7 @@ def check_look(G: AdaptiveLUT, content: list[np.ndarray], style: list[np.ndarray
     """
     from livestyle.training import transfer
 
-    with torch.no_grad():
-        learned = torch.clamp(torch.einsum("m,mcdhw->cdhw", _neutral_coeffs(G), G.basis), -1.0, 1.0).numpy()
+    learned = neutral_lattice(G)
     pc, ps = transfer.pixels(content, 512, seed), transfer.pixels(style, 512, seed + 1)
     idt = transfer.idt_lattice(pc, ps, grid=G.cfg.grid, seed=seed)
     colour_only = transfer.banded_lattice(pc, ps, grid=G.cfg.grid, tone=False)
@@ -692,8 +696,7 @@ def check_look(G: AdaptiveLUT, content: list[np.ndarray], style: list[np.ndarray
             set_lattice(G, ident, share=choice.kept)
     else:
         set_lattice(G, choice.lattice)
-    with torch.no_grad():
-        final = torch.clamp(torch.einsum("m,mcdhw->cdhw", _neutral_coeffs(G), G.basis), -1.0, 1.0).numpy()
+    final = neutral_lattice(G)
     return {"kept": choice.name, "kept_share": choice.kept, "folders_differ": choice.folders_differ,
             "neutral_cast": transfer.neutral_cast(final, ps), "training_photos": [len(content), len(style)],
             "candidates": list(choice.rows)}
